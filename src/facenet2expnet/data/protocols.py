@@ -1,0 +1,155 @@
+"""Evaluation protocols: subject-independent k-fold, the datasets' official splits, LOSO.
+
+Every protocol yields :class:`Fold` objects with ``train``/``val``/``test`` index arrays.
+``val`` is always carved from the *training* side (its subjects where the dataset has
+subjects), so that model selection never looks at the test fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FaceNet2ExpNetError, UnknownNameError
+from .records import Dataset
+
+PROTOCOLS = ("subject-kfold", "official", "loso")
+
+
+@dataclass
+class Fold:
+    index: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    note: str = ""
+
+    def sizes(self) -> dict[str, int]:
+        return {"fold": self.index, "train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def _group_histograms(labels: np.ndarray, groups: list, n_classes: int):
+    names = sorted(set(groups))
+    index = {g: i for i, g in enumerate(names)}
+    gid = np.array([index[g] for g in groups])
+    hist = np.zeros((len(names), n_classes), dtype=np.int64)
+    np.add.at(hist, (gid, labels), 1)
+    return names, gid, hist
+
+
+def balanced_group_assignment(hist: np.ndarray, n_bins: int, seed: int) -> np.ndarray:
+    """Assign each group (row of ``hist``, its per-class counts) to one of ``n_bins`` bins.
+
+    Greedy, deterministic for a seed: groups in random order, then largest first, each goes
+    to the bin where it leaves the per-class counts closest to an even share. Whole groups
+    move together, so no group is ever split across bins.
+    """
+    n_groups = hist.shape[0]
+    if n_groups < n_bins:
+        raise FaceNet2ExpNetError(f"cannot make {n_bins} folds from {n_groups} subjects; use fewer folds")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_groups)
+    order = order[np.argsort(-hist[order].sum(1), kind="stable")]
+    target = hist.sum(0) / n_bins  # per-class share of each bin
+    scale = np.maximum(target, 1.0)
+    bins = np.zeros((n_bins, hist.shape[1]))
+    assign = np.empty(n_groups, dtype=np.int64)
+    for g in order:
+        after = bins + hist[g]
+        # squared relative overshoot per class, plus a size term so bins fill evenly
+        cost = (((after - target) / scale) ** 2).sum(1) - (((bins - target) / scale) ** 2).sum(1)
+        cost += 1e-6 * bins.sum(1)
+        b = int(np.argmin(cost))
+        bins[b] += hist[g]
+        assign[g] = b
+    return assign
+
+
+def _carve_val(ds: Dataset, train_idx: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``train_idx`` into (train, val): by subject where there are subjects, else stratified by class."""
+    if val_fraction <= 0:
+        return train_idx, np.array([], dtype=np.int64)
+    labels = ds.labels[train_idx]
+    n_bins = max(2, int(round(1.0 / val_fraction)))
+    if ds.has_subjects:
+        subjects = [ds.samples[i].subject for i in train_idx]
+        _, gid, hist = _group_histograms(labels, subjects, len(ds.class_names))
+        if hist.shape[0] < 2:
+            raise FaceNet2ExpNetError("cannot carve a validation split from a single training subject; use fewer folds or more subjects")
+        # with few training subjects the validation share grows (one subject at least)
+        assign = balanced_group_assignment(hist, min(n_bins, hist.shape[0]), seed + 7919)
+        is_val = assign[gid] == 0
+    else:
+        rng = np.random.default_rng(seed + 7919)
+        is_val = np.zeros(len(train_idx), dtype=bool)
+        for c in np.unique(labels):
+            idx = np.flatnonzero(labels == c)
+            rng.shuffle(idx)
+            # at least one validation sample per class that has two or more
+            n_val = max(int(round(len(idx) / n_bins)), 1 if len(idx) >= 2 else 0)
+            is_val[idx[:n_val]] = True
+    return np.sort(train_idx[~is_val]), np.sort(train_idx[is_val])
+
+
+def subject_kfold(ds: Dataset, k: int = 10, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
+    """Subject-independent k-fold, balanced by class as far as subjects allow."""
+    if not ds.has_subjects:
+        raise FaceNet2ExpNetError(
+            f"{ds.kind} has no subject ids, so subject-independent folds are impossible; "
+            f"use --protocol official (splits: {', '.join(ds.official_splits) or 'none'})"
+        )
+    _, gid, hist = _group_histograms(ds.labels, ds.subjects, len(ds.class_names))
+    assign = balanced_group_assignment(hist, k, seed)
+    folds = []
+    for f in range(k):
+        test = np.flatnonzero(assign[gid] == f)
+        train, val = _carve_val(ds, np.flatnonzero(assign[gid] != f), val_fraction, seed + f)
+        folds.append(Fold(f, train, val, test))
+    return folds
+
+
+def leave_one_subject_out(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
+    if not ds.has_subjects:
+        raise FaceNet2ExpNetError(f"{ds.kind} has no subject ids; leave-one-subject-out needs them")
+    subjects = np.array(ds.subjects)
+    folds = []
+    for f, s in enumerate(sorted(set(ds.subjects))):
+        train, val = _carve_val(ds, np.flatnonzero(subjects != s), val_fraction, seed + f)
+        folds.append(Fold(f, train, val, np.flatnonzero(subjects == s), note=f"test subject {s}"))
+    return folds
+
+
+def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
+    splits = np.array([s.split or "" for s in ds.samples])
+    if ds.kind == "tfd":
+        tfd = np.array([s.meta["tfd_folds"] for s in ds.samples])
+        return [Fold(f, np.flatnonzero(tfd[:, f] == 1), np.flatnonzero(tfd[:, f] == 2), np.flatnonzero(tfd[:, f] == 3),
+                     note=f"TFD official fold {f + 1}") for f in range(tfd.shape[1])]
+    if ds.kind == "fer2013":
+        train = np.flatnonzero(splits == "train")
+        public, private = np.flatnonzero(splits == "publictest"), np.flatnonzero(splits == "privatetest")
+        if len(private):
+            return [Fold(0, train, public, private, note="FER2013: select on PublicTest, test on PrivateTest")]
+        return [Fold(0, train, public, public, note="FER2013 without PrivateTest: PublicTest is used for selection AND reported; "
+                                                     "the number is optimistic, as in most FER2013 folder releases")]
+    present = set(splits) - {""}
+    test_name = "test" if "test" in present else ("val" if "val" in present else None)
+    if "train" not in present or test_name is None:
+        raise FaceNet2ExpNetError(f"{ds.kind} has no official train/test split (found splits: {sorted(present) or 'none'}); use --protocol subject-kfold")
+    train_all = np.flatnonzero(splits == "train")
+    if test_name == "test" and "val" in present:
+        return [Fold(0, train_all, np.flatnonzero(splits == "val"), np.flatnonzero(splits == "test"))]
+    train, val = _carve_val(ds, train_all, val_fraction, seed)
+    note = "SFEW 2.0: tested on the official Val split (as the paper); validation carved from Train" if ds.kind == "sfew" else ""
+    return [Fold(0, train, val, np.flatnonzero(splits == test_name), note=note)]
+
+
+def make_folds(ds: Dataset, protocol: str = "subject-kfold", folds: int = 10, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
+    if protocol == "subject-kfold":
+        return subject_kfold(ds, folds, seed, val_fraction)
+    if protocol == "official":
+        return official_folds(ds, seed, val_fraction)
+    if protocol == "loso":
+        return leave_one_subject_out(ds, seed, val_fraction)
+    raise UnknownNameError("protocol", protocol, PROTOCOLS)
