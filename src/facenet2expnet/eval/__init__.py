@@ -1,0 +1,1 @@
+"""Evaluation: pure metric functions (``metrics``) kept apart from reports and runners."""

@@ -1,0 +1,40 @@
+"""Evaluation metrics: pure numpy functions, no models, no files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def accuracy(y_true, y_pred) -> float:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.size == 0:
+        raise ValueError("accuracy of an empty set is undefined")
+    return float((y_true == y_pred).mean())
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """Counts; rows = true class, columns = predicted class."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return cm
+
+
+def per_class_recall(cm: np.ndarray) -> np.ndarray:
+    """Recall of each class (row-normalized diagonal); NaN for a class with no samples."""
+    cm = np.asarray(cm, dtype=np.float64)
+    totals = cm.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(cm) / totals, np.nan)
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and population standard deviation (ddof=0), as fold results are usually reported."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(v.std())
+
+
+def row_normalize(cm: np.ndarray) -> np.ndarray:
+    cm = np.asarray(cm, dtype=np.float64)
+    totals = cm.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, cm / np.maximum(totals, 1), 0.0)

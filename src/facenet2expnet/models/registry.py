@@ -1,0 +1,73 @@
+"""``create_model(name, **kw)``: the expression-net registry, and self-describing checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+from ..data.preprocess import Preprocessing
+from ..errors import FaceNet2ExpNetError, UnknownNameError
+from ..utils import atomic_write_bytes, atomic_write_json
+from .expnet import EXPNET_CONFIGS, ExpNet
+
+
+def list_models() -> list[str]:
+    return sorted(EXPNET_CONFIGS)
+
+
+def default_preprocessing(name: str) -> Preprocessing:
+    if name not in EXPNET_CONFIGS:
+        raise UnknownNameError("expression net config", name, EXPNET_CONFIGS)
+    return EXPNET_CONFIGS[name]["preprocessing"]
+
+
+def create_model(name: str, num_classes: int, target_shape=(128, 8, 8), in_channels: int | None = None,
+                 input_size: int | None = None, projection: bool = False, **kw) -> ExpNet:
+    """Build a registered expression net. ``target_shape`` is the teacher tap's C x H x W."""
+    if name not in EXPNET_CONFIGS:
+        raise UnknownNameError("expression net config", name, EXPNET_CONFIGS)
+    cfg = dict(EXPNET_CONFIGS[name])
+    pp = cfg.pop("preprocessing")
+    model = ExpNet(num_classes=num_classes, in_channels=in_channels or pp.num_channels, input_size=input_size or pp.size,
+                   target_shape=tuple(target_shape), projection=projection, **cfg, **kw)
+    model.arch = {"name": name, "num_classes": num_classes, "target_shape": list(target_shape), "in_channels": model.in_channels,
+                  "input_size": model.input_size, "projection": projection, **kw}
+    return model
+
+
+def build_from_arch(arch: dict) -> torch.nn.Module:
+    arch = dict(arch)
+    kind = arch.pop("kind", "expnet")
+    if kind == "expnet":
+        return create_model(arch.pop("name"), **arch)
+    if kind == "finetune":
+        from .finetune import FinetuneNet
+
+        return FinetuneNet.from_arch(arch)
+    raise FaceNet2ExpNetError(f"unknown checkpoint architecture kind {kind!r}")
+
+
+def save_checkpoint(model: torch.nn.Module, path: str, meta: dict) -> None:
+    """``path`` without extension: writes PATH.safetensors (weights) and PATH.json (everything to rebuild it)."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path + ".safetensors", save(state))
+    atomic_write_json(path + ".json", {"format": "facenet2expnet-checkpoint-1", "arch": model.arch, **meta})
+
+
+def load_checkpoint(path: str):
+    """Rebuild a model from PATH.json + PATH.safetensors (``path`` may carry either extension)."""
+    from safetensors.torch import load_file
+
+    base = path.removesuffix(".safetensors").removesuffix(".json")
+    if not (os.path.exists(base + ".json") and os.path.exists(base + ".safetensors")):
+        raise FaceNet2ExpNetError(f"checkpoint {base}: needs both {base}.json and {base}.safetensors")
+    with open(base + ".json") as f:
+        meta = json.load(f)
+    model = build_from_arch(meta["arch"])
+    model.load_state_dict(load_file(base + ".safetensors"))
+    model.eval()
+    return model, meta

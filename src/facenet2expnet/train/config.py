@@ -1,0 +1,55 @@
+"""The resolved configuration of a training run, saved as ``config.json`` in the run dir."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from ..errors import UnknownNameError
+
+METHODS = ("fn2en", "scratch", "finetune", "probe")
+
+
+@dataclass
+class TrainConfig:
+    dataset: str  # KIND:ROOT
+    method: str = "fn2en"
+    config: str = "compact"  # expression-net config (fn2en, scratch)
+    protocol: str = "subject-kfold"
+    folds: int = 10
+    max_folds: int | None = None  # run only the first N folds (quick looks; reports say so)
+    seed: int = 0
+    val_fraction: float = 0.1
+    classes: str | None = None
+    skip_bad: bool = False
+    teacher: str = "dlib-resnet29"
+    teacher_weights: str | None = None
+    layer: str | None = None  # teacher tap; None = the teacher's default
+    projection: bool = False  # learned 1x1 projection onto the tap's channels
+    target_norm: str = "none"  # "none" (the paper's plain L2) or "channel" (per-channel standardized targets)
+    stage1_epochs: int = 30
+    stage2_epochs: int = 30
+    batch_size: int = 64
+    lr_stage1: float = 0.05
+    lr_stage2: float = 0.01
+    finetune_backbone_lr_scale: float = 0.1
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    label_smoothing: float = 0.0
+    dropout: float = 0.5
+    augment: bool = True
+    cache_dir: str = "cache/teacher"
+    probe_C: list = field(default_factory=lambda: [0.001, 0.01, 0.1, 1.0])
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise UnknownNameError("method", self.method, METHODS)
+        if self.target_norm not in ("none", "channel"):
+            raise UnknownNameError("target normalization", self.target_norm, ("none", "channel"))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,150 @@
+"""A whole experiment: dataset -> folds -> (teacher features) -> one model per fold -> report.
+
+Run dir layout::
+
+    config.json                     the resolved TrainConfig
+    folds/fold_XX/last.pt           resumable training state (atomic writes)
+    folds/fold_XX/best.{safetensors,json}   the selected model, self-describing
+    folds/fold_XX/metrics.csv, predictions.csv, result.json (written last: the fold is done)
+    metrics.csv                     every epoch of every fold, both stages
+    report.json, report.md, confusion_matrix.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+
+import numpy as np
+
+from ..data.loaders import load_dataset, parse_dataset_spec
+from ..data.protocols import make_folds
+from ..errors import FaceNet2ExpNetError
+from ..eval.report import build_report, write_report
+from ..utils import atomic_write_bytes, atomic_write_json, read_json
+from .config import TrainConfig
+
+
+def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, log) -> TrainConfig:
+    path = os.path.join(out_dir, "config.json")
+    if os.path.exists(path):
+        if not resume:
+            raise FaceNet2ExpNetError(f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out")
+        saved = TrainConfig.from_dict(read_json(path))
+        if saved.to_dict() != cfg.to_dict():
+            log(f"resuming with the configuration saved in {path} (command-line options are ignored)")
+        return saved
+    os.makedirs(out_dir, exist_ok=True)
+    atomic_write_json(path, cfg.to_dict())
+    return cfg
+
+
+def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progress: bool = True, log=print,
+                   command: str | None = None) -> dict:
+    import torch
+
+    from ..teachers import TEACHERS, create_teacher
+
+    t_start = time.time()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    cfg = _resolve_config(cfg, out_dir, resume, log)
+    kind, root = parse_dataset_spec(cfg.dataset)
+    kw = {"classes": cfg.classes} if cfg.classes else {}
+    ds = load_dataset(kind, root, skip_bad=cfg.skip_bad, **kw)
+    folds = make_folds(ds, cfg.protocol, folds=cfg.folds, seed=cfg.seed, val_fraction=cfg.val_fraction)
+    if cfg.max_folds:
+        folds = folds[: cfg.max_folds]
+    labels = ds.labels
+    log(f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} fold(s)")
+
+    if cfg.teacher not in TEACHERS:
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("teacher", cfg.teacher, TEACHERS)
+    layer = cfg.layer or TEACHERS[cfg.teacher].default_tap
+    tap_shape = tuple(TEACHERS[cfg.teacher].tap_shapes.get(layer, ())) if layer in TEACHERS[cfg.teacher].taps else None
+    targets, teacher_desc, cache_seconds = None, None, 0.0
+    if cfg.method in ("fn2en", "probe", "finetune"):
+        teacher = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=layer)
+        teacher_desc = teacher.describe()
+        if cfg.method in ("fn2en", "probe"):
+            from ..teachers.cache import extract_features
+
+            t0 = time.time()
+            store = extract_features(teacher, ds, cfg.cache_dir, progress=progress, log=log)
+            cache_seconds = time.time() - t0
+            if not np.array_equal(store.rows(ds.samples), np.arange(len(ds))):
+                raise FaceNet2ExpNetError(f"feature store {store.path} is not in dataset order; delete it and rerun")
+            targets, tap_shape = store.features, store.tap_shape
+        del teacher
+    if len(tap_shape) != 3 and cfg.method in ("fn2en", "scratch"):
+        raise FaceNet2ExpNetError(f"stage 1 needs a convolutional tap (C x H x W); {cfg.teacher}:{layer} is {tap_shape}")
+
+    images = pp = None
+    if cfg.method != "probe":
+        from .data import load_images
+        from .loop import build_model
+
+        _, pp = build_model(cfg, len(ds.class_names), teacher_desc, tap_shape)  # only its preprocessing is needed here
+        images = load_images(ds, pp, progress=progress)
+
+    results = []
+    for fold in folds:
+        fold_dir = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}")
+        done = os.path.join(fold_dir, "result.json")
+        if resume and os.path.exists(done):
+            results.append(read_json(done))
+            log(f"fold {fold.index}: done already, accuracy {results[-1]['accuracy']:.4f}")
+            continue
+        if cfg.method == "probe":
+            from .probe import probe_fold
+
+            r = probe_fold(fold, targets, labels, cfg.probe_C, fold_dir, seed=cfg.seed, log=log)
+        else:
+            from .loop import train_fold
+
+            r = train_fold(cfg, fold, images, labels, ds.class_names, fold_dir, targets=targets, tap_shape=tap_shape,
+                           teacher_desc=teacher_desc, resume=resume, progress=progress, log=log)
+        log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
+        results.append(r)
+
+    rows = _merge_metrics(out_dir, folds)
+    y_true = np.concatenate([labels[np.array(r["test_index"], dtype=np.int64)] for r in results])
+    y_pred = np.concatenate([np.array(r["test_pred"], dtype=np.int64) for r in results])
+    notes = sorted({f.note for f in folds if f.note})
+    if cfg.max_folds:
+        notes.append(f"only the first {len(folds)} of {cfg.folds} folds were run (--max-folds)")
+    extra = {"config": cfg.to_dict(), "teacher": teacher_desc, "command": command, "notes": "; ".join(notes),
+             "seconds": round(time.time() - t_start, 1), "teacher_cache_seconds": round(cache_seconds, 1),
+             "seconds_per_epoch": _epoch_seconds(rows), "best_epochs": [r.get("best_epoch") for r in results]}
+    report = build_report(cfg.method, cfg.dataset.split(":", 1)[0], cfg.protocol, ds.class_names, results, y_true, y_pred, extra)
+    write_report(out_dir, report)
+    log(f"{cfg.method}: {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f} over {len(results)} fold(s) -> {out_dir}/report.md")
+    return report
+
+
+def _merge_metrics(out_dir: str, folds) -> list[dict]:
+    rows = []
+    for fold in folds:
+        path = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}", "metrics.csv")
+        if os.path.exists(path):
+            with open(path, newline="") as f:
+                rows += list(csv.DictReader(f))
+    if rows:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_bytes(os.path.join(out_dir, "metrics.csv"), buf.getvalue().encode())
+    return rows
+
+
+def _epoch_seconds(rows: list[dict]) -> dict:
+    out = {}
+    for stage in ("stage1", "stage2"):
+        secs = [float(r["seconds"]) for r in rows if r["stage"] == stage]
+        if secs:
+            out[stage] = round(float(np.mean(secs)), 2)
+    return out

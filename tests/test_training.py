@@ -1,0 +1,194 @@
+"""Training end to end on a tiny synthetic dataset: fn2en, scratch, finetune, probe; resume; NaN; report schema."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facenet2expnet.cli import main
+from facenet2expnet.errors import UnknownNameError
+from facenet2expnet.models import create_model, list_models, load_checkpoint
+from facenet2expnet.train.config import TrainConfig
+from facenet2expnet.train.loop import TrainingDivergedError
+from facenet2expnet.train.runner import run_experiment
+
+CLASSES = ["happy", "sadness", "surprise"]
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    """ckplus48 layout, 3 classes with distinct textures, 8 subjects x 1 sequence per class x 2 frames = 48 images."""
+    root = tmp_path_factory.mktemp("synth") / "ck48"
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:48]
+    for s in range(8):
+        for c, cls in enumerate(CLASSES):
+            for fr in range(2):
+                if c == 0:
+                    img = 128 + 90 * np.sin(xx / 2.0 + rng.uniform(0, 6))
+                elif c == 1:
+                    img = 128 + 90 * np.sin(yy / 2.0 + rng.uniform(0, 6))
+                else:
+                    img = 255 * (((xx - 24 - rng.integers(-4, 5)) ** 2 + (yy - 24) ** 2) < 150)
+                img = np.clip(img + rng.normal(0, 15, img.shape), 0, 255).astype(np.uint8)
+                path = root / cls / f"S{s + 1:03d}_{c + 1:03d}_{fr + 10:08d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(path)
+    return root
+
+
+def _cfg(root, tmp_path, **kw):
+    base = dict(dataset=f"ckplus48:{root}", classes="happy,sadness,surprise", folds=4, max_folds=1, stage1_epochs=4, stage2_epochs=6, batch_size=16,
+                lr_stage1=0.05, lr_stage2=0.02, cache_dir=str(tmp_path / "cache"), val_fraction=0.34)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _metrics(run_dir):
+    import csv
+
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+REPORT_KEYS = {"method", "dataset", "protocol", "classes", "folds", "accuracy_mean", "accuracy_std", "confusion_matrix", "per_class_recall"}
+
+
+def _check_report(run_dir, method):
+    report = json.load(open(os.path.join(run_dir, "report.json")))
+    assert REPORT_KEYS <= set(report)
+    assert report["method"] == method and report["classes"] == CLASSES and report["protocol"] == "subject-kfold"
+    assert all({"fold", "accuracy", "n_test"} <= set(f) for f in report["folds"])
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == sum(f["n_test"] for f in report["folds"])
+    assert 0.0 <= report["accuracy_mean"] <= 1.0 and set(report["per_class_recall"]) == set(CLASSES)
+    for name in ("report.md", "confusion_matrix.png"):
+        assert os.path.getsize(os.path.join(run_dir, name)) > 100
+    return report
+
+
+def test_fn2en_end_to_end(synth_root, tmp_path):
+    run = str(tmp_path / "fn2en")
+    report = run_experiment(_cfg(synth_root, tmp_path), run, progress=False, log=lambda m: None)
+    _check_report(run, "fn2en")
+    rows = _metrics(run)
+    s1 = [float(r["train_loss"]) for r in rows if r["stage"] == "stage1"]
+    s2 = [float(r["train_loss"]) for r in rows if r["stage"] == "stage2"]
+    assert len(s1) == 4 and len(s2) == 6
+    assert s1[-1] < s1[0] and s2[-1] < s2[0]  # both stages learn
+    assert report["teacher"]["name"] == "dlib-resnet29" and report["teacher"]["layer"] == "level2"
+    # the selected checkpoint rebuilds itself and says what it is
+    model, meta = load_checkpoint(os.path.join(run, "folds", "fold_00", "best"))
+    assert meta["classes"] == CLASSES and meta["tap"] == "level2" and meta["preprocessing"]["size"] == 48
+    assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 3)
+
+
+def test_stage1_trains_trunk_only(synth_root, tmp_path, monkeypatch):
+    """Stage 1 must not touch the head: its weights stay at their initial values."""
+    import facenet2expnet.train.loop as loop
+
+    seen = {}
+    real = loop._save_state
+
+    def spy(path, state):
+        if state["stage_index"] == 1 and state["epoch"] == 0 and "head" not in seen:
+            seen["head"] = {k: v.clone() for k, v in state["model"].items() if k.startswith("head.")}
+        real(path, state)
+
+    monkeypatch.setattr(loop, "_save_state", spy)
+    cfg = _cfg(synth_root, tmp_path, stage2_epochs=1)
+    torch.manual_seed(cfg.seed * 1009 + 0)
+    init = create_model("compact", 3, target_shape=(128, 8, 8))
+    run_experiment(cfg, str(tmp_path / "r"), progress=False, log=lambda m: None)
+    assert seen["head"] and all(torch.equal(v, init.state_dict()[k]) for k, v in seen["head"].items())
+
+
+def test_scratch_finetune_probe_and_compare(synth_root, tmp_path, capsys):
+    runs = []
+    for method, kw in (("scratch", {}), ("finetune", {"stage2_epochs": 2, "lr_stage2": 0.01}), ("probe", {})):
+        run = str(tmp_path / method)
+        run_experiment(_cfg(synth_root, tmp_path, method=method, **kw), run, progress=False, log=lambda m: None)
+        _check_report(run, method)
+        runs.append(run)
+    rows = _metrics(runs[0])
+    assert {r["stage"] for r in rows} == {"stage2"}  # scratch has no stage 1
+    assert main(["compare"] + runs) == 0
+    out = capsys.readouterr().out
+    assert all(m in out for m in ("scratch", "finetune", "probe"))
+
+
+def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
+    import facenet2expnet.train.loop as loop
+
+    cfg = _cfg(synth_root, tmp_path, stage1_epochs=2, stage2_epochs=3)
+    full = run_experiment(cfg, str(tmp_path / "full"), progress=False, log=lambda m: None)
+
+    # kill the run after its 4th checkpoint: stage 1 epochs 1-2, end of stage 1, stage 2 epoch 1
+    real, calls = loop._save_state, {"n": 0}
+
+    def dying(path, state):
+        real(path, state)
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save_state", dying)
+    run = str(tmp_path / "killed")
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, run, progress=False, log=lambda m: None)
+    monkeypatch.setattr(loop, "_save_state", real)
+    assert os.path.exists(os.path.join(run, "folds", "fold_00", "last.pt"))
+    assert not os.path.exists(os.path.join(run, "report.json"))
+    with pytest.raises(Exception, match="--resume"):
+        run_experiment(cfg, run, progress=False, log=lambda m: None)
+    logs = []
+    resumed = run_experiment(cfg, run, resume=True, progress=False, log=logs.append)
+    assert any("resuming at stage2 epoch 2" in m for m in logs)
+    rows = _metrics(run)
+    assert [(r["stage"], r["epoch"]) for r in rows] == [("stage1", "1"), ("stage1", "2"), ("stage2", "1"), ("stage2", "2"), ("stage2", "3")]
+    # deterministic on CPU: the resumed run ends where the uninterrupted one did
+    assert resumed["confusion_matrix"] == full["confusion_matrix"]
+    assert abs(float(rows[-1]["train_loss"]) - float(_metrics(str(tmp_path / "full"))[-1]["train_loss"])) < 1e-4
+
+
+def test_nan_loss_stops_cleanly(synth_root, tmp_path):
+    cfg = _cfg(synth_root, tmp_path, lr_stage1=1e12, stage1_epochs=3)
+    with pytest.raises(TrainingDivergedError, match=r"fold 0, stage1, epoch \d+: the loss became (nan|inf)"):
+        run_experiment(cfg, str(tmp_path / "nan"), progress=False, log=lambda m: None)
+    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(tmp_path / "nan2"), "--folds", "4", "--max-folds", "1",
+                 "--lr-stage1", "1e12", "--stage1-epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 2
+
+
+def test_unknown_names_list_valid_ones(synth_root, tmp_path):
+    with pytest.raises(UnknownNameError, match="finetune, fn2en, probe, scratch"):
+        _cfg(synth_root, tmp_path, method="distill")
+    with pytest.raises(UnknownNameError, match="compact, paper"):
+        create_model("tiny", 3)
+    with pytest.raises(UnknownNameError, match="level2"):
+        run_experiment(_cfg(synth_root, tmp_path, layer="conv9"), str(tmp_path / "x"), progress=False, log=lambda m: None)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model(name):
+    """No NaN, shapes as documented, every parameter gets a gradient."""
+    torch.manual_seed(0)
+    target = (512, 7, 7) if name == "paper" else (128, 8, 8)
+    model = create_model(name, 7, target_shape=target)
+    size = 64 if name == "paper" else 48  # the paper net is exercised at a small size to stay fast
+    x = torch.randn(2, model.in_channels, size, size)
+    f = model.forward_features(x)
+    assert tuple(f.shape[1:]) == target
+    out = model.forward_head(f)
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_paper_config_trunk_is_pool5_at_224():
+    model = create_model("paper", 8, target_shape=(512, 7, 7))
+    assert model.input_size == 224
+    with torch.no_grad():
+        assert tuple(model.trunk(torch.zeros(1, 3, 224, 224)).shape) == (1, 512, 7, 7)
