@@ -119,6 +119,18 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_prepare(args) -> int:
+    from .data.loaders import parse_dataset_spec
+    from .face.prepare import prepare_dataset
+
+    kind, root = parse_dataset_spec(args.dataset)
+    kw = {"classes": args.classes} if args.classes else {}
+    folder = prepare_dataset(kind, root, args.out, size=args.size, padding=args.padding, channels=args.channels,
+                             detector=args.detector, detect=args.detect, workers=args.workers, progress=not args.no_progress, **kw)
+    print(f"use it as --dataset prepared:{folder}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -203,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run dirs holding report.json")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("prepare", help="detect and align every image of a dataset once (for raw CK+, Oulu-CASIA, SFEW, photos)")
+    p.add_argument("--dataset", required=True, help="KIND:ROOT")
+    p.add_argument("--out", required=True, help="cache dir; the result is a sub-folder keyed by the settings")
+    p.add_argument("--size", type=int, default=150, help="crop side in pixels (default 150, the dlib teacher's chip)")
+    p.add_argument("--padding", type=float, default=0.25, help="padding around the 5-point template (default 0.25, dlib's)")
+    p.add_argument("--channels", default="RGB", choices=["RGB", "L"])
+    p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
+    p.add_argument("--detect", default="auto", choices=["auto", "always", "never"],
+                   help="auto: skip detection for already-cropped datasets (ckplus48, fer2013, tfd)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--classes", help="class set or comma-separated names")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("demo", help="the main job on an embedded default (what `make demo` runs)")
     p.add_argument("--data", default="../shared/data", help="folder holding ckplus48/ (default ../shared/data)")

@@ -57,9 +57,9 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
 
 def pil_to_array(img: Image.Image, mode: str = "RGB") -> np.ndarray:
     img = _flatten_alpha(_to_8bit(img))
-    if mode == "L":
-        return np.asarray(img.convert("L"), dtype=np.uint8)
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    if mode == "L":  # np.array, not asarray: callers may draw on the result
+        return np.array(img.convert("L"), dtype=np.uint8)
+    return np.array(img.convert("RGB"), dtype=np.uint8)
 
 
 def read_image(src: ImageLike, mode: str = "RGB") -> np.ndarray:

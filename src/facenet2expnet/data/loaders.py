@@ -45,7 +45,7 @@ def load_dataset(kind: str, root: str, *, check_images: bool = True, skip_bad: b
     if not os.path.exists(root):
         raise DatasetLayoutError(f"{kind}: {root} does not exist")
     ds = LOADERS[kind](root, **options)
-    ds.options = {"check_images": check_images, "skip_bad": skip_bad, **options}
+    ds.options.update({"check_images": check_images, "skip_bad": skip_bad, **options})
     if check_images:
         _check_files(ds, skip_bad)
     if not ds.samples:
@@ -485,3 +485,32 @@ def load_csv(root: str, classes=None) -> Dataset:
                               split=r.get("split") or None))
     splits = tuple(sorted({s.split for s in samples if s.split}))
     return Dataset(kind, root, class_names, samples, problems, official_splits=splits)
+
+
+# --------------------------------------------------------------------------------------
+# the output of `facenet2expnet prepare`
+
+
+@register("prepared")
+def load_prepared(root: str) -> Dataset:
+    """A cache made by ``facenet2expnet prepare`` (its folder, or the ``--out`` dir holding one).
+
+    Faces that were found (or pre-cropped) are the samples; images without a face and files
+    that failed are listed in ``problems``, never dropped silently.
+    """
+    from ..face.prepare import read_manifest
+
+    folder, settings, rows = read_manifest(root)
+    class_names = list(settings["class_names"])
+    samples, problems = [], []
+    for r in rows:
+        if r["status"] in ("ok", "precropped"):
+            samples.append(Sample(label=class_names.index(r["label"]), path=os.path.join(folder, r["crop"]), subject=r["subject"] or None,
+                                  sequence=r["sequence"] or None, frame=int(r["frame"]) if r["frame"] else None, split=r["split"] or None,
+                                  meta={"source": r["source"], "box": r["box"], "score": r["score"]}))
+        else:
+            problems.append(Problem(r["status"].replace("_", "-"), r["source"], r["reason"] or r["status"]))
+    splits = tuple(sorted({s.split for s in samples if s.split}))
+    ds = Dataset("prepared", folder, class_names, samples, problems, official_splits=splits)
+    ds.options["source_kind"] = settings["kind"]
+    return ds

@@ -122,11 +122,12 @@ def leave_one_subject_out(ds: Dataset, seed: int = 0, val_fraction: float = 0.1)
 
 def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
     splits = np.array([s.split or "" for s in ds.samples])
-    if ds.kind == "tfd":
+    kind = ds.options.get("source_kind", ds.kind)  # a `prepared` cache keeps its source's protocol
+    if kind == "tfd":
         tfd = np.array([s.meta["tfd_folds"] for s in ds.samples])
         return [Fold(f, np.flatnonzero(tfd[:, f] == 1), np.flatnonzero(tfd[:, f] == 2), np.flatnonzero(tfd[:, f] == 3),
                      note=f"TFD official fold {f + 1}") for f in range(tfd.shape[1])]
-    if ds.kind == "fer2013":
+    if kind == "fer2013":
         train = np.flatnonzero(splits == "train")
         public, private = np.flatnonzero(splits == "publictest"), np.flatnonzero(splits == "privatetest")
         if len(private):
@@ -141,7 +142,7 @@ def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> lis
     if test_name == "test" and "val" in present:
         return [Fold(0, train_all, np.flatnonzero(splits == "val"), np.flatnonzero(splits == "test"))]
     train, val = _carve_val(ds, train_all, val_fraction, seed)
-    note = "SFEW 2.0: tested on the official Val split (as the paper); validation carved from Train" if ds.kind == "sfew" else ""
+    note = "SFEW 2.0: tested on the official Val split (as the paper); validation carved from Train" if kind == "sfew" else ""
     return [Fold(0, train, val, np.flatnonzero(splits == test_name), note=note)]
 
 

@@ -39,8 +39,11 @@ class ExpNet(nn.Module):
         self.project = nn.Conv2d(cin, target_shape[0], 1) if projection else nn.Identity()
         self.match = nn.AdaptiveAvgPool2d(target_shape[1:])
         c, h, w = target_shape
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, fc_dim), nn.ReLU(inplace=True),
-                                  nn.Dropout(dropout), nn.Linear(fc_dim, num_classes))
+        # The trunk output is post-ReLU (all >= 0, like the teacher's). Without normalization the first SGD
+        # steps can push every FC unit negative at once (dead ReLUs, a constant prediction): BatchNorm
+        # after the FC prevents that in the BatchNorm configs.
+        fc = [nn.Linear(c * h * w, fc_dim, bias=not batch_norm)] + ([nn.BatchNorm1d(fc_dim)] if batch_norm else [])
+        self.head = nn.Sequential(nn.Flatten(), *fc, nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc_dim, num_classes))
         self.target_shape, self.num_classes, self.input_size, self.in_channels = tuple(target_shape), num_classes, input_size, in_channels
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

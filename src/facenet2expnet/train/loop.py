@@ -76,7 +76,11 @@ def build_model(cfg: TrainConfig, num_classes: int, teacher_desc: dict | None, t
 
 
 def _normalized(x_uint8: torch.Tensor, pp: Preprocessing) -> torch.Tensor:
-    return pp.normalize(x_uint8.float())
+    return _cl(pp.normalize(x_uint8.float()))
+
+
+def _cl(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -94,6 +98,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
     os.makedirs(fold_dir, exist_ok=True)
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), teacher_desc, tap_shape)
+    model = model.to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
     gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)
     y_all = torch.from_numpy(labels)
     stages = ([("stage1", cfg.stage1_epochs)] if cfg.method == "fn2en" else []) + [("stage2", cfg.stage2_epochs)]
@@ -160,12 +165,12 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
                     target = t[torch.arange(len(idx)), mirrored.long()]  # B x C x H x W
                     if t_mean is not None:
                         target = (target - t_mean) / t_std
-                    out = model.forward_features(pp.normalize(x))
+                    out = model.forward_features(_cl(pp.normalize(x)))
                     loss = F.mse_loss(out, target)
                 else:
                     if cfg.augment:
                         x = random_affine(x, gen)
-                    logits = model(pp.normalize(x))
+                    logits = model(_cl(pp.normalize(x)))
                     loss = F.cross_entropy(logits, y_all[idx], label_smoothing=cfg.label_smoothing)
                     tot_correct += int((logits.argmax(1) == y_all[idx]).sum())
                 _check_finite(loss, stage, epoch, fold.index)

@@ -16,14 +16,20 @@ def probe_fold(fold: Fold, features, labels: np.ndarray, Cs, fold_dir: str, seed
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
+    dim = int(np.prod(features.shape[2:]))
+
     def rows(idx):
-        return np.asarray(features[np.sort(idx), 0], dtype=np.float32).reshape(len(idx), -1), labels[np.sort(idx)]
+        idx = np.sort(idx)
+        return np.asarray(features[idx, 0], dtype=np.float32).reshape(len(idx), dim), labels[idx]
 
     xtr, ytr = rows(fold.train)
     xva, yva = rows(fold.val)
     xte, yte = rows(fold.test)
     scaler = StandardScaler().fit(xtr)
-    xtr, xva, xte = scaler.transform(xtr), scaler.transform(xva), scaler.transform(xte)
+    xtr, xva, xte = scaler.transform(xtr), scaler.transform(xva) if len(xva) else xva, scaler.transform(xte)
+    if not len(yva):
+        Cs = [sorted(Cs)[len(Cs) // 2]]
+        log(f"fold {fold.index} probe: no validation split, so no selection: C={Cs[0]:g}")
     best = None
     for C in Cs:
         clf = LogisticRegression(C=C, max_iter=300, random_state=seed).fit(xtr, ytr)

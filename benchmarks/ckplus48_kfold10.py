@@ -1,0 +1,60 @@
+"""CK+48, 7 classes, subject-independent 10-fold: fn2en against scratch, finetune and probe on the same folds.
+
+    .venv/bin/python benchmarks/ckplus48_kfold10.py [--methods fn2en scratch probe finetune] [--runs runs/ckplus48]
+
+Each method is a normal run dir (resumable: rerun the same command after a kill). The table
+and benchmarks/results/ckplus48_kfold10.json are written from the runs' report.json files.
+"""
+
+import argparse
+import os
+
+from common import ROOT, machine, now, run_method, table, write_results
+
+DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
+
+# The settings of record. Epoch counts are sized for 2 CPU cores (see docs/benchmarks.md).
+METHODS = {
+    "fn2en": dict(method="fn2en", stage1_epochs=15, stage2_epochs=25),
+    "scratch": dict(method="scratch", stage2_epochs=25),
+    "probe": dict(method="probe"),
+    "finetune": dict(method="finetune", stage2_epochs=5, lr_stage2=0.01, batch_size=32),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "ckplus48"))
+    ap.add_argument("--data", default=DATA)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "ckplus48_kfold10.json"))
+    args = ap.parse_args()
+
+    results = {}
+    if os.path.exists(args.out):  # keep methods measured by earlier invocations
+        import json
+
+        results = json.load(open(args.out)).get("methods", {})
+    for name in args.methods:
+        kw = dict(dataset=f"ckplus48:{args.data}", protocol="subject-kfold", folds=10, seed=0,
+                  cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
+        run_dir = os.path.join(args.runs, name)
+        r = run_method(kw, run_dir, threads=args.threads)
+        results[name] = {"accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
+                         "fold_accuracies": [f["accuracy"] for f in r["folds"]], "per_class_recall": r["per_class_recall"],
+                         "confusion_matrix": r["confusion_matrix"], "seconds": r["seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
+                         "teacher_cache_seconds": r["teacher_cache_seconds"], "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT),
+                         "finished": now()}
+    rows = [{"method": m, "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"],
+             "min": 100 * min(v["fold_accuracies"]), "max": 100 * max(v["fold_accuracies"]),
+             "s/epoch": (v["seconds_per_epoch"] or {}).get("stage2")} for m, v in results.items()]
+    print(table(rows, [("method", "method", "s"), ("mean", "acc mean %", ".2f"), ("std", "std", ".2f"),
+                       ("min", "worst fold", ".2f"), ("max", "best fold", ".2f"), ("s/epoch", "s/epoch (st.2)", ".1f")]))
+    write_results(args.out, {"benchmark": "CK+48, 7 classes, subject-independent 10-fold (validation carved from training subjects)",
+                             "methods": results, "machine": machine(),
+                             "reproduce": ".venv/bin/python benchmarks/ckplus48_kfold10.py --methods " + " ".join(results)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Which teacher tap carries expression information? A linear probe per dlib ResNet-29 tap on CK+48.
+
+    .venv/bin/python benchmarks/tap_selection.py [--layers level3 level2 level1 pooled embedding]
+
+Same harness as `facenet2expnet train --method probe`: subject-independent 10-fold, features
+standardized with training statistics, logistic-regression C chosen on the validation subjects.
+"""
+
+import argparse
+import json
+import os
+
+from common import ROOT, machine, now, run_method, table, write_results
+
+DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--layers", nargs="+", default=["level3", "level2", "level1", "pooled", "embedding"])
+    ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "tap_selection"))
+    ap.add_argument("--data", default=DATA)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "tap_selection.json"))
+    args = ap.parse_args()
+    results = json.load(open(args.out)).get("layers", {}) if os.path.exists(args.out) else {}
+    for layer in args.layers:
+        kw = dict(dataset=f"ckplus48:{args.data}", method="probe", layer=layer, folds=10, seed=0,
+                  cache_dir=os.path.join(ROOT, "cache", "teacher"))
+        r = run_method(kw, os.path.join(args.runs, layer), threads=args.threads)
+        results[layer] = {"tap_shape": r["teacher"]["tap_shape"], "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
+                          "fold_accuracies": [f["accuracy"] for f in r["folds"]], "command": r["command"], "finished": now()}
+    rows = [{"layer": k, "shape": "x".join(map(str, v["tap_shape"])), "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"]}
+            for k, v in results.items()]
+    print(table(rows, [("layer", "tap", "s"), ("shape", "shape", "s"), ("mean", "probe acc %", ".2f"), ("std", "std", ".2f")]))
+    write_results(args.out, {"benchmark": "linear probe per dlib ResNet-29 tap, CK+48 7 classes, subject-independent 10-fold",
+                             "layers": results, "machine": machine(),
+                             "reproduce": ".venv/bin/python benchmarks/tap_selection.py --layers " + " ".join(results)})
+
+
+if __name__ == "__main__":
+    main()
