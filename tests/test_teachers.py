@@ -230,3 +230,12 @@ def test_feature_store_build_reuse_resume_rebuild(tmp_path, dlib_teacher, monkey
     # a different layer is a different store
     other = extract_features(create_teacher("dlib-resnet29", layer="level1"), ds, out, batch_size=8, progress=False)
     assert other.path != store.path and other.tap_shape == (256, 4, 4)
+
+
+def test_feature_store_key_ignores_root_spelling(tmp_path, dlib_teacher, monkeypatch):
+    ds = _tiny_dataset(tmp_path, n=4)
+    a = extract_features(dlib_teacher, ds, str(tmp_path / "store"), progress=False)
+    monkeypatch.chdir(tmp_path)
+    relative = load_dataset("ckplus48", "ck")  # the same files, named relative to another folder
+    b = extract_features(dlib_teacher, relative, str(tmp_path / "store"), progress=False)
+    assert a.path == b.path and list(b.rows(relative)) == [0, 1, 2, 3]

@@ -101,7 +101,7 @@ def cmd_train(args) -> int:
         teacher=args.teacher, teacher_weights=args.teacher_weights, layer=args.layer, projection=args.projection,
         target_norm=args.target_norm, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
         batch_size=args.batch_size, lr_stage1=args.lr_stage1, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, augment=not args.no_augment, cache_dir=args.cache_dir)
+        label_smoothing=args.label_smoothing, refine_trunk_lr_scale=args.refine_trunk_lr_scale, augment=not args.no_augment, cache_dir=args.cache_dir)
     if args.threads:
         import torch
 
@@ -128,6 +128,39 @@ def cmd_prepare(args) -> int:
     folder = prepare_dataset(kind, root, args.out, size=args.size, padding=args.padding, channels=args.channels,
                              detector=args.detector, detect=args.detect, workers=args.workers, progress=not args.no_progress, **kw)
     print(f"use it as --dataset prepared:{folder}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .infer import ExpressionRecognizer
+    from .infer.predict import format_records, run_predict, summary
+    from .utils import atomic_write_text
+
+    if not args.inputs and args.webcam is None:
+        print("error: give images, folders or videos, or --webcam", file=sys.stderr)
+        return 2
+    rec = ExpressionRecognizer.from_pretrained(args.model, detector=args.detector, detect=not args.no_detect,
+                                               backend="onnx" if (args.model or "").endswith(".onnx") else "torch")
+    result = run_predict(rec, args.inputs, every=args.every, annotate=args.annotate, progress=not args.no_progress,
+                         webcam=args.webcam, max_frames=args.max_frames)
+    text = format_records(result["records"], rec.classes_, args.format)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    print(summary(result), file=sys.stderr)
+    return 0 if result["records"] or not (result["failed"] or result["no_face"]) else 1
+
+
+def cmd_export(args) -> int:
+    from .export.onnx_export import export_onnx
+    from .infer.recognizer import bundled_model_path
+
+    path = args.model
+    if not (path.endswith((".json", ".safetensors")) or __import__("os").path.exists(path + ".json")):
+        path = bundled_model_path(path)
+    meta = export_onnx(path, args.onnx, opset=args.opset)
+    print(f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)")
     return 0
 
 
@@ -202,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-stage2", type=float, default=d.lr_stage2)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--refine-trunk-lr-scale", type=float, default=d.refine_trunk_lr_scale,
+                   help="fn2en stage 2: learning-rate factor of the pre-trained trunk (default 1: the whole net as one)")
     p.add_argument("--no-augment", action="store_true", help="stage 2 without shifts/rotations (flips stay)")
     p.add_argument("--cache-dir", default=d.cache_dir, help="teacher feature stores (reused across runs)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -229,6 +264,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", help="class set or comma-separated names")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("predict", help="recognize expressions in photos, folders, videos or a webcam")
+    p.add_argument("inputs", nargs="*", help="image files, folders (searched recursively) or video files")
+    p.add_argument("--model", help="bundled model name or checkpoint path (.json/.safetensors from train, .onnx from export); "
+                                   "default: the bundled FER2013 model")
+    p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
+    p.add_argument("--no-detect", action="store_true", help="inputs are already cropped faces")
+    p.add_argument("--every", type=int, default=10, help="videos: every Nth frame (default 10)")
+    p.add_argument("--max-frames", type=int, help="videos: stop after this many sampled frames")
+    p.add_argument("--webcam", type=int, nargs="?", const=0, help="use camera N (default 0) where one exists")
+    p.add_argument("--format", default="csv", choices=["csv", "json"])
+    p.add_argument("--output", "-o", help="write the records here instead of stdout")
+    p.add_argument("--annotate", metavar="DIR", help="write annotated images/videos (boxes and labels) into DIR")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a model to ONNX (dynamic batch) with its preprocessing metadata")
+    p.add_argument("model", help="checkpoint (PATH.json / PATH.safetensors from train) or bundled model name")
+    p.add_argument("--onnx", required=True, help="output .onnx path; the metadata goes beside it as .json")
+    p.add_argument("--opset", type=int, default=17)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="the main job on an embedded default (what `make demo` runs)")
     p.add_argument("--data", default="../shared/data", help="folder holding ckplus48/ (default ../shared/data)")

@@ -13,6 +13,37 @@ import torch.nn as nn
 from ..data.preprocess import Preprocessing
 
 
+def _pool_matrix(n_in: int, n_out: int, dtype, device) -> torch.Tensor:
+    """n_out x n_in averaging matrix with the bins of adaptive average pooling."""
+    import numpy as np
+
+    m = np.zeros((n_out, n_in), dtype=np.float64)  # built in numpy: a plain constant when traced for export
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        m[i, start:end] = 1.0 / (end - start)
+    return torch.from_numpy(m).to(dtype=dtype, device=device)
+
+
+class AdaptiveAvgPool(nn.Module):
+    """Adaptive average pooling written as two small matrix products.
+
+    Same numbers as ``nn.AdaptiveAvgPool2d``, but it exports to ONNX for any sizes (the
+    exporter refuses adaptive pooling when the output size does not divide the input size).
+    """
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        if (h, w) == self.size:
+            return x
+        ph = _pool_matrix(h, self.size[0], x.dtype, x.device)
+        pw = _pool_matrix(w, self.size[1], x.dtype, x.device)
+        return torch.matmul(torch.matmul(ph, x), pw.t())
+
+
 def conv_bn_relu(cin: int, cout: int, batch_norm: bool) -> list[nn.Module]:
     if batch_norm:
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -37,7 +68,7 @@ class ExpNet(nn.Module):
                 layers.append(nn.MaxPool2d(2, 2))
         self.trunk = nn.Sequential(*layers)
         self.project = nn.Conv2d(cin, target_shape[0], 1) if projection else nn.Identity()
-        self.match = nn.AdaptiveAvgPool2d(target_shape[1:])
+        self.match = AdaptiveAvgPool(target_shape[1:])
         c, h, w = target_shape
         # The trunk output is post-ReLU (all >= 0, like the teacher's). Without normalization the first SGD
         # steps can push every FC unit negative at once (dead ReLUs, a constant prediction): BatchNorm

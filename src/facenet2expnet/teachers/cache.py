@@ -30,16 +30,23 @@ from .registry import Teacher
 STORE_FORMAT = 1
 
 
-def _sample_id(s: Sample) -> list:
+def sample_keys(ds: Dataset) -> list[str]:
+    """Keys independent of how the root is spelled: file paths relative to the dataset root."""
+    root = os.path.realpath(ds.root if os.path.isdir(ds.root) else os.path.dirname(ds.root))
+    return [os.path.relpath(os.path.realpath(s.path), root) if s.path is not None else s.key for s in ds.samples]
+
+
+def _sample_id(key: str, s: Sample) -> list:
     if s.path is not None:
-        return [s.key, os.path.getsize(s.path)]
-    return [s.key, hashlib.sha1(np.ascontiguousarray(s.array).tobytes()).hexdigest()]
+        return [key, os.path.getsize(s.path)]
+    return [key, hashlib.sha1(np.ascontiguousarray(s.array).tobytes()).hexdigest()]
 
 
-def store_key(teacher: Teacher, samples: list[Sample], dtype: str) -> tuple[str, dict]:
+def store_key(teacher: Teacher, ds: Dataset, dtype: str) -> tuple[str, dict]:
+    keys = sample_keys(ds)
     parts = {"format": STORE_FORMAT, "teacher": teacher.name, "layer": teacher.layer, "weights_sha256": teacher.weights_sha256,
              "preprocessing": teacher.preprocessing.to_dict(), "dtype": dtype, "mirror": True,
-             "files_sha256": stable_hash([_sample_id(s) for s in samples]), "n": len(samples)}
+             "files_sha256": stable_hash([_sample_id(k, s) for k, s in zip(keys, ds.samples)]), "n": len(ds.samples)}
     return stable_hash(parts), parts
 
 
@@ -51,9 +58,10 @@ class FeatureStore:
         self.keys = self.meta["keys"]
         self._row = {k: i for i, k in enumerate(self.keys)}
 
-    def rows(self, samples: list[Sample]) -> np.ndarray:
+    def rows(self, ds: Dataset) -> np.ndarray:
+        """Row of each sample of ``ds`` in this store."""
         try:
-            return np.array([self._row[s.key] for s in samples], dtype=np.int64)
+            return np.array([self._row[k] for k in sample_keys(ds)], dtype=np.int64)
         except KeyError as exc:
             raise KeyError(f"sample {exc} is not in the feature store {self.path}") from None
 
@@ -87,7 +95,7 @@ def extract_features(teacher: Teacher, dataset: Dataset, out_dir: str, batch_siz
     from tqdm import tqdm
 
     samples = dataset.samples
-    key, parts = store_key(teacher, samples, dtype)
+    key, parts = store_key(teacher, dataset, dtype)
     path = os.path.join(out_dir, f"{teacher.name}-{teacher.layer}-{key[:16]}")
     meta_path, feats_path, prog_path = (os.path.join(path, n) for n in ("meta.json", "features.npy", "progress.json"))
     if os.path.exists(meta_path) and read_json(meta_path).get("complete"):
@@ -112,7 +120,7 @@ def extract_features(teacher: Teacher, dataset: Dataset, out_dir: str, batch_siz
             start = 0
     if start == 0:
         os.makedirs(path, exist_ok=True)
-        atomic_write_json(meta_path, {"key": key, "key_parts": parts, "keys": [s.key for s in samples], "tap_shape": shape[2:],
+        atomic_write_json(meta_path, {"key": key, "key_parts": parts, "keys": sample_keys(dataset), "tap_shape": shape[2:],
                                       "teacher": teacher.describe(), "complete": False})
         feats = np.lib.format.open_memmap(feats_path, mode="w+", dtype=dtype, shape=shape)
         atomic_write_json(prog_path, {"done": 0})

@@ -32,6 +32,7 @@ class TrainConfig:
     lr_stage1: float = 0.05
     lr_stage2: float = 0.01
     finetune_backbone_lr_scale: float = 0.1
+    refine_trunk_lr_scale: float = 1.0  # fn2en stage 2: learning-rate factor of the pre-trained trunk (head: 1)
     weight_decay: float = 5e-4
     momentum: float = 0.9
     label_smoothing: float = 0.0

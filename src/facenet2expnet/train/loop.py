@@ -131,9 +131,10 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
         # Stage 1 trains only the conv trunk; stage 2 trains everything (the head included).
         if stage1:
             groups = [{"params": model.trunk_parameters(), "lr_scale": 1.0}]
-        elif cfg.method == "finetune":
-            head = list(model.head.parameters())
-            groups = [{"params": model.trunk_parameters(), "lr_scale": cfg.finetune_backbone_lr_scale}, {"params": head, "lr_scale": 1.0}]
+        elif cfg.method in ("finetune", "fn2en"):
+            # pre-trained layers (the face net's, or stage 1's) may move more slowly than the new head
+            scale = cfg.finetune_backbone_lr_scale if cfg.method == "finetune" else cfg.refine_trunk_lr_scale
+            groups = [{"params": model.trunk_parameters(), "lr_scale": scale}, {"params": list(model.head.parameters()), "lr_scale": 1.0}]
         else:
             groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
         opt = torch.optim.SGD(groups, lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)

@@ -75,7 +75,7 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
             t0 = time.time()
             store = extract_features(teacher, ds, cfg.cache_dir, progress=progress, log=log)
             cache_seconds = time.time() - t0
-            if not np.array_equal(store.rows(ds.samples), np.arange(len(ds))):
+            if not np.array_equal(store.rows(ds), np.arange(len(ds))):
                 raise FaceNet2ExpNetError(f"feature store {store.path} is not in dataset order; delete it and rerun")
             targets, tap_shape = store.features, store.tap_shape
         del teacher

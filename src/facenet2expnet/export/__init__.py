@@ -1,0 +1,1 @@
+"""Export: ONNX with its preprocessing metadata, and an onnxruntime runner."""

@@ -1,0 +1,101 @@
+"""``facenet2expnet predict``: run a recognizer over files, folders, videos or a webcam; write CSV/JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+
+import cv2
+
+from ..data.images import ImageReadError, read_image
+from ..errors import FaceNet2ExpNetError
+from ..utils import atomic_write_bytes
+from .media import draw_faces, expand_inputs, is_video_file, open_webcam, video_frames, video_info
+
+
+def run_predict(recognizer, inputs: list[str], every: int = 10, annotate: str | None = None, progress: bool = True,
+                webcam: int | None = None, max_frames: int | None = None, log=print) -> dict:
+    """Returns {"records": [...], "no_face": [...], "failed": [{path, reason}], "annotated": [...]}."""
+    from tqdm import tqdm
+
+    result = {"records": [], "no_face": [], "failed": [], "annotated": []}
+    if annotate:
+        os.makedirs(annotate, exist_ok=True)
+    if webcam is not None:
+        cap = open_webcam(webcam)
+        cap.release()
+        inputs = []
+        result["failed"].append({"path": f"webcam:{webcam}", "reason": "live capture: use the Python API in a loop"})
+    files = expand_inputs(inputs) if inputs else []
+    bar = tqdm(files, desc="predict", unit="file", disable=not progress or len(files) < 2, file=sys.stderr)
+    for path in bar:
+        try:
+            if is_video_file(path):
+                _video(recognizer, path, every, annotate, result, max_frames)
+            else:
+                rgb = read_image(path, "RGB")
+                recs = recognizer.predict(rgb)
+                for r in recs:
+                    r["source"] = path
+                if not recs:
+                    result["no_face"].append(path)
+                result["records"] += recs
+                if annotate:
+                    out = os.path.join(annotate, os.path.splitext(os.path.basename(path))[0] + "_annotated.png")
+                    ok, buf = cv2.imencode(".png", cv2.cvtColor(draw_faces(rgb, recs), cv2.COLOR_RGB2BGR))
+                    atomic_write_bytes(out, buf.tobytes())
+                    result["annotated"].append(out)
+        except (ImageReadError, FaceNet2ExpNetError) as exc:
+            result["failed"].append({"path": path, "reason": str(exc)})
+    return result
+
+
+def _video(recognizer, path, every, annotate, result, max_frames):
+    writer = None
+    if annotate:
+        info = video_info(path)
+        out = os.path.join(annotate, os.path.splitext(os.path.basename(path))[0] + "_annotated.mp4")
+        writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), max(1.0, info["fps"] / every), (info["width"], info["height"]))
+    n_faces = 0
+    for fr in video_frames(path, every, max_frames):
+        recs = recognizer.predict(fr.rgb)
+        for r in recs:
+            r.update(source=path, frame=fr.index, time_s=round(fr.time_s, 3))
+        n_faces += len(recs)
+        if not recs:
+            result["no_face"].append(f"{path}#frame={fr.index}")
+        result["records"] += recs
+        if writer is not None:
+            writer.write(cv2.cvtColor(draw_faces(fr.rgb, recs), cv2.COLOR_RGB2BGR))
+    if writer is not None:
+        writer.release()
+        result["annotated"].append(out)
+
+
+def format_records(records: list[dict], classes: list[str], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(records, indent=2)
+    buf = io.StringIO()
+    cols = ["source", "frame", "time_s", "face", "label", "box", "detection_score"] + [f"p_{c}" for c in classes]
+    w = csv.writer(buf)
+    w.writerow(cols)
+    for r in records:
+        w.writerow([r.get("source"), r.get("frame", ""), r.get("time_s", ""), r.get("face"), r["label"],
+                    json.dumps(r["box"]) if r["box"] else "", r.get("detection_score") or ""] +
+                   [r["probabilities"][c] for c in classes])
+    return buf.getvalue()
+
+
+def summary(result: dict) -> str:
+    n = len(result["records"])
+    lines = [f"{n} face(s) recognized"]
+    if result["no_face"]:
+        lines.append(f"no face in {len(result['no_face'])}: " + ", ".join(result["no_face"][:10]) + (" ..." if len(result["no_face"]) > 10 else ""))
+    for f in result["failed"]:
+        lines.append(f"failed: {f['path']}: {f['reason']}")
+    for a in result["annotated"]:
+        lines.append(f"annotated: {a}")
+    return "\n".join(lines)

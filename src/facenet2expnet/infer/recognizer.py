@@ -1,0 +1,175 @@
+"""``ExpressionRecognizer``: photos, arrays or PIL images in, one record per face out.
+
+    rec = ExpressionRecognizer.from_pretrained()          # the bundled model, offline
+    rec.predict("photo.jpg")                              # [{"box", "landmarks", "label", "probabilities", ...}]
+    rec.predict_proba(["a.jpg", "b.jpg"])                 # list of (faces x classes) arrays
+
+Detection and alignment use the preprocessing stored with the model (size, grey/RGB, padding),
+through the same functions as ``prepare``. ``detect=False`` treats every input as an already
+cropped face. The model runs batched over all the faces of all inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.images import ImageLike, read_image
+from ..data.preprocess import Preprocessing, uint8_to_float_batch
+from ..errors import FaceNet2ExpNetError
+
+BUNDLED = "fer2013-fn2en-compact"
+
+
+def bundled_model_path(name: str = BUNDLED) -> str:
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+    path = os.path.join(here, name)
+    if not os.path.exists(path + ".json"):
+        known = sorted(f[:-5] for f in os.listdir(here) if f.endswith(".json")) if os.path.isdir(here) else []
+        raise FaceNet2ExpNetError(f"no bundled model {name!r}; bundled: {', '.join(known) or 'none'}; or pass a checkpoint path")
+    return path
+
+
+@dataclass
+class FaceRecord:
+    source: str
+    face_index: int
+    box: list | None
+    landmarks: list | None
+    detection_score: float | None
+    label: str
+    probabilities: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "face": self.face_index, "box": self.box, "landmarks": self.landmarks,
+                "detection_score": self.detection_score, "label": self.label, "probabilities": self.probabilities}
+
+
+class ExpressionRecognizer:
+    """Parameters only in ``__init__``; models load in :meth:`from_pretrained` (or lazily on first use)."""
+
+    def __init__(self, model: str | None = None, detector: str = "dlib", detect: bool = True, batch_size: int = 128,
+                 face_padding: float | None = None, backend: str = "torch"):
+        self.model, self.detector, self.detect = model, detector, detect
+        self.batch_size, self.face_padding, self.backend = batch_size, face_padding, backend
+
+    # ---- loading
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | None = None, **kw) -> "ExpressionRecognizer":
+        """A bundled model name (default: the bundled FER2013 model) or a checkpoint path from ``train``/``export``."""
+        rec = cls(model=name_or_path, **kw)
+        rec._load()
+        return rec
+
+    def _resolve(self) -> str:
+        m = self.model or BUNDLED
+        if os.path.exists(m) or os.path.exists(m + ".json") or m.endswith((".onnx", ".safetensors", ".json")):
+            return m
+        return bundled_model_path(m)
+
+    def _load(self) -> None:
+        path = self._resolve()
+        if self.backend == "onnx" or path.endswith(".onnx"):
+            from ..export.onnx_runner import OnnxModel
+
+            self.model_ = OnnxModel(path if path.endswith(".onnx") else path + ".onnx")
+            meta = self.model_.meta
+        else:
+            import torch
+
+            from ..models.registry import load_checkpoint
+
+            model, meta = load_checkpoint(path)
+            self.model_ = model.to(memory_format=torch.channels_last)
+        self.meta_ = meta
+        self.classes_ = list(meta["classes"])
+        self.preprocessing_ = Preprocessing.from_dict(meta["preprocessing"])
+        self.detector_ = None
+
+    def _ensure(self):
+        if not hasattr(self, "model_"):
+            self._load()
+        if self.detect and self.detector_ is None:
+            from ..face import create_detector
+
+            self.detector_ = create_detector(self.detector)
+
+    # ---- inference
+
+    def _faces(self, src: ImageLike):
+        """-> (faces, chips) for one input; chips are uint8 in the model's colour mode and size."""
+        from ..face import crop_faces
+
+        pp = self.preprocessing_
+        if not self.detect:
+            return [None], [pp.load(src)]
+        padding = self.face_padding if self.face_padding is not None else pp.face_padding
+        found = crop_faces(src, self.detector_, pp.size, padding, channels=pp.channels)
+        return [f for f, _ in found], [c for _, c in found]
+
+    def _probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
+        if not chips:
+            return np.zeros((0, len(self.classes_)), np.float32)
+        pp = self.preprocessing_
+        out = []
+        for i in range(0, len(chips), self.batch_size):
+            x = pp.normalize(uint8_to_float_batch(chips[i:i + self.batch_size]))
+            out.append(self._run(x))
+        return np.concatenate(out)
+
+    def _run(self, x) -> np.ndarray:
+        if self.backend == "onnx" or not hasattr(self.model_, "parameters"):
+            return self.model_.predict_proba(x.numpy())
+        import torch
+
+        with torch.inference_mode():
+            return torch.softmax(self.model_(x.contiguous(memory_format=torch.channels_last)), 1).numpy()
+
+    def predict_records(self, inputs) -> list[list[FaceRecord]]:
+        """One list of :class:`FaceRecord` per input (empty where no face was found)."""
+        self._ensure()
+        inputs = _as_list(inputs)
+        per_input, all_chips = [], []
+        for src in inputs:
+            faces, chips = self._faces(src)
+            per_input.append(faces)
+            all_chips += chips
+        probs = self._probabilities(all_chips)
+        out, k = [], 0
+        for src, faces in zip(inputs, per_input):
+            recs = []
+            for j, f in enumerate(faces):
+                p = probs[k]
+                k += 1
+                d = f.to_dict() if f is not None else {"box": None, "landmarks": None, "score": None}
+                recs.append(FaceRecord(_name(src), j, d["box"], d["landmarks"], d["score"], self.classes_[int(p.argmax())],
+                                       {c: round(float(v), 5) for c, v in zip(self.classes_, p)}))
+            out.append(recs)
+        return out
+
+    def predict(self, inputs) -> list:
+        """Labels. For one input: a list of face records (dicts); for a list: one such list per input."""
+        recs = [[r.to_dict() for r in rs] for rs in self.predict_records(inputs)]
+        return recs if isinstance(inputs, (list, tuple)) else recs[0]
+
+    def predict_proba(self, inputs):
+        """Class probabilities (columns in ``classes_`` order): a faces x classes array per input."""
+        recs = self.predict_records(inputs)
+        arrays = [np.array([[r.probabilities[c] for c in self.classes_] for r in rs], dtype=np.float32).reshape(len(rs), len(self.classes_))
+                  for rs in recs]
+        return arrays if isinstance(inputs, (list, tuple)) else arrays[0]
+
+
+def _as_list(inputs) -> list:
+    if isinstance(inputs, (list, tuple)):
+        return list(inputs)
+    return [inputs]
+
+
+def _name(src) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return os.fspath(src)
+    return f"<{type(src).__name__}>"

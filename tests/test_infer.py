@@ -1,0 +1,143 @@
+"""Recognizer API, predict CLI (images, folders, video, formats, bad inputs), ONNX export parity, the bundled model."""
+
+import csv
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared, write_face
+from facenet2expnet.cli import main
+from facenet2expnet.data.preprocess import Preprocessing
+from facenet2expnet.infer import ExpressionRecognizer
+from facenet2expnet.models import create_model, save_checkpoint
+
+CLASSES = ["anger", "happy", "surprise"]
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("compact", len(CLASSES), target_shape=(128, 8, 8)).eval()
+    path = str(tmp_path_factory.mktemp("ckpt") / "tiny")
+    pp = Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,), face_padding=0.25)
+    save_checkpoint(model, path, {"classes": CLASSES, "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None})
+    return path
+
+
+def test_recognizer_on_cropped_arrays(tiny_ckpt):
+    rec = ExpressionRecognizer.from_pretrained(tiny_ckpt, detect=False)
+    faces = [np.random.default_rng(i).integers(0, 255, (60, 50, 3), dtype=np.uint8) for i in range(5)]
+    probs = rec.predict_proba(faces)
+    assert len(probs) == 5 and all(p.shape == (1, 3) for p in probs)
+    assert np.allclose([p.sum() for p in probs], 1.0, atol=1e-5)
+    out = rec.predict(faces[0])
+    assert out[0]["label"] in CLASSES and set(out[0]["probabilities"]) == set(CLASSES)
+    # batching does not change the answer
+    single = np.concatenate([rec.predict_proba(f) for f in faces])
+    assert np.allclose(single, np.concatenate(probs), atol=1e-5)
+
+
+def test_recognizer_params_only_in_init():
+    rec = ExpressionRecognizer(model="nowhere", detector="opencv")
+    assert rec.model == "nowhere" and not hasattr(rec, "model_")  # nothing loaded in the constructor
+
+
+def test_bundled_model_loads_offline():
+    rec = ExpressionRecognizer.from_pretrained()
+    assert len(rec.classes_) == 7 and rec.meta_["teacher"]["name"] == "dlib-resnet29"
+    assert rec.preprocessing_.size == 48
+    here = os.path.dirname(rec._resolve())
+    size = sum(os.path.getsize(os.path.join(here, f)) for f in os.listdir(here))
+    assert size <= 10 * 1024 * 1024
+    p = rec.predict_proba(np.full((48, 48), 128, np.uint8)) if not rec.detect else None
+    rec2 = ExpressionRecognizer.from_pretrained(detect=False)
+    p = rec2.predict_proba(np.full((48, 48), 128, np.uint8))
+    assert p.shape == (1, 7) and abs(p.sum() - 1) < 1e-5
+
+
+@pytest.mark.realdata
+def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
+    pytest.importorskip("dlib")
+    photos = [str(shared("faces", n)) for n in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
+    out_csv = tmp_path / "out.csv"
+    assert main(["predict", "--model", tiny_ckpt, *photos, "--annotate", str(tmp_path / "ann"), "-o", str(out_csv), "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(out_csv)))
+    assert [os.path.basename(r["source"]) for r in rows] == [os.path.basename(p) for p in photos]  # one face each
+    for r in rows:
+        assert abs(sum(float(r[f"p_{c}"]) for c in CLASSES) - 1) < 1e-3
+    for p in photos:
+        ann = tmp_path / "ann" / (os.path.splitext(os.path.basename(p))[0] + "_annotated.png")
+        assert ann.exists() and ann.stat().st_size > 10000
+
+
+@pytest.mark.realdata
+def test_predict_video_one_record_per_sampled_frame(tiny_ckpt, tmp_path, capsys):
+    pytest.importorskip("dlib")
+    video = str(shared("faces", "single_face.mp4"))
+    assert main(["predict", "--model", tiny_ckpt, video, "--every", "12", "--format", "json", "--no-progress",
+                 "--annotate", str(tmp_path / "ann")]) == 0
+    records = json.loads(capsys.readouterr().out)
+    from facenet2expnet.infer.media import video_info
+
+    sampled = len(range(0, video_info(video)["frames"], 12))
+    assert len(records) == sampled and [r["frame"] for r in records] == list(range(0, 12 * sampled, 12))
+    assert (tmp_path / "ann" / "single_face_annotated.mp4").stat().st_size > 1000
+
+
+def test_predict_bad_and_faceless_inputs(tiny_ckpt, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    blank = np.full((200, 200, 3), 90, np.uint8)
+    from PIL import Image
+
+    Image.fromarray(blank).save(tmp_path / "in" / "blank.png")
+    rc = main(["predict", "--model", tiny_ckpt, "--detector", "opencv", str(tmp_path / "in"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "broken.jpg" in err and "no face in 1" in err and "blank.png" in err
+    assert main(["predict", "--model", tiny_ckpt, str(tmp_path / "missing.jpg")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_formats_on_precropped(tiny_ckpt, tmp_path, capsys):
+    for i in range(3):
+        write_face(tmp_path / "crops" / f"f{i}.png", seed=i)
+    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--format", "json", "--no-progress"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 3 and all(r["box"] is None for r in recs)
+    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--no-progress"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 3 and {f"p_{c}" for c in CLASSES} <= set(rows[0])
+
+
+def test_webcam_absent_is_a_clear_error(tiny_ckpt, capsys):
+    assert main(["predict", "--model", tiny_ckpt, "--webcam", "7"]) == 2
+    assert "no camera at index 7" in capsys.readouterr().err
+
+
+def _faces_for_parity():
+    try:
+        photos = [str(shared("faces", n)) for n in ("0-f1-su-ph.jpg", "obama.jpg", "biden.jpg")]
+        from facenet2expnet.face import create_detector, crop_faces
+
+        det = create_detector("opencv")
+        return [crop_faces(p, det, 48, 0.25, channels="L")[0][1] for p in photos]
+    except pytest.skip.Exception:
+        return [np.random.default_rng(i).integers(0, 255, (48, 48), dtype=np.uint8) for i in range(3)]
+
+
+def test_onnx_export_parity_and_onnx_backend(tiny_ckpt, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = str(tmp_path / "m.onnx")
+    assert main(["export", tiny_ckpt, "--onnx", out]) == 0
+    meta = json.load(open(str(tmp_path / "m.json")))
+    assert meta["classes"] == CLASSES and meta["preprocessing"]["size"] == 48
+    chips = _faces_for_parity()
+    torch_rec = ExpressionRecognizer.from_pretrained(tiny_ckpt, detect=False)
+    onnx_rec = ExpressionRecognizer.from_pretrained(out, detect=False)
+    a = np.concatenate(torch_rec.predict_proba(chips))
+    b = np.concatenate(onnx_rec.predict_proba(chips))  # batch of 3 through the dynamic axis
+    assert np.abs(a - b).max() <= 1e-4
