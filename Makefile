@@ -3,7 +3,6 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-DATA   ?= ../shared/data
 
 .PHONY: demo test clean
 
@@ -17,10 +16,10 @@ $(VENV)/.test-installed: $(VENV)/.runtime-installed requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@
 
-# The main job on an embedded default. Until the pretrained model lands (issue: recognize),
-# it reports the shared CK+48 data set, or fails with a clear message when it is absent.
+# The main job on an embedded default: the bundled model on scikit-image's astronaut photo,
+# or on INPUT=path (a photo, folder or video).
 demo: $(VENV)/.runtime-installed
-	$(VENV)/bin/facenet2expnet demo --data "$(DATA)" $(if $(INPUT),--input "$(INPUT)",)
+	$(VENV)/bin/facenet2expnet demo $(if $(INPUT),--input "$(INPUT)",)
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: $(VENV)/.test-installed

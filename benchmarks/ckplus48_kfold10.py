@@ -15,10 +15,10 @@ DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
 
 # The settings of record. Epoch counts are sized for 2 CPU cores (see docs/benchmarks.md).
 METHODS = {
-    "fn2en": dict(method="fn2en", stage1_epochs=15, stage2_epochs=25),
-    "scratch": dict(method="scratch", stage2_epochs=25),
+    "fn2en": dict(method="fn2en", stage1_epochs=10, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    "scratch": dict(method="scratch", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "probe": dict(method="probe"),
-    "finetune": dict(method="finetune", stage2_epochs=5, lr_stage2=0.01, batch_size=32),
+    "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.02),
 }
 
 
@@ -46,6 +46,9 @@ def main():
                          "confusion_matrix": r["confusion_matrix"], "seconds": r["seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
                          "teacher_cache_seconds": r["teacher_cache_seconds"], "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT),
                          "finished": now()}
+    # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
+    if os.path.exists(args.out):
+        results = {**json.load(open(args.out)).get("methods", {}), **results}
     rows = [{"method": m, "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"],
              "min": 100 * min(v["fold_accuracies"]), "max": 100 * max(v["fold_accuracies"]),
              "s/epoch": (v["seconds_per_epoch"] or {}).get("stage2")} for m, v in results.items()]

