@@ -1,0 +1,1 @@
+"""Visualization: neuron selectivity (the paper's figure), Grad-CAM, embeddings, curves, confusion."""
