@@ -1,7 +1,6 @@
 """Loaders on synthetic trees of every layout (and broken variants), protocols, real-data counts."""
 
 import json
-import os
 
 import numpy as np
 import pytest

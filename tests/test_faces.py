@@ -130,7 +130,7 @@ def test_multi_face_landscape_and_odd_files(dlib_detector):
 @pytest.mark.realdata
 def test_our_chips_keep_teacher_parity(dlib_detector):
     """Our aligned 150 px chips give nearly dlib's own descriptors, and the identity check still holds."""
-    dlib = pytest.importorskip("dlib")
+    pytest.importorskip("dlib")
     import torch
 
     from facenet2expnet.teachers import create_teacher

@@ -1,7 +1,6 @@
 """Teachers: dlib port parity and identity, taps, VGG-Face formats, frozen-ness, the feature store."""
 
 import os
-import shutil
 
 import numpy as np
 import pytest

@@ -8,7 +8,6 @@ video of the user's instead.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 

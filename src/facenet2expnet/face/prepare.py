@@ -12,7 +12,6 @@ is kept), ``precropped`` (the dataset is already cropped: resized, no detection)
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..data.loaders import load_dataset
-from ..utils import atomic_write_bytes, atomic_write_json, read_json, stable_hash
+from ..utils import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_json, stable_hash
 
 PRECROPPED_KINDS = ("ckplus48", "fer2013", "tfd")
 MANIFEST_FIELDS = ["index", "source", "label", "subject", "sequence", "frame", "split", "status", "reason", "box", "landmarks", "score", "crop"]
@@ -117,14 +116,10 @@ def prepare_dataset(kind: str, root: str, out: str, size: int = 150, padding: fl
                 bar.update(1)
         bar.close()
 
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS)
-    w.writeheader()
-    for i, s in enumerate(ds.samples):
-        r = done[i]
-        w.writerow({**r, "source": s.path if s.path is not None else s.key, "label": ds.class_names[s.label], "subject": s.subject or "",
-                    "sequence": s.sequence or "", "frame": "" if s.frame is None else s.frame, "split": s.split or ""})
-    atomic_write_bytes(os.path.join(folder, "manifest.csv"), buf.getvalue().encode())
+    manifest = [{**done[i], "source": s.path if s.path is not None else s.key, "label": ds.class_names[s.label], "subject": s.subject or "",
+                 "sequence": s.sequence or "", "frame": "" if s.frame is None else s.frame, "split": s.split or ""}
+                for i, s in enumerate(ds.samples)]
+    atomic_write_csv(os.path.join(folder, "manifest.csv"), manifest, MANIFEST_FIELDS)
     counts = Counter(done[i]["status"] for i in range(len(ds)))
     log(f"prepared {len(ds)} images -> {folder}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for i in range(len(ds)):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.images import ImageLike, read_image
+from ..data.images import ImageLike
 from ..data.preprocess import Preprocessing, uint8_to_float_batch
 from ..errors import FaceNet2ExpNetError
 

@@ -28,7 +28,7 @@ from ..data.protocols import Fold
 from ..errors import FaceNet2ExpNetError
 from ..eval.metrics import accuracy
 from ..models.registry import create_model, save_checkpoint
-from ..utils import atomic_write_bytes, atomic_write_json
+from ..utils import atomic_write_bytes, atomic_write_csv, atomic_write_json
 from .augment import flip, random_affine, random_flips
 from .config import TrainConfig
 
@@ -215,7 +215,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
             state["stage_index"] = si
             _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                                      "torch_rng": torch.get_rng_state()})
-            _write_metrics(os.path.join(fold_dir, "metrics.csv"), state["metrics"])
+            atomic_write_csv(os.path.join(fold_dir, "metrics.csv"), state["metrics"], METRIC_FIELDS)
         state["stage_index"], state["epoch"] = si + 1, 0
         if stage1:  # stage 1 is over: the checkpoint must not resume into it again
             _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": {}, "generator": gen.get_state(),
@@ -252,16 +252,6 @@ def _log_epoch(log, row, epochs) -> None:
         parts.append(f"val acc {row['val_acc']:.3f}")
     parts.append(f"{row['seconds']:.1f}s")
     log("  ".join(parts))
-
-
-def _write_metrics(path: str, rows: list[dict]) -> None:
-    import io
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def _write_predictions(path, idx, y_true, y_pred, probs, class_names) -> None:

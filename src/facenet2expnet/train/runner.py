@@ -13,7 +13,6 @@ Run dir layout::
 from __future__ import annotations
 
 import csv
-import io
 import os
 import time
 
@@ -23,7 +22,7 @@ from ..data.loaders import load_dataset, parse_dataset_spec
 from ..data.protocols import make_folds
 from ..errors import FaceNet2ExpNetError
 from ..eval.report import build_report, write_report
-from ..utils import atomic_write_bytes, atomic_write_json, read_json
+from ..utils import atomic_write_csv, atomic_write_json, read_json
 from .config import TrainConfig
 
 
@@ -133,11 +132,7 @@ def _merge_metrics(out_dir: str, folds) -> list[dict]:
             with open(path, newline="") as f:
                 rows += list(csv.DictReader(f))
     if rows:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-        atomic_write_bytes(os.path.join(out_dir, "metrics.csv"), buf.getvalue().encode())
+        atomic_write_csv(os.path.join(out_dir, "metrics.csv"), rows, list(rows[0]))
     return rows
 
 

@@ -28,7 +28,7 @@ import torch
 from ..data.loaders import load_dataset, parse_dataset_spec
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
-from ..eval.selectivity import pca_2d, selectivity_score, silhouette, top_images, unit_peaks, unit_selectivity
+from ..eval.selectivity import pca_2d, silhouette, top_images, unit_peaks, unit_selectivity
 from ..utils import atomic_write_json, atomic_write_text, read_json
 from . import figures
 
