@@ -34,6 +34,11 @@ def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None) -> di
     return run_experiment(cfg, run_dir, resume=resume, progress=False, command=train_command(cfg_kwargs, run_dir))
 
 
+def portable(text: str) -> str:
+    """Paths relative to the repository root (where the commands are run), not to this machine."""
+    return str(text).replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)
+
+
 def train_command(cfg_kwargs: dict, run_dir: str) -> str:
     """The equivalent CLI command, for the record."""
     flags = []
@@ -48,7 +53,7 @@ def train_command(cfg_kwargs: dict, run_dir: str) -> str:
             continue
         if v is not None:
             flags.append(f"--{k.replace('_', '-')} {v}")
-    return f"facenet2expnet train --dataset {cfg_kwargs['dataset']} {' '.join(flags)} --out {run_dir}"
+    return portable(f"facenet2expnet train --dataset {cfg_kwargs['dataset']} {' '.join(flags)} --out {run_dir}")
 
 
 def write_results(path: str, payload: dict) -> None:

@@ -24,7 +24,14 @@ def main():
     src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "best")
     dst = os.path.join(ROOT, "src", "facenet2expnet", "pretrained", args.name)
     meta = json.load(open(src + ".json"))
-    report = json.load(open(os.path.join(args.run_dir, "report.json")))
+    report_path = os.path.join(args.run_dir, "report.json")
+    if os.path.exists(report_path):
+        report = json.load(open(report_path))
+    else:  # a run still in progress: the selected checkpoint so far, with its validation accuracy
+        cfg = meta["config"]
+        report = {"dataset": cfg["dataset"].split(":")[0], "protocol": cfg["protocol"], "accuracy_mean": meta["val_acc"],
+                  "notes": f"run unfinished when bundled: best epoch so far ({meta['epoch']}); accuracy is its validation accuracy",
+                  "command": None}
     if args.face_padding is not None:
         meta["preprocessing"]["face_padding"] = args.face_padding
     meta["name"] = args.name

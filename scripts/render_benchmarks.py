@@ -1,0 +1,83 @@
+"""Write docs/benchmarks.md from the committed JSON under benchmarks/results/ (so the doc and the data agree).
+
+    .venv/bin/python scripts/render_benchmarks.py
+"""
+
+import json
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RES = os.path.join(ROOT, "benchmarks", "results")
+
+
+def load(name):
+    path = os.path.join(RES, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def pct(v):
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def main():
+    out = ["# Benchmarks", "",
+           "Every number here comes from a JSON file in `benchmarks/results/`, written by the script named with it,",
+           "on this project's machine: 2 CPU cores, no GPU. Several benchmarks ran at the same time (the",
+           "machine has 2 cores), so the timings are pessimistic; each JSON records the load average at its end.",
+           "This page is generated: `.venv/bin/python scripts/render_benchmarks.py`.", ""]
+    ck = load("ckplus48_kfold10.json")
+    if ck:
+        out += ["## CK+48, 7 classes, subject-independent 10-fold", "",
+                "Same folds for every method (seed 0); validation subjects carved from each fold's training subjects select the",
+                "epoch (or the probe's C); the test fold is used once. Reproduce: `" + ck["reproduce"] + "`.", "",
+                "| method | mean accuracy | std | worst fold | best fold | s/epoch (stage 2) | command |", "|---|---:|---:|---:|---:|---:|---|"]
+        for m, v in ck["methods"].items():
+            fa = v["fold_accuracies"]
+            spe = (v.get("seconds_per_epoch") or {}).get("stage2")
+            out.append(f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(min(fa))} | {pct(max(fa))} | "
+                       f"{'' if spe is None else f'{spe:.1f}'} | `{v['command']}` |")
+        out += ["", "Per-fold accuracies:", ""]
+        for m, v in ck["methods"].items():
+            out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]))
+        out.append("")
+    tap = load("tap_selection.json")
+    if tap:
+        out += ["## Which teacher tap? (linear probe per dlib ResNet-29 tap, CK+48, same 10 folds)", "",
+                "Reproduce: `" + tap["reproduce"] + "`.", "", "| tap | shape | probe accuracy | std |", "|---|---|---:|---:|"]
+        for layer, v in tap["layers"].items():
+            out.append(f"| {layer} | {'x'.join(map(str, v['tap_shape']))} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} |")
+        out.append("")
+    fer = load("fer2013.json")
+    if fer:
+        out += ["## FER2013 (train on Training, select and report on PublicTest)", "", f"Caveat: {fer['caveat']}.",
+                "Reproduce: `" + fer["reproduce"] + "`.", "", "| method | PublicTest accuracy | best epoch | s/epoch stage 1 | s/epoch stage 2 | command |",
+                "|---|---:|---:|---:|---:|---|"]
+        for m, v in fer["methods"].items():
+            spe = v.get("seconds_per_epoch") or {}
+            out.append(f"| {m} | {pct(v['publictest_accuracy'])} | {v['best_epoch']} | {spe.get('stage1', '')} | {spe.get('stage2', '')} | `{v['command']}` |")
+        out.append("")
+    for name, title in (("teacher_throughput.json", "Teacher feature extraction"), ("detect_align.json", "Detection and alignment"),
+                        ("inference.json", "Inference")):
+        d = load(name)
+        if not d:
+            continue
+        out += [f"## {title}", "", f"Reproduce: `{d['reproduce']}` (load average at the end: {d['machine']['loadavg_1m_at_end']}).", ""]
+        rows = d["rows"]
+        keys = [k for k in rows[0]]
+        out += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        for r in rows:
+            out.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+        for k, v in d.items():
+            if k not in ("rows", "machine", "reproduce", "benchmark"):
+                out.append(f"\n- {k}: {v}")
+        out.append("")
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    text = "\n".join(out) + "\n"
+    text = text.replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)  # portable paths
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
