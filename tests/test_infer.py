@@ -141,3 +141,35 @@ def test_onnx_export_parity_and_onnx_backend(tiny_ckpt, tmp_path):
     a = np.concatenate(torch_rec.predict_proba(chips))
     b = np.concatenate(onnx_rec.predict_proba(chips))  # batch of 3 through the dynamic axis
     assert np.abs(a - b).max() <= 1e-4
+
+
+def _synthetic_video(path, n=12):
+    import cv2
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (64, 64))
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        w.write(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    w.release()
+    return path
+
+
+def test_webcam_loop_with_a_camera(tiny_ckpt, tmp_path, monkeypatch, capsys):
+    """Where a camera exists, frames are read live; here a video file stands in for the camera."""
+    import cv2
+
+    import facenet2expnet.infer.predict as predict
+
+    video = _synthetic_video(tmp_path / "cam.mp4")
+    monkeypatch.setattr(predict, "open_webcam", lambda index: cv2.VideoCapture(str(video)))
+    assert main(["predict", "--model", tiny_ckpt, "--no-detect", "--webcam", "--every", "3", "--max-frames", "3",
+                 "--format", "json", "--annotate", str(tmp_path / "ann"), "--no-progress"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert [r["frame"] for r in recs] == [0, 3, 6] and all(r["source"] == "webcam:0" for r in recs)
+    assert (tmp_path / "ann" / "webcam_0_annotated.mp4").stat().st_size > 0
+
+
+def test_synthetic_video_file(tiny_ckpt, tmp_path, capsys):
+    video = _synthetic_video(tmp_path / "clip.mp4", n=10)
+    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(video), "--every", "4", "--format", "json", "--no-progress"]) == 0
+    assert [r["frame"] for r in json.loads(capsys.readouterr().out)] == [0, 4, 8]

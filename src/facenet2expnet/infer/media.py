@@ -42,9 +42,9 @@ class Frame:
     rgb: np.ndarray
 
 
-def video_frames(path: str, every: int = 1, max_frames: int | None = None):
-    """Yield every ``every``-th frame of a video as RGB."""
-    cap = cv2.VideoCapture(path)
+def video_frames(path: str, every: int = 1, max_frames: int | None = None, capture=None):
+    """Yield every ``every``-th frame of a video file (or of an open ``capture``, e.g. a webcam) as RGB."""
+    cap = capture if capture is not None else cv2.VideoCapture(path)
     if not cap.isOpened():
         raise FaceNet2ExpNetError(f"cannot open video {path} (unsupported codec or corrupt file)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0

@@ -17,18 +17,25 @@ from .media import draw_faces, expand_inputs, is_video_file, open_webcam, video_
 
 
 def run_predict(recognizer, inputs: list[str], every: int = 10, annotate: str | None = None, progress: bool = True,
-                webcam: int | None = None, max_frames: int | None = None, log=print) -> dict:
+                webcam: int | None = None, max_frames: int | None = None, log=None) -> dict:
     """Returns {"records": [...], "no_face": [...], "failed": [{path, reason}], "annotated": [...]}."""
     from tqdm import tqdm
 
+    if log is None:  # progress lines go to stderr: stdout carries the CSV/JSON records
+        def log(msg):
+            print(msg, file=sys.stderr)
     result = {"records": [], "no_face": [], "failed": [], "annotated": []}
     if annotate:
         os.makedirs(annotate, exist_ok=True)
     if webcam is not None:
+        # live: every Nth frame until --max-frames or Ctrl-C; each record is printed as it comes
         cap = open_webcam(webcam)
-        cap.release()
-        inputs = []
-        result["failed"].append({"path": f"webcam:{webcam}", "reason": "live capture: use the Python API in a loop"})
+        try:
+            _video(recognizer, f"webcam:{webcam}", every, annotate, result, max_frames, capture=cap, live=log)
+        except KeyboardInterrupt:
+            log("stopped")
+        finally:
+            cap.release()
     files = expand_inputs(inputs) if inputs else []
     bar = tqdm(files, desc="predict", unit="file", disable=not progress or len(files) < 2, file=sys.stderr)
     for path in bar:
@@ -53,14 +60,19 @@ def run_predict(recognizer, inputs: list[str], every: int = 10, annotate: str | 
     return result
 
 
-def _video(recognizer, path, every, annotate, result, max_frames):
+def _video(recognizer, path, every, annotate, result, max_frames, capture=None, live=None):
     writer = None
     if annotate:
-        info = video_info(path)
-        out = os.path.join(annotate, os.path.splitext(os.path.basename(path))[0] + "_annotated.mp4")
+        if capture is None:
+            info = video_info(path)
+        else:
+            info = {"fps": capture.get(cv2.CAP_PROP_FPS) or 25.0, "width": int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                    "height": int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))}
+        stem = os.path.splitext(os.path.basename(path))[0].replace(":", "_")
+        out = os.path.join(annotate, stem + "_annotated.mp4")
         writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), max(1.0, info["fps"] / every), (info["width"], info["height"]))
     n_faces = 0
-    for fr in video_frames(path, every, max_frames):
+    for fr in video_frames(path, every, max_frames, capture=capture):
         recs = recognizer.predict(fr.rgb)
         for r in recs:
             r.update(source=path, frame=fr.index, time_s=round(fr.time_s, 3))
@@ -68,6 +80,8 @@ def _video(recognizer, path, every, annotate, result, max_frames):
         if not recs:
             result["no_face"].append(f"{path}#frame={fr.index}")
         result["records"] += recs
+        if live is not None:
+            live(f"frame {fr.index}: " + (", ".join(f"{r['label']} {100 * r['probabilities'][r['label']]:.0f}%" for r in recs) or "no face"))
         if writer is not None:
             writer.write(cv2.cvtColor(draw_faces(fr.rgb, recs), cv2.COLOR_RGB2BGR))
     if writer is not None:
