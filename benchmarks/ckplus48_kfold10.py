@@ -15,7 +15,8 @@ DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
 
 # The settings of record. Epoch counts are sized for 2 CPU cores (see docs/benchmarks.md).
 METHODS = {
-    "fn2en": dict(method="fn2en", stage1_epochs=10, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    "fn2en": dict(method="fn2en", stage1_epochs=20, stage1_optimizer="adam", lr_stage1=0.001, stage2_epochs=15, batch_size=16,
+                  lr_stage2=0.02),
     "scratch": dict(method="scratch", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "probe": dict(method="probe"),
     "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.02),

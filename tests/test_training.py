@@ -192,3 +192,13 @@ def test_paper_config_trunk_is_pool5_at_224():
     assert model.input_size == 224
     with torch.no_grad():
         assert tuple(model.trunk(torch.zeros(1, 3, 224, 224)).shape) == (1, 512, 7, 7)
+
+
+def test_stage1_adam_option(synth_root, tmp_path):
+    cfg = _cfg(synth_root, tmp_path, stage1_optimizer="adam", lr_stage1=1e-3, stage1_epochs=3, stage2_epochs=1)
+    run = str(tmp_path / "adam")
+    run_experiment(cfg, run, progress=False, log=lambda m: None)
+    s1 = [float(r["train_loss"]) for r in _metrics(run) if r["stage"] == "stage1"]
+    assert len(s1) == 3 and s1[-1] < s1[0]
+    with pytest.raises(UnknownNameError, match="adam, sgd"):
+        _cfg(synth_root, tmp_path, stage1_optimizer="rmsprop")

@@ -100,7 +100,7 @@ def cmd_train(args) -> int:
         max_folds=args.max_folds, seed=args.seed, val_fraction=args.val_fraction, classes=args.classes, skip_bad=args.skip_bad,
         teacher=args.teacher, teacher_weights=args.teacher_weights, layer=args.layer, projection=args.projection,
         target_norm=args.target_norm, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
-        batch_size=args.batch_size, lr_stage1=args.lr_stage1, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,
+        batch_size=args.batch_size, lr_stage1=args.lr_stage1, stage1_optimizer=args.stage1_optimizer, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, refine_trunk_lr_scale=args.refine_trunk_lr_scale, augment=not args.no_augment, cache_dir=args.cache_dir)
     if args.threads:
         import torch
@@ -242,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs)
     p.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--stage1-optimizer", default=d.stage1_optimizer, help="sgd (default) or adam (use --lr-stage1 0.001)")
     p.add_argument("--lr-stage1", type=float, default=d.lr_stage1)
     p.add_argument("--lr-stage2", type=float, default=d.lr_stage2)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)

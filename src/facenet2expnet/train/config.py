@@ -29,7 +29,8 @@ class TrainConfig:
     stage1_epochs: int = 30
     stage2_epochs: int = 30
     batch_size: int = 64
-    lr_stage1: float = 0.05
+    stage1_optimizer: str = "sgd"  # "sgd" (SGD, Nesterov momentum) or "adam" (Adam, no weight decay): see docs/method.md
+    lr_stage1: float = 0.05  # for adam, 1e-3 is the usual choice
     lr_stage2: float = 0.01
     finetune_backbone_lr_scale: float = 0.1
     refine_trunk_lr_scale: float = 1.0  # fn2en stage 2: learning-rate factor of the pre-trained trunk (head: 1)
@@ -44,6 +45,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.method not in METHODS:
             raise UnknownNameError("method", self.method, METHODS)
+        if self.stage1_optimizer not in ("sgd", "adam"):
+            raise UnknownNameError("stage-1 optimizer", self.stage1_optimizer, ("adam", "sgd"))
         if self.target_norm not in ("none", "channel"):
             raise UnknownNameError("target normalization", self.target_norm, ("none", "channel"))
 

@@ -137,7 +137,11 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
             groups = [{"params": model.trunk_parameters(), "lr_scale": scale}, {"params": list(model.head.parameters()), "lr_scale": 1.0}]
         else:
             groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
-        opt = torch.optim.SGD(groups, lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+        if stage1 and cfg.stage1_optimizer == "adam":
+            # Adam reaches a much lower stage-1 regression loss in the few epochs a CPU affords (docs/method.md)
+            opt = torch.optim.Adam(groups, lr=base_lr)
+        else:
+            opt = torch.optim.SGD(groups, lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
         if opt_state is not None and si == state["stage_index"] and state["epoch"] > 0:
             opt.load_state_dict(opt_state)
         opt_state = None
