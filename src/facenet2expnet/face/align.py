@@ -58,8 +58,8 @@ def chip_to_image_matrix(landmarks: np.ndarray, size: int, padding: float) -> np
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, padding: float) -> np.ndarray:
     """Crop the aligned ``size`` x ``size`` face chip (uint8, same channels as ``image``).
 
-    When the face is much larger than the chip, the image is first shrunk with area averaging
-    (like dlib's pyramid), so that the chip is not aliased.
+    When the face is more than twice the chip, the image is first halved (Gaussian pyramid, as
+    dlib does), so that the chip is not aliased.
     """
     m = chip_to_image_matrix(landmarks, size, padding)
     # Halve the image (5-tap Gaussian pyramid) while the face is still more than twice the chip:
@@ -76,10 +76,11 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, padding: flo
 def landmarks_from_box(box) -> np.ndarray:
     """Approximate 5 landmarks from a face box alone (for detectors without landmarks, e.g. Haar).
 
-    Fractions of a frontal Haar box, in the 5-point predictor's order; good enough for an
-    upright, frontal face, and no better: prefer a landmark detector.
+    The fractions are where dlib's 5 landmarks fall inside OpenCV Haar boxes, measured on the
+    13 faces of the shared test photos (std about 0.02 of the box side); good enough for an
+    upright, frontal face, and no better: prefer a landmark detector. Mirror-symmetrized.
     """
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
-    frac = np.array([[0.78, 0.38], [0.60, 0.39], [0.22, 0.38], [0.40, 0.39], [0.50, 0.66]])
+    frac = np.array([[0.75, 0.41], [0.61, 0.41], [0.25, 0.41], [0.39, 0.41], [0.50, 0.66]])
     return np.array([x0, y0]) + frac * np.array([w, h])
