@@ -187,6 +187,14 @@ def test_every_registered_model(name):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+def test_projection_option_maps_to_tap_channels():
+    model = create_model("compact", 5, target_shape=(256, 4, 4), projection=True)
+    f = model.forward_features(torch.randn(2, 1, 48, 48))
+    assert tuple(f.shape[1:]) == (256, 4, 4) and isinstance(model.project, torch.nn.Conv2d)
+    f.sum().backward()
+    assert model.project.weight.grad is not None
+
+
 def test_paper_config_trunk_is_pool5_at_224():
     model = create_model("paper", 8, target_shape=(512, 7, 7))
     assert model.input_size == 224

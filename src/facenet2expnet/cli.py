@@ -98,6 +98,7 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(
         dataset=args.dataset, method=args.method, config=args.config, protocol=args.protocol, folds=args.folds,
         max_folds=args.max_folds, seed=args.seed, val_fraction=args.val_fraction, classes=args.classes, skip_bad=args.skip_bad,
+        check_images=not args.no_check,
         teacher=args.teacher, teacher_weights=args.teacher_weights, layer=args.layer, projection=args.projection,
         target_norm=args.target_norm, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
         batch_size=args.batch_size, lr_stage1=args.lr_stage1, stage1_optimizer=args.stage1_optimizer, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,

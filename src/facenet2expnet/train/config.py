@@ -21,6 +21,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     classes: str | None = None
     skip_bad: bool = False
+    check_images: bool = True  # decode every image once while loading (corrupt files named up front)
     teacher: str = "dlib-resnet29"
     teacher_weights: str | None = None
     layer: str | None = None  # teacher tap; None = the teacher's default

@@ -51,7 +51,7 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
     cfg = _resolve_config(cfg, out_dir, resume, log)
     kind, root = parse_dataset_spec(cfg.dataset)
     kw = {"classes": cfg.classes} if cfg.classes else {}
-    ds = load_dataset(kind, root, skip_bad=cfg.skip_bad, **kw)
+    ds = load_dataset(kind, root, skip_bad=cfg.skip_bad, check_images=cfg.check_images, **kw)
     folds = make_folds(ds, cfg.protocol, folds=cfg.folds, seed=cfg.seed, val_fraction=cfg.val_fraction)
     if cfg.max_folds:
         folds = folds[: cfg.max_folds]
