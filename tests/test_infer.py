@@ -64,7 +64,8 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
     pytest.importorskip("dlib")
     photos = [str(shared("faces", n)) for n in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
     out_csv = tmp_path / "out.csv"
-    assert main(["predict", "--model", tiny_ckpt, *photos, "--annotate", str(tmp_path / "ann"), "-o", str(out_csv), "--no-progress"]) == 0
+    assert main(["predict", "--model", tiny_ckpt, *photos, "--annotate", str(tmp_path / "ann"), "-o", str(out_csv), "--no-progress",
+                 "--explain", str(tmp_path / "explain")]) == 0
     rows = list(csv.DictReader(open(out_csv)))
     assert [os.path.basename(r["source"]) for r in rows] == [os.path.basename(p) for p in photos]  # one face each
     for r in rows:
@@ -72,6 +73,8 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
     for p in photos:
         ann = tmp_path / "ann" / (os.path.splitext(os.path.basename(p))[0] + "_annotated.png")
         assert ann.exists() and ann.stat().st_size > 10000
+        cam = tmp_path / "explain" / (os.path.splitext(os.path.basename(p))[0] + "_gradcam.png")
+        assert cam.exists() and cam.stat().st_size > 5000
 
 
 @pytest.mark.realdata

@@ -143,7 +143,7 @@ def cmd_predict(args) -> int:
     rec = ExpressionRecognizer.from_pretrained(args.model, detector=args.detector, detect=not args.no_detect,
                                                backend="onnx" if (args.model or "").endswith(".onnx") else "torch")
     result = run_predict(rec, args.inputs, every=args.every, annotate=args.annotate, progress=not args.no_progress,
-                         webcam=args.webcam, max_frames=args.max_frames)
+                         webcam=args.webcam, max_frames=args.max_frames, explain=args.explain)
     text = format_records(result["records"], rec.classes_, args.format)
     if args.output:
         atomic_write_text(args.output, text)
@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=["csv", "json"])
     p.add_argument("--output", "-o", help="write the records here instead of stdout")
     p.add_argument("--annotate", metavar="DIR", help="write annotated images/videos (boxes and labels) into DIR")
+    p.add_argument("--explain", metavar="DIR", help="write a Grad-CAM figure of each image's faces into DIR (images only)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_predict)
 

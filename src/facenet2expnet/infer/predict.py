@@ -17,7 +17,7 @@ from .media import draw_faces, expand_inputs, is_video_file, open_webcam, video_
 
 
 def run_predict(recognizer, inputs: list[str], every: int = 10, annotate: str | None = None, progress: bool = True,
-                webcam: int | None = None, max_frames: int | None = None, log=None) -> dict:
+                webcam: int | None = None, max_frames: int | None = None, log=None, explain: str | None = None) -> dict:
     """Returns {"records": [...], "no_face": [...], "failed": [{path, reason}], "annotated": [...]}."""
     from tqdm import tqdm
 
@@ -55,9 +55,21 @@ def run_predict(recognizer, inputs: list[str], every: int = 10, annotate: str | 
                     ok, buf = cv2.imencode(".png", cv2.cvtColor(draw_faces(rgb, recs), cv2.COLOR_RGB2BGR))
                     atomic_write_bytes(out, buf.tobytes())
                     result["annotated"].append(out)
+                if explain and recs:
+                    result.setdefault("explained", []).append(_explain(recognizer, rgb, path, explain))
         except (ImageReadError, FaceNet2ExpNetError) as exc:
             result["failed"].append({"path": path, "reason": str(exc)})
     return result
+
+
+def _explain(recognizer, rgb, path, out_dir) -> str:
+    from ..viz.figures import saliency_grid
+
+    os.makedirs(out_dir, exist_ok=True)
+    faces = recognizer.explain(rgb)
+    rows = [{"class": f"face {j}: {f['label']} {100 * f['p']:.0f}%", "images": [f["chip"]], "cams": [f["cam"]]} for j, f in enumerate(faces)]
+    out = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + "_gradcam.png")
+    return saliency_grid(rows, out, f"Grad-CAM of the predicted class: {os.path.basename(path)}")
 
 
 def _video(recognizer, path, every, annotate, result, max_frames, capture=None, live=None):
@@ -112,4 +124,6 @@ def summary(result: dict) -> str:
         lines.append(f"failed: {f['path']}: {f['reason']}")
     for a in result["annotated"]:
         lines.append(f"annotated: {a}")
+    for a in result.get("explained", []):
+        lines.append(f"explained: {a}")
     return "\n".join(lines)

@@ -128,6 +128,23 @@ class ExpressionRecognizer:
         with torch.inference_mode():
             return torch.softmax(self.model_(x.contiguous(memory_format=torch.channels_last)), 1).numpy()
 
+    def explain(self, src: ImageLike) -> list[dict]:
+        """Grad-CAM of the predicted class on each face of one input: [{"label", "chip", "cam"}] (torch models only)."""
+        self._ensure()
+        if not hasattr(self.model_, "parameters"):
+            raise FaceNet2ExpNetError("explanations need the torch model; load a .json/.safetensors checkpoint, not .onnx")
+        import torch
+
+        from ..viz.run import grad_cam
+
+        _, chips = self._faces(src)
+        if not chips:
+            return []
+        x = self.preprocessing_.normalize(uint8_to_float_batch(chips))
+        probs = self._probabilities(chips)
+        cams = grad_cam(self.model_, x, torch.from_numpy(probs.argmax(1)))
+        return [{"label": self.classes_[int(p.argmax())], "p": float(p.max()), "chip": c, "cam": m} for p, c, m in zip(probs, chips, cams)]
+
     def predict_records(self, inputs) -> list[list[FaceRecord]]:
         """One list of :class:`FaceRecord` per input (empty where no face was found)."""
         self._ensure()

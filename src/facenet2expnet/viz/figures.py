@@ -64,7 +64,7 @@ def saliency_grid(rows: list[dict], path: str, title: str) -> str:
     """rows: {"class", "images": [uint8], "cams": [float HxW in 0..1]}: overlays, one row per class."""
     plt = _plt()
     n = max(len(r["images"]) for r in rows) if rows else 1
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.6 * n, 1.7 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), n, figsize=(max(4.0, 1.6 * n), 1.7 * len(rows) + 0.4), squeeze=False)
     for i, r in enumerate(rows):
         for j in range(n):
             ax = axes[i, j]
