@@ -7,6 +7,7 @@ and benchmarks/results/ckplus48_kfold10.json are written from the runs' report.j
 """
 
 import argparse
+import json
 import os
 
 from common import ROOT, machine, now, run_method, table, write_results
@@ -34,8 +35,6 @@ def main():
 
     results = {}
     if os.path.exists(args.out):  # keep methods measured by earlier invocations
-        import json
-
         results = json.load(open(args.out)).get("methods", {})
     for name in args.methods:
         kw = dict(dataset=f"ckplus48:{args.data}", protocol="subject-kfold", folds=10, seed=0,
