@@ -20,7 +20,7 @@ METHODS = {
                   lr_stage2=0.02),
     "scratch": dict(method="scratch", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "probe": dict(method="probe"),
-    "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.02),
+    "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.002),  # 0.02 diverged (NaN) on fold 0
 }
 
 
