@@ -55,6 +55,19 @@ def main():
             note = " (the CK+ probe row above)" if v.get("from") else ""
             out.append(f"| {layer}{note} | {'x'.join(map(str, v['tap_shape']))} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} |")
         out.append("")
+    viz = load("ckplus48_visualization.json")
+    if viz:
+        out += ["## Expression semantics, as numbers (CK+48, fold 0)", "",
+                "From `facenet2expnet visualize runs/ckplus48/fn2en --compare runs/ckplus48/scratch --out docs/figures/ckplus48 --fold 0`",
+                "(copied to `benchmarks/results/ckplus48_visualization.json`; figures in [visualization.md](visualization.md)).",
+                f"Selectivity: mean over units of the fraction of the top-{viz['selectivity_k']} test patches sharing the majority class "
+                f"(chance ~ {viz['majority_class_share']:.2f}). Silhouettes of the penultimate features by expression and by subject.", "",
+                "| model | selectivity | silhouette by expression | silhouette by subject |", "|---|---:|---:|---:|"]
+        for m, v in viz["selectivity"].items():
+            sil = viz.get("silhouette", {}).get(m, {})
+            e, su = sil.get("expression"), sil.get("subject")
+            out.append(f"| {m} | {v:.3f} | {'' if e is None else f'{e:.3f}'} | {'' if su is None else f'{su:.3f}'} |")
+        out.append("")
     fer = load("fer2013.json")
     if fer:
         out += ["## FER2013 (train on Training, select and report on PublicTest)", "", f"Caveat: {fer['caveat']}.",

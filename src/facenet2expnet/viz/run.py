@@ -42,13 +42,14 @@ class RunView:
         from ..models.registry import load_checkpoint
 
         self.dir = run_dir
-        for f in ("config.json", "report.json"):
-            if not os.path.exists(os.path.join(run_dir, f)):
-                raise FaceNet2ExpNetError(f"{run_dir} has no {f}: not a finished run dir")
-        self.config = read_json(os.path.join(run_dir, "config.json"))
-        self.report = read_json(os.path.join(run_dir, "report.json"))
-        self.name = self.report["method"]
         fold_dir = os.path.join(run_dir, "folds", f"fold_{fold:02d}")
+        for f in (os.path.join(run_dir, "config.json"), os.path.join(fold_dir, "result.json")):
+            if not os.path.exists(f):
+                raise FaceNet2ExpNetError(f"{f} is missing: not a run dir, or fold {fold} is not finished")
+        self.config = read_json(os.path.join(run_dir, "config.json"))
+        report = os.path.join(run_dir, "report.json")  # absent while other folds still train
+        self.report = read_json(report) if os.path.exists(report) else None
+        self.name = self.config["method"]
         self.result = read_json(os.path.join(fold_dir, "result.json"))
         self.model, self.meta = (None, None)
         if os.path.exists(os.path.join(fold_dir, "best.json")):
@@ -161,8 +162,9 @@ def visualize_runs(run_dirs: list[str], out: str, what=WHAT, fold: int = 0, n_un
     class_names = views[0].class_names
     figs, scores = [], {"fold": fold}
 
-    if "confusion" in what:
-        figs.append(("Confusion matrices and per-class recall", figures.confusion_and_recall([v.report for v in views],
+    finished = [v.report for v in views if v.report is not None]
+    if "confusion" in what and finished:
+        figs.append(("Confusion matrices and per-class recall", figures.confusion_and_recall(finished,
                                                                                                os.path.join(out, "confusion_recall.png"))))
     if "curves" in what:
         for v in views:
