@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "ckplus48"))
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--max-folds", type=int, help="run only the first N folds of a method (the JSON and report say so)")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "ckplus48_kfold10.json"))
     args = ap.parse_args()
 
@@ -39,12 +40,15 @@ def main():
     for name in args.methods:
         kw = dict(dataset=f"ckplus48:{args.data}", protocol="subject-kfold", folds=10, seed=0,
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
+        if args.max_folds:
+            kw["max_folds"] = args.max_folds
         run_dir = os.path.join(args.runs, name)
         r = run_method(kw, run_dir, threads=args.threads)
         results[name] = {"accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
                          "fold_accuracies": [f["accuracy"] for f in r["folds"]], "per_class_recall": r["per_class_recall"],
                          "confusion_matrix": r["confusion_matrix"], "seconds": r["seconds"], "seconds_per_epoch": r["seconds_per_epoch"],
                          "teacher_cache_seconds": r["teacher_cache_seconds"], "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT),
+                         "folds_run": len(r["folds"]), "notes": r.get("notes", ""),
                          "finished": now()}
     # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
     if os.path.exists(args.out):

@@ -36,9 +36,15 @@ def main():
             spe = (v.get("seconds_per_epoch") or {}).get("stage2")
             out.append(f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(min(fa))} | {pct(max(fa))} | "
                        f"{'' if spe is None else f'{spe:.1f}'} | `{v['command']}` |")
-        out += ["", "Per-fold accuracies:", ""]
+        out += ["", "Per-fold accuracies (fold 0 first):", ""]
         for m, v in ck["methods"].items():
-            out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]))
+            out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]) + (f" ({v['notes']})" if v.get("notes") else ""))
+        partial = {m: len(v["fold_accuracies"]) for m, v in ck["methods"].items() if len(v["fold_accuracies"]) < 10}
+        if partial:
+            n = min(partial.values())
+            out += ["", f"On the first {n} folds only (where every method ran):", "", "| method | mean accuracy, folds 0-{} |".format(n - 1), "|---|---:|"]
+            for m, v in ck["methods"].items():
+                out.append(f"| {m} | {100 * sum(v['fold_accuracies'][:n]) / n:.2f}% |")
         out.append("")
     tap = load("tap_selection.json")
     if tap:
