@@ -37,6 +37,8 @@ def main():
     meta["name"] = args.name
     meta["card"] = {"dataset": report["dataset"], "protocol": report["protocol"], "accuracy": report["accuracy_mean"],
                     "notes": report.get("notes"), "command": report.get("command"), "selected_epoch": meta.get("epoch")}
+    portable = json.dumps(meta).replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)
+    meta = json.loads(portable)  # paths relative to the repository root, not this machine
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     shutil.copyfile(src + ".safetensors", dst + ".safetensors")
     with open(dst + ".json", "w") as f:
