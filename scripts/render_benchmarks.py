@@ -39,6 +39,13 @@ def main():
         out += ["", "Per-fold accuracies (fold 0 first):", ""]
         for m, v in ck["methods"].items():
             out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]) + (f" ({v['notes']})" if v.get("notes") else ""))
+        meths = ck["methods"]
+        if "fn2en" in meths and "scratch" in meths:
+            a, b = meths["fn2en"]["fold_accuracies"], meths["scratch"]["fold_accuracies"]
+            n = min(len(a), len(b))
+            out += ["", f"fn2en against scratch, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
+                        f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {n} folds. "
+                        "Target of the training issue: fn2en >= 97.0% and better than scratch and finetune."]
         partial = {m: len(v["fold_accuracies"]) for m, v in ck["methods"].items() if len(v["fold_accuracies"]) < 10}
         if partial:
             n = min(partial.values())
