@@ -53,7 +53,6 @@ def test_bundled_model_loads_offline():
     here = os.path.dirname(rec._resolve())
     size = sum(os.path.getsize(os.path.join(here, f)) for f in os.listdir(here))
     assert size <= 10 * 1024 * 1024
-    p = rec.predict_proba(np.full((48, 48), 128, np.uint8)) if not rec.detect else None
     rec2 = ExpressionRecognizer.from_pretrained(detect=False)
     p = rec2.predict_proba(np.full((48, 48), 128, np.uint8))
     assert p.shape == (1, 7) and abs(p.sum() - 1) < 1e-5

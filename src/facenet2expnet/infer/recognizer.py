@@ -163,7 +163,7 @@ class ExpressionRecognizer:
                 k += 1
                 d = f.to_dict() if f is not None else {"box": None, "landmarks": None, "score": None}
                 recs.append(FaceRecord(_name(src), j, d["box"], d["landmarks"], d["score"], self.classes_[int(p.argmax())],
-                                       {c: round(float(v), 5) for c, v in zip(self.classes_, p)}))
+                                       {c: float(v) for c, v in zip(self.classes_, p)}))
             out.append(recs)
         return out
 
