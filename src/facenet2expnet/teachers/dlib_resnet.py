@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import UnknownNameError
+from .taps import requested_taps
 
 DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
 DLIB_STD = 256.0
@@ -92,11 +92,8 @@ class DlibResNet29(nn.Module):
 
     def forward_features(self, x: torch.Tensor, layers=("level2",)) -> dict[str, torch.Tensor]:
         """Run up to the deepest requested tap; return {tap name: tensor}. ``x``: N x 3 x 150 x 150, normalized."""
-        for name in layers:
-            if name not in TAPS:
-                raise UnknownNameError("dlib-resnet29 layer", name, TAPS)
-        wanted, out = set(layers), {}
-        last = max(TAPS.index(n) for n in layers)
+        wanted, last = requested_taps(layers, TAPS, "dlib-resnet29")
+        out = {}
         x = F.max_pool2d(F.relu(self.stem_scale(self.stem_conv(x))), 3, 2)
         if "stem" in wanted:
             out["stem"] = x

@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import FaceNet2ExpNetError, UnknownNameError
+from ..errors import FaceNet2ExpNetError
+from .taps import requested_taps
 
 VGGFACE_MEAN_RGB = (129.1863, 104.7624, 93.5940)
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -39,12 +40,8 @@ class VGGFace16(nn.Module):
         self.fc8 = nn.Linear(fc_dim, num_classes)
 
     def forward_features(self, x: torch.Tensor, layers=("pool5",)) -> dict[str, torch.Tensor]:
-        for name in layers:
-            if name not in TAPS:
-                raise UnknownNameError("vggface16 layer", name, TAPS)
-        wanted, out = set(layers), {}
-        last = max(TAPS.index(n) for n in layers)
-        k = 0
+        wanted, last = requested_taps(layers, TAPS, "vggface16")
+        out, k = {}, 0
         for b, (_, n) in enumerate(BLOCKS):
             for _ in range(n):
                 x = F.relu(getattr(self, self.conv_names[k])(x))
