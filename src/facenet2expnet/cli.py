@@ -157,8 +157,10 @@ def cmd_export(args) -> int:
     from .export.onnx_export import export_onnx
     from .infer.recognizer import bundled_model_path
 
+    import os
+
     path = args.model
-    if not (path.endswith((".json", ".safetensors")) or __import__("os").path.exists(path + ".json")):
+    if not (path.endswith((".json", ".safetensors")) or os.path.exists(path + ".json")):
         path = bundled_model_path(path)
     meta = export_onnx(path, args.onnx, opset=args.opset)
     print(f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)")

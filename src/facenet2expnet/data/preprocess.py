@@ -68,10 +68,13 @@ class Preprocessing:
         std = torch.tensor(self.std, dtype=batch.dtype, device=batch.device).view(1, -1, 1, 1)
         return (batch - mean) / std
 
+    def batch(self, arrays) -> torch.Tensor:
+        """Already loaded uint8 arrays (same size) -> N x C x H x W normalized float tensor."""
+        return self.normalize(uint8_to_float_batch(list(arrays)))
+
     def to_tensor(self, images) -> torch.Tensor:
         """A list of image sources (paths, arrays, PIL) -> N x C x size x size normalized float tensor."""
-        arrays = [self.load(im) for im in images]
-        return self.normalize(uint8_to_float_batch(arrays))
+        return self.batch(self.load(im) for im in images)
 
 
 def uint8_to_float_batch(arrays) -> torch.Tensor:

@@ -83,12 +83,10 @@ def _video(recognizer, path, every, annotate, result, max_frames, capture=None, 
         stem = os.path.splitext(os.path.basename(path))[0].replace(":", "_")
         out = os.path.join(annotate, stem + "_annotated.mp4")
         writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), max(1.0, info["fps"] / every), (info["width"], info["height"]))
-    n_faces = 0
     for fr in video_frames(path, every, max_frames, capture=capture):
         recs = recognizer.predict(fr.rgb)
         for r in recs:
             r.update(source=path, frame=fr.index, time_s=round(fr.time_s, 3))
-        n_faces += len(recs)
         if not recs:
             result["no_face"].append(f"{path}#frame={fr.index}")
         result["records"] += recs

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.images import ImageLike
-from ..data.preprocess import Preprocessing, uint8_to_float_batch
+from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
 
 BUNDLED = "fer2013-fn2en-compact"
@@ -116,7 +116,7 @@ class ExpressionRecognizer:
         pp = self.preprocessing_
         out = []
         for i in range(0, len(chips), self.batch_size):
-            x = pp.normalize(uint8_to_float_batch(chips[i:i + self.batch_size]))
+            x = pp.batch(chips[i:i + self.batch_size])
             out.append(self._run(x))
         return np.concatenate(out)
 
@@ -140,7 +140,7 @@ class ExpressionRecognizer:
         _, chips = self._faces(src)
         if not chips:
             return []
-        x = self.preprocessing_.normalize(uint8_to_float_batch(chips))
+        x = self.preprocessing_.batch(chips)
         probs = self._probabilities(chips)
         cams = grad_cam(self.model_, x, torch.from_numpy(probs.argmax(1)))
         return [{"label": self.classes_[int(p.argmax())], "p": float(p.max()), "chip": c, "cam": m} for p, c, m in zip(probs, chips, cams)]

@@ -22,7 +22,6 @@ import sys
 import numpy as np
 import torch
 
-from ..data.preprocess import uint8_to_float_batch
 from ..data.records import Dataset, Sample
 from ..utils import atomic_write_json, read_json, stable_hash
 from .registry import Teacher
@@ -131,7 +130,7 @@ def extract_features(teacher: Teacher, dataset: Dataset, out_dir: str, batch_siz
                disable=not progress, file=sys.stderr)
     for lo in range(start, len(samples), batch_size):
         batch = samples[lo:lo + batch_size]
-        x = pp.normalize(uint8_to_float_batch([pp.load(s.path if s.path is not None else s.array) for s in batch]))
+        x = pp.batch(pp.load(s.path if s.path is not None else s.array) for s in batch)
         x = torch.cat([x, x.flip(3)]).contiguous(memory_format=torch.channels_last)  # originals, then mirrors
         y = net(x).float().numpy()
         n = len(batch)

@@ -13,7 +13,6 @@ Shapes (compact config, dlib teacher at level2, CK+48):
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import sys
@@ -259,11 +258,7 @@ def _log_epoch(log, row, epochs) -> None:
 
 
 def _write_predictions(path, idx, y_true, y_pred, probs, class_names) -> None:
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["index", "true", "pred"] + [f"p_{c}" for c in class_names])
-    for i, t, p, pr in zip(idx, y_true, y_pred, probs):
-        w.writerow([int(i), class_names[t], class_names[p]] + [f"{v:.5f}" for v in pr])
-    atomic_write_bytes(path, buf.getvalue().encode())
+    fields = ["index", "true", "pred"] + [f"p_{c}" for c in class_names]
+    rows = [dict(zip(fields, [int(i), class_names[t], class_names[p]] + [f"{v:.5f}" for v in pr]))
+            for i, t, p, pr in zip(idx, y_true, y_pred, probs)]
+    atomic_write_csv(path, rows, fields)

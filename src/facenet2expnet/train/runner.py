@@ -58,12 +58,15 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
     labels = ds.labels
     log(f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} fold(s)")
 
-    if cfg.teacher not in TEACHERS:
-        from ..errors import UnknownNameError
+    from ..errors import UnknownNameError
 
+    if cfg.teacher not in TEACHERS:
         raise UnknownNameError("teacher", cfg.teacher, TEACHERS)
-    layer = cfg.layer or TEACHERS[cfg.teacher].default_tap
-    tap_shape = tuple(TEACHERS[cfg.teacher].tap_shapes.get(layer, ())) if layer in TEACHERS[cfg.teacher].taps else None
+    spec = TEACHERS[cfg.teacher]
+    layer = cfg.layer or spec.default_tap
+    if layer not in spec.taps:  # checked for every method, scratch included (it sizes its trunk from the tap)
+        raise UnknownNameError(f"{cfg.teacher} layer", layer, spec.taps)
+    tap_shape = tuple(spec.tap_shapes[layer])
     targets, teacher_desc, cache_seconds = None, None, 0.0
     if cfg.method in ("fn2en", "probe", "finetune"):
         teacher = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=layer)

@@ -74,12 +74,6 @@ class RunView:
             return list(csv.DictReader(f))
 
 
-def _batch(images: np.ndarray, pp: Preprocessing) -> torch.Tensor:
-    from ..data.preprocess import uint8_to_float_batch
-
-    return pp.normalize(uint8_to_float_batch(list(images)))
-
-
 @torch.no_grad()
 def _features(forward, x: torch.Tensor, bs: int = 64) -> np.ndarray:
     return torch.cat([forward(x[i:i + bs]) for i in range(0, len(x), bs)]).float().numpy()
@@ -105,7 +99,7 @@ def receptive_boxes(forward, input_shape, out_hw) -> np.ndarray:
 
 def neuron_panel(name: str, forward, images: np.ndarray, pp: Preprocessing, labels: np.ndarray, n_units: int, k: int) -> dict:
     """Top-k patches and class histograms of the ``n_units`` most selective units of ``forward``'s output."""
-    x = _batch(images, pp)
+    x = pp.batch(images)
     acts = _features(forward, x)  # N x C x H x W
     peaks, argmax = unit_peaks(acts)
     sel = unit_selectivity(peaks, labels, k)
@@ -207,7 +201,7 @@ def visualize_runs(run_dirs: list[str], out: str, what=WHAT, fold: int = 0, n_un
                 idx = np.flatnonzero(labels == c)[:6]
                 if len(idx) == 0:
                     continue
-                cams = grad_cam(v.model, _batch(images[idx], pp), torch.full((len(idx),), c, dtype=torch.long))
+                cams = grad_cam(v.model, pp.batch(images[idx]), torch.full((len(idx),), c, dtype=torch.long))
                 rows.append({"class": cname, "images": [images[i] for i in idx], "cams": list(cams)})
             figs.append((f"Grad-CAM: {v.name}", figures.saliency_grid(rows, os.path.join(out, f"gradcam_{v.name}.png"),
                                                                       f"Grad-CAM on the last conv layer ({v.name}), true class per row")))
@@ -216,7 +210,7 @@ def visualize_runs(run_dirs: list[str], out: str, what=WHAT, fold: int = 0, n_un
         scores["silhouette"] = {}
         for v in trained:
             pp = Preprocessing.from_dict(v.meta["preprocessing"])
-            feats = _penultimate(v.model, _batch(v.test_images(pp), pp))
+            feats = _penultimate(v.model, pp.batch(v.test_images(pp)))
             labels = v.dataset.labels[v.test_index]
             subjects = [v.dataset.samples[i].subject for i in v.test_index]
             xy = pca_2d(feats)
