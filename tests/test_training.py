@@ -210,3 +210,42 @@ def test_stage1_adam_option(synth_root, tmp_path):
     assert len(s1) == 3 and s1[-1] < s1[0]
     with pytest.raises(UnknownNameError, match="adam, sgd"):
         _cfg(synth_root, tmp_path, stage1_optimizer="rmsprop")
+
+
+def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
+    """--stage2-epochs 0 writes a trunk (no labels, no test); --init-trunk starts fn2en from exactly those weights."""
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.train.loop import build_model, load_trunk
+
+    pre = str(tmp_path / "pre")
+    summary = run_experiment(_cfg(synth_root, tmp_path, stage1_epochs=2, stage2_epochs=0), pre, progress=False, log=lambda m: None)
+    assert summary["pretrain_only"] and not os.path.exists(os.path.join(pre, "report.json"))
+    fold = summary["folds"][0]
+    assert fold["stage1_val_mse"] > 0 and "accuracy" not in fold
+    trunk_path = os.path.join(pre, "folds", "fold_00", "trunk.json")
+    trunk, meta = load_checkpoint(trunk_path)
+    assert meta["stage1_val_mse"] == fold["stage1_val_mse"]
+
+    # the copy: every trunk weight equal, the head left alone (a different class count is fine)
+    cfg = _cfg(synth_root, tmp_path, init_trunk=trunk_path)
+    model, _ = build_model(cfg, 5, None, (128, 8, 8))
+    before_head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("head.")}
+    load_trunk(model, trunk_path)
+    for k, v in trunk.state_dict().items():
+        if not k.startswith("head."):
+            assert torch.equal(model.state_dict()[k], v), k
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before_head.items())
+
+    # a run from it, with no further stage 1, trains and reports
+    run = str(tmp_path / "refine")
+    report = run_experiment(_cfg(synth_root, tmp_path, init_trunk=trunk_path, stage1_epochs=0, stage2_epochs=2), run,
+                            progress=False, log=lambda m: None)
+    assert report["config"]["init_trunk"] == trunk_path and len(report["folds"]) == 1
+
+    # mismatches and misuse are named
+    with pytest.raises(FaceNet2ExpNetError, match="does not match"):
+        load_trunk(build_model(_cfg(synth_root, tmp_path, projection=True), 3, None, (64, 4, 4))[0], trunk_path)
+    with pytest.raises(FaceNet2ExpNetError, match="needs --method fn2en"):
+        _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=0)
+    with pytest.raises(FaceNet2ExpNetError, match="scratch does not use one"):
+        _cfg(synth_root, tmp_path, method="scratch", init_trunk=trunk_path)

@@ -102,7 +102,7 @@ def cmd_train(args) -> int:
         teacher=args.teacher, teacher_weights=args.teacher_weights, layer=args.layer, projection=args.projection,
         target_norm=args.target_norm, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
         batch_size=args.batch_size, lr_stage1=args.lr_stage1, stage1_optimizer=args.stage1_optimizer, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, refine_trunk_lr_scale=args.refine_trunk_lr_scale, augment=not args.no_augment, cache_dir=args.cache_dir)
+        label_smoothing=args.label_smoothing, refine_trunk_lr_scale=args.refine_trunk_lr_scale, init_trunk=args.init_trunk, augment=not args.no_augment, cache_dir=args.cache_dir)
     if args.threads:
         import torch
 
@@ -243,7 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--projection", action="store_true", help="learned 1x1 projection onto the tap's channels")
     p.add_argument("--target-norm", default=d.target_norm, help="none (the paper's plain L2, default) or channel")
     p.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs)
-    p.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs)
+    p.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs,
+                   help="0 with --method fn2en: stage-1 pre-training only (no labels used; writes folds/fold_XX/trunk.json)")
+    p.add_argument("--init-trunk", help="fn2en: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
+                                        "of a pre-training run on a larger face set); --stage1-epochs may then be 0")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--stage1-optimizer", default=d.stage1_optimizer, help="sgd (default) or adam (use --lr-stage1 0.001)")
     p.add_argument("--lr-stage1", type=float, default=d.lr_stage1)

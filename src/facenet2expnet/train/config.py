@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from ..errors import UnknownNameError
+from ..errors import FaceNet2ExpNetError, UnknownNameError
 
 METHODS = ("fn2en", "scratch", "finetune", "probe")
 
@@ -28,7 +28,8 @@ class TrainConfig:
     projection: bool = False  # learned 1x1 projection onto the tap's channels
     target_norm: str = "none"  # "none" (the paper's plain L2) or "channel" (per-channel standardized targets)
     stage1_epochs: int = 30
-    stage2_epochs: int = 30
+    stage2_epochs: int = 30  # fn2en with 0: stage-1 pre-training only (writes folds/fold_XX/trunk.*; no labels used)
+    init_trunk: str | None = None  # fn2en: start from the trunk of this checkpoint (e.g. a stage-1 pre-training run)
     batch_size: int = 64
     stage1_optimizer: str = "sgd"  # "sgd" (SGD, Nesterov momentum) or "adam" (Adam, no weight decay): see docs/method.md
     lr_stage1: float = 0.05  # for adam, 1e-3 is the usual choice
@@ -48,6 +49,10 @@ class TrainConfig:
             raise UnknownNameError("method", self.method, METHODS)
         if self.stage1_optimizer not in ("sgd", "adam"):
             raise UnknownNameError("stage-1 optimizer", self.stage1_optimizer, ("adam", "sgd"))
+        if self.stage2_epochs == 0 and self.method != "fn2en":
+            raise FaceNet2ExpNetError(f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}")
+        if self.init_trunk and self.method != "fn2en":
+            raise FaceNet2ExpNetError(f"--init-trunk starts fn2en from a pre-trained trunk; {self.method} does not use one")
         if self.target_norm not in ("none", "channel"):
             raise UnknownNameError("target normalization", self.target_norm, ("none", "channel"))
 

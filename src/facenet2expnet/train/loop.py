@@ -97,10 +97,15 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
     os.makedirs(fold_dir, exist_ok=True)
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), teacher_desc, tap_shape)
+    if cfg.init_trunk:
+        load_trunk(model, cfg.init_trunk)
     model = model.to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
     gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)
     y_all = torch.from_numpy(labels)
     stages = ([("stage1", cfg.stage1_epochs)] if cfg.method == "fn2en" else []) + [("stage2", cfg.stage2_epochs)]
+    pretrain_only = cfg.method == "fn2en" and cfg.stage2_epochs == 0  # stage 1 alone: no labels are used
+    if pretrain_only:
+        stages = stages[:1]
 
     # Per-channel standardization of the stage-1 targets: statistics from this fold's training rows only.
     t_mean = t_std = None
@@ -224,6 +229,17 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
             _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": {}, "generator": gen.get_state(),
                                      "torch_rng": torch.get_rng_state()})
 
+    if pretrain_only:
+        # The product is the trunk (the head is untrained): `--init-trunk` starts later runs from it.
+        stage1_rows = [r for r in state["metrics"] if r["stage"] == "stage1"]
+        last = stage1_rows[-1] if stage1_rows else {}
+        save_checkpoint(model, os.path.join(fold_dir, "trunk"), {**_ckpt_meta(cfg, class_names, pp, teacher_desc, fold, len(stage1_rows), last),
+                                                                 "stage1_val_mse": last.get("val_loss")})
+        result = {"fold": fold.index, "pretrain_only": True, "n_train": int(len(fold.train)), "n_val": int(len(fold.val)),
+                  "stage1_train_mse": last.get("train_loss"), "stage1_val_mse": last.get("val_loss")}
+        atomic_write_json(os.path.join(fold_dir, "result.json"), result)
+        return result
+
     # ---- test the selected model, once
     from ..models.registry import load_checkpoint
 
@@ -237,6 +253,22 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
     _write_predictions(os.path.join(fold_dir, "predictions.csv"), fold.test, labels[fold.test], pred, probs, class_names)
     atomic_write_json(os.path.join(fold_dir, "result.json"), result)  # marks the fold as done
     return result
+
+
+def load_trunk(model, path: str) -> None:
+    """Copy every non-head weight of checkpoint ``path`` into ``model``; the architectures must match."""
+    from ..models.registry import load_checkpoint
+
+    src, meta = load_checkpoint(path)
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    theirs = {k: v for k, v in src.state_dict().items() if not k.startswith("head.")}
+    bad = sorted(set(ours) ^ set(theirs)) + [k for k in ours if k in theirs and ours[k].shape != theirs[k].shape]
+    if bad:
+        raise FaceNet2ExpNetError(
+            f"--init-trunk {path}: its trunk ({meta['arch'].get('name')}, tap {meta['arch'].get('target_shape')}) does not match "
+            f"this run's ({getattr(model, 'arch', {}).get('name')}, tap {list(getattr(model, 'target_shape', []))}); "
+            f"differing weights: {', '.join(bad[:5])}. Use the same --config, --layer and --projection as the pre-training run.")
+    model.load_state_dict(theirs, strict=False)
 
 
 def _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row) -> dict:
