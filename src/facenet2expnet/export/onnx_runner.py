@@ -11,7 +11,7 @@ from ..errors import FaceNet2ExpNetError
 
 
 class OnnxModel:
-    def __init__(self, path: str):
+    def __init__(self, path: str, threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -22,6 +22,8 @@ class OnnxModel:
         with open(meta_path) as f:
             self.meta = json.load(f)
         opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads  # e.g. 1 for batch-1 latency; default: onnxruntime's choice
         self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
