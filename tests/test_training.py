@@ -249,3 +249,17 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
         _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=0)
     with pytest.raises(FaceNet2ExpNetError, match="scratch does not use one"):
         _cfg(synth_root, tmp_path, method="scratch", init_trunk=trunk_path)
+
+
+def test_stage1_targets_follow_their_images():
+    """Each stage-1 input gets the teacher features of that very image (or of its mirror when flipped)."""
+    from facenet2expnet.train.loop import stage1_targets
+
+    rng = np.random.default_rng(0)
+    store = rng.normal(size=(50, 2, 3, 2, 2)).astype(np.float16)
+    for _ in range(20):
+        idx = rng.choice(50, size=17, replace=False)  # a shuffled batch, as the loader draws it
+        mirrored = rng.random(17) < 0.5
+        got = stage1_targets(store, idx, mirrored).numpy()
+        want = np.stack([store[i, int(m)] for i, m in zip(idx, mirrored)]).astype(np.float32)
+        np.testing.assert_array_equal(got, want)

@@ -58,6 +58,18 @@ def _check_finite(loss: torch.Tensor, stage: str, epoch: int, fold: int) -> None
             "the last good checkpoint is kept and --resume continues from it.")
 
 
+def stage1_targets(targets, idx: np.ndarray, mirrored: np.ndarray) -> torch.Tensor:
+    """Row ``idx[i]`` of the N x 2 x C x H x W store, view 1 (the mirror) where ``mirrored[i]``: B x C x H x W.
+
+    The memory-mapped store is read in sorted row order (one forward pass over the file), then put
+    back in batch order: row ``order[j]`` of the batch is the j-th sorted read.
+    """
+    order = np.argsort(idx, kind="stable")
+    rows = np.empty((len(idx),) + tuple(targets.shape[1:]), dtype=np.float32)
+    rows[order] = np.asarray(targets[idx[order]], dtype=np.float32)
+    return torch.from_numpy(rows[np.arange(len(idx)), mirrored.astype(np.int64)])
+
+
 def build_model(cfg: TrainConfig, num_classes: int, teacher_desc: dict | None, tap_shape):
     """The network a method trains, and its input preprocessing."""
     if cfg.method == "finetune":
@@ -169,9 +181,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
                 x = flip(images[idx].float(), mirrored)  # B x C x S x S on 0..255
                 if stage1:
                     # Targets exist for the image and its mirror only, so stage 1 augments by flipping alone.
-                    sorted_idx, inv = torch.sort(idx)
-                    t = torch.from_numpy(np.asarray(targets[sorted_idx.numpy()], dtype=np.float32))[inv]  # B x 2 x C x H x W
-                    target = t[torch.arange(len(idx)), mirrored.long()]  # B x C x H x W
+                    target = stage1_targets(targets, idx.numpy(), mirrored.numpy())  # B x C x H x W
                     if t_mean is not None:
                         target = (target - t_mean) / t_std
                     out = model.forward_features(_cl(pp.normalize(x)))
