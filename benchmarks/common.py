@@ -37,7 +37,7 @@ def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None) -> di
 FER2013_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
 # Stage 1 alone on the 28,709 FER2013 Training faces (labels unused): the trunk that fn2en starts from on
 # FER2013 and on CK+48. CK+'s ~880 training faces per fold are too few to learn the regression (docs/method.md).
-FER2013_STAGE1 = dict(method="fn2en", stage1_epochs=10, stage2_epochs=0, stage1_optimizer="adam", lr_stage1=0.001)
+FER2013_STAGE1 = dict(method="fn2en", stage1_epochs=8, stage2_epochs=0, stage1_optimizer="adam", lr_stage1=0.001)
 
 
 def fer2013_stage1_trunk(threads: int | None = None, data: str = FER2013_DATA) -> str:

@@ -19,6 +19,18 @@ def pct(v):
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
+def _stage1_lines(methods: dict) -> list[str]:
+    """Methods whose stage 1 ran once, on its own (FER2013 Training faces): say how, and what it reached."""
+    out = []
+    for m, v in methods.items():
+        s1 = v.get("stage1")
+        if s1:
+            out += ["", f"{m}: stage 1 ran once, on its own, over {s1['n_train_faces']:,} FER2013 Training faces (labels unused): "
+                        f"{s1['epochs']} epochs, {s1['seconds_per_epoch']:.0f} s/epoch, final MSE {s1['train_mse']:.4f} (train) / "
+                        f"{s1['publictest_mse']:.4f} (PublicTest faces). Command: `{s1['command']}`; then stage 2 from its trunk (`--init-trunk`)."]
+    return out
+
+
 def main():
     out = ["# Benchmarks", "",
            "Every number here comes from a JSON file in `benchmarks/results/`, written by the script named with it,",
@@ -40,12 +52,14 @@ def main():
         for m, v in ck["methods"].items():
             out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]) + (f" ({v['notes']})" if v.get("notes") else ""))
         meths = ck["methods"]
-        for other in ("scratch", "finetune"):
-            if "fn2en" in meths and other in meths:
-                a, b = meths["fn2en"]["fold_accuracies"], meths[other]["fold_accuracies"]
-                n = min(len(a), len(b))
-                out += ["", f"fn2en against {other}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
-                            f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {n} folds."]
+        for ours in ("fn2en", "fn2en_fer_stage1"):
+            for other in ("scratch", "finetune"):
+                if ours in meths and other in meths:
+                    a, b = meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"]
+                    n = min(len(a), len(b))
+                    out += ["", f"{ours} against {other}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
+                                f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {n} folds."]
+        out += _stage1_lines(meths)
         out += ["", "Target of the training issue: fn2en >= 97.0% and better than scratch and finetune (paper: 98.6% / 96.8% on CK+ 6 / 8 classes)."]
         partial = {m: len(v["fold_accuracies"]) for m, v in ck["methods"].items() if len(v["fold_accuracies"]) < 10}
         if partial:
@@ -90,6 +104,7 @@ def main():
         for m, v in fer["methods"].items():
             spe = v.get("seconds_per_epoch") or {}
             out.append(f"| {m} | {pct(v['publictest_accuracy'])} | {v['best_epoch']} | {spe.get('stage1', '')} | {spe.get('stage2', '')} | `{v['command']}` |")
+        out += _stage1_lines(fer["methods"])
         out.append("")
     for name, title in (("teacher_throughput.json", "Teacher feature extraction"), ("detect_align.json", "Detection and alignment"),
                         ("inference.json", "Inference")):
