@@ -71,9 +71,9 @@ def train_command(cfg_kwargs: dict, run_dir: str) -> str:
         if k == "dataset":
             continue
         if isinstance(v, bool):
-            if k == "augment" and not v:
-                flags.append("--no-augment")
-            elif v and k != "augment":
+            if k in ("augment", "check_images") and not v:
+                flags.append({"augment": "--no-augment", "check_images": "--no-check"}[k])
+            elif v and k not in ("augment", "check_images"):
                 flags.append(f"--{k.replace('_', '-')}")
             continue
         if v is not None:
