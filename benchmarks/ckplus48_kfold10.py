@@ -7,10 +7,9 @@ and benchmarks/results/ckplus48_kfold10.json are written from the runs' report.j
 """
 
 import argparse
-import json
 import os
 
-from common import ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, now, run_method, table, write_results
+from common import ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
 
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
 
@@ -37,9 +36,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "ckplus48_kfold10.json"))
     args = ap.parse_args()
 
-    results = {}
-    if os.path.exists(args.out):  # keep methods measured by earlier invocations
-        results = json.load(open(args.out)).get("methods", {})
+    results = {}  # the methods run by this invocation; the JSON keeps the others
     for name in args.methods:
         kw = dict(dataset=f"ckplus48:{args.data}", protocol="subject-kfold", folds=10, seed=0,
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
@@ -57,9 +54,7 @@ def main():
                          "finished": now()}
         if name == "fn2en_fer_stage1":
             results[name]["stage1"] = fer2013_stage1_record()
-    # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
-    if os.path.exists(args.out):
-        results = {**json.load(open(args.out)).get("methods", {}), **results}
+    results = merged_methods(args.out, results)
     rows = [{"method": m, "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"],
              "min": 100 * min(v["fold_accuracies"]), "max": 100 * max(v["fold_accuracies"]),
              "s/epoch": (v["seconds_per_epoch"] or {}).get("stage2")} for m, v in results.items()]

@@ -81,6 +81,13 @@ def train_command(cfg_kwargs: dict, run_dir: str) -> str:
     return portable(f"facenet2expnet train --dataset {cfg_kwargs['dataset']} {' '.join(flags)} --out {run_dir}")
 
 
+def merged_methods(path: str, ran: dict) -> dict:
+    """The methods already in the JSON at ``path`` (other invocations, maybe running in parallel), updated
+    with the ones this invocation ``ran``; read at the end, so a method finished meanwhile is kept."""
+    earlier = json.load(open(path)).get("methods", {}) if os.path.exists(path) else {}
+    return {**earlier, **ran}
+
+
 def write_results(path: str, payload: dict) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"

@@ -11,10 +11,9 @@ reports PrivateTest instead.
 """
 
 import argparse
-import json
 import os
 
-from common import FER2013_DATA, ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, now, run_method, table, write_results
+from common import FER2013_DATA, ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
 
 # Sized for 2 CPU cores: one compact-net epoch over 28,709 faces takes ~4-5 minutes on one core here.
 # fn2en = stage 1 (10 epochs, run once by common.fer2013_stage1_trunk and shared with the CK+48 benchmark)
@@ -35,7 +34,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "fer2013.json"))
     args = ap.parse_args()
 
-    results = json.load(open(args.out)).get("methods", {}) if os.path.exists(args.out) else {}
+    results = {}  # the methods run by this invocation; the JSON keeps the others
     for name in args.methods:
         kw = dict(dataset=f"fer2013:{args.data}", protocol="official", seed=0, skip_bad=False,
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
@@ -49,9 +48,7 @@ def main():
                          "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT), "notes": r["notes"], "finished": now()}
         if name == "fn2en":
             results[name]["stage1"] = fer2013_stage1_record()
-    # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
-    if os.path.exists(args.out):
-        results = {**json.load(open(args.out)).get("methods", {}), **results}
+    results = merged_methods(args.out, results)
     rows = [{"method": m, "acc": 100 * v["publictest_accuracy"], "epoch": v["best_epoch"],
              "s1": (v["seconds_per_epoch"] or {}).get("stage1"), "s2": (v["seconds_per_epoch"] or {}).get("stage2")} for m, v in results.items()]
     print(table(rows, [("method", "method", "s"), ("acc", "PublicTest %", ".2f"), ("epoch", "best epoch", "d"),
