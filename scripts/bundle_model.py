@@ -1,6 +1,6 @@
 """Copy a run's selected checkpoint into the package as a bundled model (safetensors + JSON).
 
-    .venv/bin/python scripts/bundle_model.py runs/fer2013_fn2en --name fer2013-fn2en-compact --face-padding 0.4
+    .venv/bin/python scripts/bundle_model.py runs/fer2013/fn2en --name fer2013-fn2en-compact
 
 The JSON keeps everything `load_checkpoint` needs (architecture, classes, preprocessing,
 teacher and tap) plus a short card: data, protocol, accuracy and the command that made it.
@@ -37,6 +37,12 @@ def main():
     meta["name"] = args.name
     meta["card"] = {"dataset": report["dataset"], "protocol": report["protocol"], "accuracy": report["accuracy_mean"],
                     "notes": report.get("notes"), "command": report.get("command"), "selected_epoch": meta.get("epoch")}
+    init_trunk = (meta.get("config") or {}).get("init_trunk")
+    if init_trunk:  # stage 1 ran on its own: its command belongs on the card too (RUN/folds/fold_XX/trunk.json -> RUN/pretrain.json)
+        trunk = init_trunk if os.path.isabs(init_trunk) else os.path.join(ROOT, init_trunk)
+        pretrain = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(trunk))), "pretrain.json")
+        if os.path.exists(pretrain):
+            meta["card"]["stage1_command"] = json.load(open(pretrain))["command"]
     portable = json.dumps(meta).replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)
     meta = json.loads(portable)  # paths relative to the repository root, not this machine
     os.makedirs(os.path.dirname(dst), exist_ok=True)

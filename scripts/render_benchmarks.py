@@ -36,6 +36,7 @@ def main():
            "Every number here comes from a JSON file in `benchmarks/results/`, written by the script named with it,",
            "on this project's machine: 2 CPU cores, no GPU. Several benchmarks ran at the same time (the",
            "machine has 2 cores), so the timings are pessimistic; each JSON records the load average at its end.",
+           "Seconds per epoch are medians over a run's epochs (runs made before 2026-11-28 19:30 UTC and not re-read since give means).",
            "This page is generated: `.venv/bin/python scripts/render_benchmarks.py`.", ""]
     ck = load("ckplus48_kfold10.json")
     if ck:

@@ -149,9 +149,10 @@ def _merge_metrics(out_dir: str, folds) -> list[dict]:
 
 
 def _epoch_seconds(rows: list[dict]) -> dict:
+    """Median seconds per epoch of each stage: a paused or interrupted epoch does not skew it."""
     out = {}
     for stage in ("stage1", "stage2"):
         secs = [float(r["seconds"]) for r in rows if r["stage"] == stage]
         if secs:
-            out[stage] = round(float(np.mean(secs)), 2)
+            out[stage] = round(float(np.median(secs)), 2)
     return out
