@@ -16,7 +16,7 @@ import os
 from common import FER2013_DATA, ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
 
 # Sized for 2 CPU cores: one compact-net epoch over 28,709 faces takes ~4-5 minutes on one core here.
-# fn2en = stage 1 (10 epochs, run once by common.fer2013_stage1_trunk and shared with the CK+48 benchmark)
+# fn2en = stage 1 (common.FER2013_STAGE1, run once by common.fer2013_stage1_trunk and shared with the CK+48 benchmark)
 # + stage 2 from that trunk; scratch = the same stage 2 from random weights.
 STAGE2 = dict(stage2_epochs=10, lr_stage2=0.02)
 METHODS = {

@@ -92,7 +92,7 @@ def main():
     args = ap.parse_args()
     rec = ExpressionRecognizer.from_pretrained(detect=False)
     pp, net = rec.preprocessing_, rec.model_
-    rows, extra = [], {}
+    extra = {}
     x1 = torch.zeros(1, 1, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
     x256 = torch.zeros(256, 1, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
     threads = torch.get_num_threads()
@@ -104,6 +104,7 @@ def main():
     row = {"model": f"facenet2expnet {rec.meta_.get('name', '')}", "input": f"{pp.size}px {pp.channels}", "ms_per_face_b1 (1 thread)": ms1,
            "faces_per_s_b256": 256 / (ms256 / 1000)}
     onnx_row = _onnxruntime_row(pp, threads)
+    rows = [row] + ([onnx_row] if onnx_row else [])  # ours first; the `fer` reference after them
 
     if os.path.isdir(os.path.join(args.data, "test")):
         ds = load_dataset("fer2013", args.data, check_images=False)
@@ -112,23 +113,20 @@ def main():
         y = np.array([s.label for s in test])
         probs = np.concatenate(rec.predict_proba(faces))
         row["publictest_accuracy"] = float((probs.argmax(1) == y).mean())
-        ours = row
         tfl = fer_tflite()
         if tfl is not None:
             predict, path = tfl
-            raw = [np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(s.path).convert("L")) for s in test]
+            from PIL import Image
+
+            raw = [np.asarray(Image.open(s.path).convert("L")) for s in test]
             ms_fer = _median_ms(lambda: predict(raw[:1]), 200)
             p = predict(raw)
             # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
-            rows += [ours] + ([onnx_row] if onnx_row else [])
             rows.append({"model": "fer mini-Xception (TFLite, quantized)", "input": "64px L", "ms_per_face_b1 (1 thread)": ms_fer,
                          "faces_per_s_b256": None, "publictest_accuracy": float((p.argmax(1) == y).mean())})
             extra["fer_model"] = os.path.basename(path)
         else:
-            rows += [ours] + ([onnx_row] if onnx_row else [])
             extra["fer_model"] = "not installed (see requirements-bench.txt)"
-    else:
-        rows += [row] + ([onnx_row] if onnx_row else [])
 
     from skimage import data as skdata
 

@@ -56,6 +56,11 @@ class TrainConfig:
         if self.target_norm not in ("none", "channel"):
             raise UnknownNameError("target normalization", self.target_norm, ("none", "channel"))
 
+    @property
+    def pretrain_only(self) -> bool:
+        """Stage 1 alone (fn2en with no refining epochs): no labels used, the product is the trunk."""
+        return self.method == "fn2en" and self.stage2_epochs == 0
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -114,10 +114,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
     model = model.to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
     gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)
     y_all = torch.from_numpy(labels)
-    stages = ([("stage1", cfg.stage1_epochs)] if cfg.method == "fn2en" else []) + [("stage2", cfg.stage2_epochs)]
-    pretrain_only = cfg.method == "fn2en" and cfg.stage2_epochs == 0  # stage 1 alone: no labels are used
-    if pretrain_only:
-        stages = stages[:1]
+    stages = ([("stage1", cfg.stage1_epochs)] if cfg.method == "fn2en" else []) + ([] if cfg.pretrain_only else [("stage2", cfg.stage2_epochs)])
 
     # Per-channel standardization of the stage-1 targets: statistics from this fold's training rows only.
     t_mean = t_std = None
@@ -239,7 +236,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
             _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": {}, "generator": gen.get_state(),
                                      "torch_rng": torch.get_rng_state()})
 
-    if pretrain_only:
+    if cfg.pretrain_only:
         # The product is the trunk (the head is untrained): `--init-trunk` starts later runs from it.
         stage1_rows = [r for r in state["metrics"] if r["stage"] == "stage1"]
         last = stage1_rows[-1] if stage1_rows else {}

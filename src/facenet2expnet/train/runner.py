@@ -98,7 +98,7 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
         done = os.path.join(fold_dir, "result.json")
         if resume and os.path.exists(done):
             results.append(read_json(done))
-            log(f"fold {fold.index}: done already" + ("" if results[-1].get("pretrain_only") else f", accuracy {results[-1]['accuracy']:.4f}"))
+            log(f"fold {fold.index}: done already" + ("" if cfg.pretrain_only else f", accuracy {results[-1]['accuracy']:.4f}"))
             continue
         if cfg.method == "probe":
             from .probe import probe_fold
@@ -109,12 +109,12 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
 
             r = train_fold(cfg, fold, images, labels, ds.class_names, fold_dir, targets=targets, tap_shape=tap_shape,
                            teacher_desc=teacher_desc, resume=resume, progress=progress, log=log)
-        if not r.get("pretrain_only"):
+        if not cfg.pretrain_only:
             log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
         results.append(r)
 
     rows = _merge_metrics(out_dir, folds)
-    if cfg.method == "fn2en" and cfg.stage2_epochs == 0:
+    if cfg.pretrain_only:
         # stage-1 pre-training only: the product is each fold's trunk checkpoint, there is nothing to test
         summary = {"pretrain_only": True, "config": cfg.to_dict(), "teacher": teacher_desc, "command": command, "folds": results,
                    "seconds": round(time.time() - t_start, 1), "teacher_cache_seconds": round(cache_seconds, 1),
