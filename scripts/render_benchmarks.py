@@ -53,8 +53,9 @@ def main():
         for m, v in ck["methods"].items():
             out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]) + (f" ({v['notes']})" if v.get("notes") else ""))
         meths = ck["methods"]
-        for ours in ("fn2en", "fn2en_fer_stage1"):
-            for other in ("scratch", "finetune"):
+        for ours in [m for m in meths if m.startswith("fn2en")]:
+            budget = "_" + ours.rsplit("_", 1)[1] if ours.endswith("ep") else ""  # e.g. _40ep: compare with scratch_40ep
+            for other in ("scratch" + budget, "finetune"):
                 if ours in meths and other in meths:
                     a, b = meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"]
                     n = min(len(a), len(b))

@@ -263,3 +263,21 @@ def test_stage1_targets_follow_their_images():
         got = stage1_targets(store, idx, mirrored).numpy()
         want = np.stack([store[i, int(m)] for i, m in zip(idx, mirrored)]).astype(np.float32)
         np.testing.assert_array_equal(got, want)
+
+
+def test_eval_flip_scores_a_face_and_its_mirror_alike():
+    """--eval-flip averages the logits of each face and its mirror, so a face and its mirror get the same scores."""
+    from facenet2expnet.models.registry import default_preprocessing
+    from facenet2expnet.train.loop import predict_logits
+
+    torch.manual_seed(0)
+    model = create_model("compact", 3, target_shape=(128, 8, 8))
+    pp = default_preprocessing("compact")
+    faces = torch.randint(0, 256, (4, 1, 48, 48), dtype=torch.uint8)
+    images = torch.cat([faces, faces.flip(3)])  # rows 4..7 mirror rows 0..3
+    idx = np.arange(8)
+    plain = predict_logits(model, images, idx, pp)
+    averaged = predict_logits(model, images, idx, pp, flip_average=True)
+    assert not torch.allclose(plain[:4], plain[4:], atol=1e-4)  # the net itself is not mirror-symmetric
+    torch.testing.assert_close(averaged[:4], averaged[4:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(averaged[:4], 0.5 * (plain[:4] + plain[4:]), atol=1e-5, rtol=1e-5)

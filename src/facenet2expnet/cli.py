@@ -102,7 +102,7 @@ def cmd_train(args) -> int:
         teacher=args.teacher, teacher_weights=args.teacher_weights, layer=args.layer, projection=args.projection,
         target_norm=args.target_norm, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
         batch_size=args.batch_size, lr_stage1=args.lr_stage1, stage1_optimizer=args.stage1_optimizer, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, refine_trunk_lr_scale=args.refine_trunk_lr_scale, init_trunk=args.init_trunk, augment=not args.no_augment, cache_dir=args.cache_dir)
+        label_smoothing=args.label_smoothing, refine_trunk_lr_scale=args.refine_trunk_lr_scale, init_trunk=args.init_trunk, augment=not args.no_augment, eval_flip=args.eval_flip, cache_dir=args.cache_dir)
     if args.threads:
         import torch
 
@@ -256,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-trunk-lr-scale", type=float, default=d.refine_trunk_lr_scale,
                    help="fn2en stage 2: learning-rate factor of the pre-trained trunk (default 1: the whole net as one)")
     p.add_argument("--no-augment", action="store_true", help="stage 2 without shifts/rotations (flips stay)")
+    p.add_argument("--eval-flip", action="store_true", help="score validation and test faces by the mean of their and their mirror's logits")
     p.add_argument("--cache-dir", default=d.cache_dir, help="teacher feature stores (reused across runs)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--out", required=True, help="run dir")

@@ -41,6 +41,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     dropout: float = 0.5
     augment: bool = True
+    eval_flip: bool = False  # validation/test score each face as the mean of its and its mirror's logits
     cache_dir: str = "cache/teacher"
     probe_C: list = field(default_factory=lambda: [0.001, 0.01, 0.1, 1.0])
 

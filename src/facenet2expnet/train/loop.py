@@ -95,9 +95,17 @@ def _cl(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessing, batch_size: int = 256) -> torch.Tensor:
+def predict_logits(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessing, batch_size: int = 256,
+                   flip_average: bool = False) -> torch.Tensor:
+    """Logits of ``images[idx]`` (N x classes); with ``flip_average``, the mean of each face's and its mirror's."""
     model.eval()
-    out = [model(_normalized(images[idx[i:i + batch_size]], pp)) for i in range(0, len(idx), batch_size)]
+    out = []
+    for i in range(0, len(idx), batch_size):
+        x = _normalized(images[idx[i:i + batch_size]], pp)  # B x C x S x S
+        logits = model(x)
+        if flip_average:  # faces are left-right symmetric up to expression asymmetries: a free second look
+            logits = 0.5 * (logits + model(_cl(x.flip(3))))
+        out.append(logits)
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -212,7 +220,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
                         vo = torch.cat([model.forward_features(_normalized(images[vi[i:i + 256]], pp)) for i in range(0, len(vi), 256)])
                         row["val_loss"] = F.mse_loss(vo, vt).item()
                 else:
-                    logits = predict_logits(model, images, fold.val, pp)
+                    logits = predict_logits(model, images, fold.val, pp, flip_average=cfg.eval_flip)
                     row["val_loss"] = F.cross_entropy(logits, y_all[fold.val]).item()
                     row["val_acc"] = accuracy(labels[fold.val], logits.argmax(1).numpy())
             row["seconds"] = round(time.time() - t0, 2)
@@ -251,7 +259,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
     from ..models.registry import load_checkpoint
 
     best, _ = load_checkpoint(os.path.join(fold_dir, "best"))
-    logits = predict_logits(best, images, fold.test, pp)
+    logits = predict_logits(best, images, fold.test, pp, flip_average=cfg.eval_flip)
     probs = torch.softmax(logits, 1).numpy()
     pred = probs.argmax(1)
     result = {"fold": fold.index, "accuracy": accuracy(labels[fold.test], pred), "n_test": int(len(fold.test)),
