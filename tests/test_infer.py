@@ -1,6 +1,7 @@
 """Recognizer API, predict CLI (images, folders, video, formats, bad inputs), ONNX export parity, the bundled model."""
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -143,6 +144,30 @@ def test_onnx_export_parity_and_onnx_backend(tiny_ckpt, tmp_path):
     a = np.concatenate(torch_rec.predict_proba(chips))
     b = np.concatenate(onnx_rec.predict_proba(chips))  # batch of 3 through the dynamic axis
     assert np.abs(a - b).max() <= 1e-4
+
+
+def test_test_flip_travels_with_the_checkpoint(tmp_path):
+    """A model trained with --eval-flip scores a face by softmax(mean of its and its mirror's logits), on torch and ONNX."""
+    torch.manual_seed(1)
+    model = create_model("compact", len(CLASSES), target_shape=(128, 8, 8)).eval()
+    pp = Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,), test_flip=True)
+    path = str(tmp_path / "flip")
+    save_checkpoint(model, path, {"classes": CLASSES, "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None})
+    faces = [np.random.default_rng(i).integers(0, 255, (48, 48), dtype=np.uint8) for i in range(3)]
+    rec = ExpressionRecognizer.from_pretrained(path, detect=False)
+    assert rec.preprocessing_.test_flip
+    got = np.concatenate(rec.predict_proba(faces))
+    x = pp.batch(faces)
+    with torch.no_grad():
+        want = torch.softmax(0.5 * (model(x) + model(x.flip(3))), 1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    mirrored = np.concatenate(rec.predict_proba([f[:, ::-1].copy() for f in faces]))
+    np.testing.assert_allclose(mirrored, got, atol=1e-5)
+    if importlib.util.find_spec("onnxruntime"):
+        out = str(tmp_path / "flip.onnx")
+        assert main(["export", path, "--onnx", out]) == 0
+        onnx_got = np.concatenate(ExpressionRecognizer.from_pretrained(out, detect=False).predict_proba(faces))
+        assert np.abs(onnx_got - got).max() <= 1e-4
 
 
 def _synthetic_video(path, n=12):

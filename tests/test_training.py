@@ -266,7 +266,9 @@ def test_stage1_targets_follow_their_images():
 
 
 def test_eval_flip_scores_a_face_and_its_mirror_alike():
-    """--eval-flip averages the logits of each face and its mirror, so a face and its mirror get the same scores."""
+    """Test-time mirroring averages the logits of each face and its mirror, so a face and its mirror score alike."""
+    import dataclasses
+
     from facenet2expnet.models.registry import default_preprocessing
     from facenet2expnet.train.loop import predict_logits
 
@@ -277,7 +279,7 @@ def test_eval_flip_scores_a_face_and_its_mirror_alike():
     images = torch.cat([faces, faces.flip(3)])  # rows 4..7 mirror rows 0..3
     idx = np.arange(8)
     plain = predict_logits(model, images, idx, pp)
-    averaged = predict_logits(model, images, idx, pp, flip_average=True)
+    averaged = predict_logits(model, images, idx, dataclasses.replace(pp, test_flip=True))
     assert not torch.allclose(plain[:4], plain[4:], atol=1e-4)  # the net itself is not mirror-symmetric
     torch.testing.assert_close(averaged[:4], averaged[4:], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(averaged[:4], 0.5 * (plain[:4] + plain[4:]), atol=1e-5, rtol=1e-5)

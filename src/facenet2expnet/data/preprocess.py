@@ -24,6 +24,10 @@ class Preprocessing:
     # Alignment: face chip padding around the 5-point template, as dlib's get_face_chip (0.25 for
     # dlib's recognition net). Used by the faces module when it crops from whole photos.
     face_padding: float = 0.25
+    # Test-time mirroring: score a face by the mean of its and its mirror's logits, i.e. the renormalized
+    # geometric mean of their class probabilities (set by `train --eval-flip`, so that the model is used the
+    # way its accuracy was measured).
+    test_flip: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):

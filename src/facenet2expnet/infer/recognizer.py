@@ -116,8 +116,11 @@ class ExpressionRecognizer:
         pp = self.preprocessing_
         out = []
         for i in range(0, len(chips), self.batch_size):
-            x = pp.batch(chips[i:i + self.batch_size])
-            out.append(self._run(x))
+            x = pp.batch(chips[i:i + self.batch_size])  # B x C x S x S
+            p = self._run(x)
+            if pp.test_flip:  # validated on the mean of each face's and its mirror's logits: softmax of that mean
+                p = _softmax_of_mean_logits(p, self._run(x.flip(3)))
+            out.append(p)
         return np.concatenate(out)
 
     def _run(self, x) -> np.ndarray:
@@ -178,6 +181,14 @@ class ExpressionRecognizer:
         arrays = [np.array([[r.probabilities[c] for c in self.classes_] for r in rs], dtype=np.float32).reshape(len(rs), len(self.classes_))
                   for rs in recs]
         return arrays if isinstance(inputs, (list, tuple)) else arrays[0]
+
+
+def _softmax_of_mean_logits(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """softmax((z_p + z_q) / 2) from the probabilities p = softmax(z_p), q = softmax(z_q) (N x classes): log p and z_p
+    differ by a constant per row, which softmax ignores. The ONNX model outputs probabilities only."""
+    log_mean = 0.5 * (np.log(np.maximum(p, 1e-30)) + np.log(np.maximum(q, 1e-30)))
+    e = np.exp(log_mean - log_mean.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _as_list(inputs) -> list:

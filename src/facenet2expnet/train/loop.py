@@ -13,6 +13,7 @@ Shapes (compact config, dlib teacher at level2, CK+48):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -95,15 +96,14 @@ def _cl(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessing, batch_size: int = 256,
-                   flip_average: bool = False) -> torch.Tensor:
-    """Logits of ``images[idx]`` (N x classes); with ``flip_average``, the mean of each face's and its mirror's."""
+def predict_logits(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessing, batch_size: int = 256) -> torch.Tensor:
+    """Logits of ``images[idx]`` (N x classes); with ``pp.test_flip``, the mean of each face's and its mirror's."""
     model.eval()
     out = []
     for i in range(0, len(idx), batch_size):
         x = _normalized(images[idx[i:i + batch_size]], pp)  # B x C x S x S
         logits = model(x)
-        if flip_average:  # faces are left-right symmetric up to expression asymmetries: a free second look
+        if pp.test_flip:  # faces are left-right symmetric up to expression asymmetries: a second look for free
             logits = 0.5 * (logits + model(_cl(x.flip(3))))
         out.append(logits)
     return torch.cat(out) if out else torch.zeros(0)
@@ -117,6 +117,8 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
     os.makedirs(fold_dir, exist_ok=True)
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), teacher_desc, tap_shape)
+    if cfg.eval_flip:  # travels with the checkpoints, so the recognizer scores faces the way they were validated
+        pp = dataclasses.replace(pp, test_flip=True)
     if cfg.init_trunk:
         load_trunk(model, cfg.init_trunk)
     model = model.to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
@@ -220,7 +222,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
                         vo = torch.cat([model.forward_features(_normalized(images[vi[i:i + 256]], pp)) for i in range(0, len(vi), 256)])
                         row["val_loss"] = F.mse_loss(vo, vt).item()
                 else:
-                    logits = predict_logits(model, images, fold.val, pp, flip_average=cfg.eval_flip)
+                    logits = predict_logits(model, images, fold.val, pp)
                     row["val_loss"] = F.cross_entropy(logits, y_all[fold.val]).item()
                     row["val_acc"] = accuracy(labels[fold.val], logits.argmax(1).numpy())
             row["seconds"] = round(time.time() - t0, 2)
@@ -259,7 +261,7 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
     from ..models.registry import load_checkpoint
 
     best, _ = load_checkpoint(os.path.join(fold_dir, "best"))
-    logits = predict_logits(best, images, fold.test, pp, flip_average=cfg.eval_flip)
+    logits = predict_logits(best, images, fold.test, pp)
     probs = torch.softmax(logits, 1).numpy()
     pred = probs.argmax(1)
     result = {"fold": fold.index, "accuracy": accuracy(labels[fold.test], pred), "n_test": int(len(fold.test)),
