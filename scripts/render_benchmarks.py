@@ -21,10 +21,13 @@ def pct(v):
 
 def _stage1_lines(methods: dict) -> list[str]:
     """Methods whose stage 1 ran once, on its own (FER2013 Training faces): say how, and what it reached."""
-    out = []
+    out, seen = [], {}
     for m, v in methods.items():
         s1 = v.get("stage1")
-        if s1:
+        if s1 and s1["command"] in seen:
+            out += ["", f"{m}: the same stage 1 as {seen[s1['command']]}, then stage 2 from its trunk."]
+        elif s1:
+            seen[s1["command"]] = m
             out += ["", f"{m}: stage 1 ran once, on its own, over {s1['n_train_faces']:,} FER2013 Training faces (labels unused): "
                         f"{s1['epochs']} epochs, {s1['seconds_per_epoch']:.0f} s/epoch, final MSE {s1['train_mse']:.4f} (train) / "
                         f"{s1['publictest_mse']:.4f} (PublicTest faces). Command: `{s1['command']}`; then stage 2 from its trunk (`--init-trunk`)."]
