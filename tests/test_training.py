@@ -108,13 +108,16 @@ def test_stage1_trains_trunk_only(synth_root, tmp_path, monkeypatch):
 
 def test_scratch_finetune_probe_and_compare(synth_root, tmp_path, capsys):
     runs = []
-    for method, kw in (("scratch", {}), ("finetune", {"stage2_epochs": 2, "lr_stage2": 0.01}), ("probe", {})):
+    for method, kw in (("scratch", {"eval_flip": True}), ("finetune", {"stage2_epochs": 2, "lr_stage2": 0.01}), ("probe", {})):
         run = str(tmp_path / method)
         run_experiment(_cfg(synth_root, tmp_path, method=method, **kw), run, progress=False, log=lambda m: None)
         _check_report(run, method)
         runs.append(run)
     rows = _metrics(runs[0])
     assert {r["stage"] for r in rows} == {"stage2"}  # scratch has no stage 1
+    # --eval-flip travels with the checkpoint, so the recognizer scores faces the way validation did
+    assert load_checkpoint(os.path.join(runs[0], "folds", "fold_00", "best"))[1]["preprocessing"]["test_flip"] is True
+    assert load_checkpoint(os.path.join(runs[1], "folds", "fold_00", "best"))[1]["preprocessing"]["test_flip"] is False
     assert main(["compare"] + runs) == 0
     out = capsys.readouterr().out
     assert all(m in out for m in ("scratch", "finetune", "probe"))
@@ -247,6 +250,8 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
         load_trunk(build_model(_cfg(synth_root, tmp_path, projection=True), 3, None, (64, 4, 4))[0], trunk_path)
     with pytest.raises(FaceNet2ExpNetError, match="needs --method fn2en"):
         _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=0)
+    with pytest.raises(FaceNet2ExpNetError, match="Drop --eval-flip for --method probe"):
+        _cfg(synth_root, tmp_path, method="probe", eval_flip=True)
     with pytest.raises(FaceNet2ExpNetError, match="scratch does not use one"):
         _cfg(synth_root, tmp_path, method="scratch", init_trunk=trunk_path)
 

@@ -54,6 +54,9 @@ class TrainConfig:
             raise FaceNet2ExpNetError(f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}")
         if self.init_trunk and self.method != "fn2en":
             raise FaceNet2ExpNetError(f"--init-trunk starts fn2en from a pre-trained trunk; {self.method} does not use one")
+        if self.eval_flip and self.method == "probe":
+            raise FaceNet2ExpNetError("--eval-flip scores the mirror of each face with the trained net; the probe classifies cached "
+                                      "teacher features of the image alone. Drop --eval-flip for --method probe")
         if self.target_norm not in ("none", "channel"):
             raise UnknownNameError("target normalization", self.target_norm, ("none", "channel"))
 
