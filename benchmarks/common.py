@@ -58,6 +58,25 @@ def fer2013_stage1_record() -> dict:
             "seconds_per_epoch": summary["seconds_per_epoch"].get("stage1"), "n_train_faces": fold["n_train"]}
 
 
+FER2013_FN2EN_RUN = os.path.join(ROOT, "runs", "fer2013", "fn2en")
+
+
+def fer2013_fn2en_trunk() -> str:
+    """The trunk of the FER2013 fn2en model (stage 1 on FER2013 faces, then refined with FER2013's labels)."""
+    path = os.path.join(FER2013_FN2EN_RUN, "folds", "fold_00", "best.json")
+    if not os.path.exists(os.path.join(FER2013_FN2EN_RUN, "report.json")):
+        raise SystemExit(f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods fn2en` first "
+                         "(about 2 hours on 2 CPU cores)")
+    return path
+
+
+def fer2013_fn2en_record() -> dict:
+    """What the JSON of a benchmark that started from the FER2013 fn2en model says about it."""
+    report = json.load(open(os.path.join(FER2013_FN2EN_RUN, "report.json")))
+    return {"command": portable(report["command"]), "publictest_accuracy": report["accuracy_mean"],
+            "stage1_command": fer2013_stage1_record()["command"]}
+
+
 def portable(text: str) -> str:
     """Paths relative to the repository root (where the commands are run), not to this machine."""
     return str(text).replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)
