@@ -9,7 +9,7 @@ and benchmarks/results/ckplus48_kfold10.json are written from the runs' report.j
 import argparse
 import os
 
-from common import ROOT, fer2013_fn2en_record, fer2013_fn2en_trunk, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
+from common import ROOT, fer2013_model_record, fer2013_model_trunk, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
 
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
 
@@ -30,6 +30,8 @@ METHODS = {
     # with FER2013's 7 expression labels, refined again on each CK+ fold as fn2en_fer_stage1 (new head: the class
     # sets differ). It asks how much a large labelled expression set adds to the face net's regularization.
     "fn2en_fer_refined": dict(method="fn2en", stage1_epochs=0, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    # Its control: the trunk of the FER2013 scratch model (FER2013 labels, no face net), refined the same way.
+    "scratch_fer_refined": dict(method="scratch", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "probe": dict(method="probe"),
     "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.002),  # 0.02 diverged (NaN) on fold 0
 }
@@ -51,8 +53,8 @@ def main():
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
         if name.startswith("fn2en_fer_stage1"):
             kw["init_trunk"] = fer2013_stage1_trunk(args.threads)
-        elif name == "fn2en_fer_refined":
-            kw["init_trunk"] = fer2013_fn2en_trunk()
+        elif name.endswith("_fer_refined"):
+            kw["init_trunk"] = fer2013_model_trunk(kw["method"])
         if args.max_folds:
             kw["max_folds"] = args.max_folds
         run_dir = os.path.join(args.runs, name)
@@ -65,8 +67,8 @@ def main():
                          "finished": now()}
         if name.startswith("fn2en_fer_stage1"):
             results[name]["stage1"] = fer2013_stage1_record()
-        elif name == "fn2en_fer_refined":
-            results[name]["trunk_from"] = fer2013_fn2en_record()
+        elif name.endswith("_fer_refined"):
+            results[name]["trunk_from"] = fer2013_model_record(kw["method"])
     results = merged_methods(args.out, results)
     rows = [{"method": m, "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"],
              "min": 100 * min(v["fold_accuracies"]), "max": 100 * max(v["fold_accuracies"]),

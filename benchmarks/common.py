@@ -58,23 +58,23 @@ def fer2013_stage1_record() -> dict:
             "seconds_per_epoch": summary["seconds_per_epoch"].get("stage1"), "n_train_faces": fold["n_train"]}
 
 
-FER2013_FN2EN_RUN = os.path.join(ROOT, "runs", "fer2013", "fn2en")
-
-
-def fer2013_fn2en_trunk() -> str:
-    """The trunk of the FER2013 fn2en model (stage 1 on FER2013 faces, then refined with FER2013's labels)."""
-    path = os.path.join(FER2013_FN2EN_RUN, "folds", "fold_00", "best.json")
-    if not os.path.exists(os.path.join(FER2013_FN2EN_RUN, "report.json")):
-        raise SystemExit(f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods fn2en` first "
-                         "(about 2 hours on 2 CPU cores)")
+def fer2013_model_trunk(method: str) -> str:
+    """The trunk of the FER2013 benchmark's ``method`` model (fn2en or scratch), refined with FER2013's labels."""
+    run = os.path.join(ROOT, "runs", "fer2013", method)
+    path = os.path.join(run, "folds", "fold_00", "best.json")
+    if not os.path.exists(os.path.join(run, "report.json")):
+        raise SystemExit(f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods {method}` first "
+                         "(1-2 hours on 2 CPU cores)")
     return path
 
 
-def fer2013_fn2en_record() -> dict:
-    """What the JSON of a benchmark that started from the FER2013 fn2en model says about it."""
-    report = json.load(open(os.path.join(FER2013_FN2EN_RUN, "report.json")))
-    return {"command": portable(report["command"]), "publictest_accuracy": report["accuracy_mean"],
-            "stage1_command": fer2013_stage1_record()["command"]}
+def fer2013_model_record(method: str) -> dict:
+    """What the JSON of a benchmark that started from a FER2013 benchmark model says about it."""
+    report = json.load(open(os.path.join(ROOT, "runs", "fer2013", method, "report.json")))
+    rec = {"command": portable(report["command"]), "publictest_accuracy": report["accuracy_mean"]}
+    if report["config"].get("init_trunk"):
+        rec["stage1_command"] = fer2013_stage1_record()["command"]
+    return rec
 
 
 def portable(text: str) -> str:

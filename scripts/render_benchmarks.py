@@ -34,6 +34,19 @@ def _stage1_lines(methods: dict) -> list[str]:
     return out
 
 
+def _trunk_from_lines(methods: dict) -> list[str]:
+    """Methods that start from the trunk of a FER2013 benchmark model (refined with FER2013's labels): not the paper's method."""
+    out = []
+    for m, v in methods.items():
+        src = v.get("trunk_from")
+        if src:
+            out += ["", f"{m}: not the paper's method. Its trunk comes from a FER2013 model refined with FER2013's 7 labels "
+                        f"(PublicTest {pct(src['publictest_accuracy'])}; `{src['command']}`"
+                        + (f", after the stage 1 `{src['stage1_command']}`" if src.get("stage1_command") else "")
+                        + "); each CK+ fold then refines it with a new head (the class sets differ)."]
+    return out
+
+
 def main():
     out = ["# Benchmarks", "",
            "Every number here comes from a JSON file in `benchmarks/results/`, written by the script named with it,",
@@ -64,7 +77,12 @@ def main():
                     n = min(len(a), len(b))
                     out += ["", f"{ours} against {other}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
                                 f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {n} folds."]
-        out += _stage1_lines(meths)
+        out += _stage1_lines(meths) + _trunk_from_lines(meths)
+        if "fn2en_fer_refined" in meths and "scratch_fer_refined" in meths:
+            a, b = meths["fn2en_fer_refined"]["fold_accuracies"], meths["scratch_fer_refined"]["fold_accuracies"]
+            out += ["", f"fn2en_fer_refined against scratch_fer_refined (the same FER2013 labels, without the face net's stage 1), "
+                        f"fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on {sum(x == y for x, y in zip(a, b))}, "
+                        f"worse on {sum(x < y for x, y in zip(a, b))} of {min(len(a), len(b))} folds."]
         out += ["", "Target of the training issue: fn2en >= 97.0% and better than scratch and finetune (paper: 98.6% / 96.8% on CK+ 6 / 8 classes)."]
         partial = {m: len(v["fold_accuracies"]) for m, v in ck["methods"].items() if len(v["fold_accuracies"]) < 10}
         if partial:

@@ -252,8 +252,9 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
         _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=0)
     with pytest.raises(FaceNet2ExpNetError, match="Drop --eval-flip for --method probe"):
         _cfg(synth_root, tmp_path, method="probe", eval_flip=True)
-    with pytest.raises(FaceNet2ExpNetError, match="scratch does not use one"):
-        _cfg(synth_root, tmp_path, method="scratch", init_trunk=trunk_path)
+    with pytest.raises(FaceNet2ExpNetError, match="finetune does not use one"):
+        _cfg(synth_root, tmp_path, method="finetune", init_trunk=trunk_path)
+    assert _cfg(synth_root, tmp_path, method="scratch", init_trunk=trunk_path).init_trunk == trunk_path  # e.g. a model refined elsewhere
 
 
 def test_stage1_targets_follow_their_images():

@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs)
     p.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs,
                    help="0 with --method fn2en: stage-1 pre-training only (no labels used; writes folds/fold_XX/trunk.json)")
-    p.add_argument("--init-trunk", help="fn2en: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
+    p.add_argument("--init-trunk", help="fn2en or scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
                                         "of a pre-training run on a larger face set); --stage1-epochs may then be 0")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--stage1-optimizer", default=d.stage1_optimizer, help="sgd (default) or adam (use --lr-stage1 0.001)")

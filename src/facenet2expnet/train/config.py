@@ -29,7 +29,7 @@ class TrainConfig:
     target_norm: str = "none"  # "none" (the paper's plain L2) or "channel" (per-channel standardized targets)
     stage1_epochs: int = 30
     stage2_epochs: int = 30  # fn2en with 0: stage-1 pre-training only (writes folds/fold_XX/trunk.*; no labels used)
-    init_trunk: str | None = None  # fn2en: start from the trunk of this checkpoint (e.g. a stage-1 pre-training run)
+    init_trunk: str | None = None  # fn2en/scratch: start from the trunk of this checkpoint (e.g. a stage-1 pre-training run)
     batch_size: int = 64
     stage1_optimizer: str = "sgd"  # "sgd" (SGD, Nesterov momentum) or "adam" (Adam, no weight decay): see docs/method.md
     lr_stage1: float = 0.05  # for adam, 1e-3 is the usual choice
@@ -52,8 +52,9 @@ class TrainConfig:
             raise UnknownNameError("stage-1 optimizer", self.stage1_optimizer, ("adam", "sgd"))
         if self.stage2_epochs == 0 and self.method != "fn2en":
             raise FaceNet2ExpNetError(f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}")
-        if self.init_trunk and self.method != "fn2en":
-            raise FaceNet2ExpNetError(f"--init-trunk starts fn2en from a pre-trained trunk; {self.method} does not use one")
+        if self.init_trunk and self.method not in ("fn2en", "scratch"):
+            raise FaceNet2ExpNetError(f"--init-trunk starts the expression net (fn2en or scratch) from a pre-trained trunk; "
+                                      f"{self.method} does not use one")
         if self.eval_flip and self.method == "probe":
             raise FaceNet2ExpNetError("--eval-flip scores the mirror of each face with the trained net; the probe classifies cached "
                                       "teacher features of the image alone. Drop --eval-flip for --method probe")
