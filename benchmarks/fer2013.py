@@ -22,9 +22,6 @@ STAGE2 = dict(stage2_epochs=10, lr_stage2=0.02)
 METHODS = {
     "fn2en": dict(method="fn2en", stage1_epochs=0, **STAGE2),  # + init_trunk, filled in at run time
     "scratch": dict(method="scratch", **STAGE2),
-    # fn2en refined twice as long (after 10 epochs training accuracy, 0.63, was still below PublicTest's and rising),
-    # scoring each face with its mirror too (--eval-flip); the bundled model comes from this run.
-    "fn2en_20ep": dict(method="fn2en", stage1_epochs=0, stage2_epochs=20, lr_stage2=0.02, eval_flip=True),
 }
 
 
