@@ -38,7 +38,7 @@ def main():
     for name in args.methods:
         kw = dict(dataset=f"fer2013:{args.data}", protocol="official", seed=0, skip_bad=False,
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
-        if name.startswith("fn2en"):
+        if name == "fn2en":
             kw["init_trunk"] = fer2013_stage1_trunk(args.threads, args.data)
         run_dir = os.path.join(args.runs, name)
         r = run_method(kw, run_dir, threads=args.threads)
@@ -46,7 +46,7 @@ def main():
                          "confusion_matrix": r["confusion_matrix"], "best_epoch": r["best_epochs"][0], "seconds": r["seconds"],
                          "seconds_per_epoch": r["seconds_per_epoch"], "teacher_cache_seconds": r["teacher_cache_seconds"],
                          "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT), "notes": r["notes"], "finished": now()}
-        if name.startswith("fn2en"):
+        if name == "fn2en":
             results[name]["stage1"] = fer2013_stage1_record()
     results = merged_methods(args.out, results)
     rows = [{"method": m, "acc": 100 * v["publictest_accuracy"], "epoch": v["best_epoch"],
