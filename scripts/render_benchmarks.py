@@ -47,6 +47,15 @@ def _trunk_from_lines(methods: dict) -> list[str]:
     return out
 
 
+def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str]:
+    """How often ``ours`` beats ``other`` on the same folds (nothing when either did not run)."""
+    if ours not in meths or other not in meths:
+        return []
+    a, b = meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"]
+    return ["", f"{ours} against {other}{why}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
+                f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {min(len(a), len(b))} folds."]
+
+
 def _other_seed_lines(ck: dict) -> list[str]:
     """The same benchmark with other seeds (other folds, inits and batches): is a difference between methods robust?"""
     import glob
@@ -60,6 +69,7 @@ def _other_seed_lines(ck: dict) -> list[str]:
         for m, v in other["methods"].items():
             s0 = ck["methods"].get(m)
             out.append(f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(s0['accuracy_mean']) if s0 else ''} |")
+        out += _fold_by_fold(other["methods"], "fn2en_fer_refined", "scratch_fer_refined", f" (seed {seed})")
     return out
 
 
@@ -88,17 +98,9 @@ def main():
         for ours in [m for m in meths if m.startswith("fn2en")]:
             budget = "_" + ours.rsplit("_", 1)[1] if ours.endswith("ep") else ""  # e.g. _40ep: compare with scratch_40ep
             for other in ("scratch" + budget, "finetune"):
-                if ours in meths and other in meths:
-                    a, b = meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"]
-                    n = min(len(a), len(b))
-                    out += ["", f"{ours} against {other}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
-                                f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {n} folds."]
+                out += _fold_by_fold(meths, ours, other)
         out += _stage1_lines(meths) + _trunk_from_lines(meths)
-        if "fn2en_fer_refined" in meths and "scratch_fer_refined" in meths:
-            a, b = meths["fn2en_fer_refined"]["fold_accuracies"], meths["scratch_fer_refined"]["fold_accuracies"]
-            out += ["", f"fn2en_fer_refined against scratch_fer_refined (the same FER2013 labels, without the face net's stage 1), "
-                        f"fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on {sum(x == y for x, y in zip(a, b))}, "
-                        f"worse on {sum(x < y for x, y in zip(a, b))} of {min(len(a), len(b))} folds."]
+        out += _fold_by_fold(meths, "fn2en_fer_refined", "scratch_fer_refined", " (the same FER2013 labels, without the face net's stage 1)")
         out += _other_seed_lines(ck)
         out += ["", "Target of the training issue: fn2en >= 97.0% and better than scratch and finetune (paper: 98.6% / 96.8% on CK+ 6 / 8 classes)."]
         partial = {m: len(v["fold_accuracies"]) for m, v in ck["methods"].items() if len(v["fold_accuracies"]) < 10}
