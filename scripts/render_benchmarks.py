@@ -69,7 +69,8 @@ def _other_seed_lines(ck: dict) -> list[str]:
         for m, v in other["methods"].items():
             s0 = ck["methods"].get(m)
             out.append(f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(s0['accuracy_mean']) if s0 else ''} |")
-        out += _fold_by_fold(other["methods"], "fn2en_fer_refined", "scratch_fer_refined", f" (seed {seed})")
+        for ours, base in (("fn2en", "scratch"), ("fn2en_fer_stage1", "scratch"), ("fn2en_fer_refined", "scratch_fer_refined")):
+            out += _fold_by_fold(other["methods"], ours, base, f" (seed {seed})")
     return out
 
 
