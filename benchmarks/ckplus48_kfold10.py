@@ -37,6 +37,16 @@ METHODS = {
 }
 
 
+def trunk_source(name: str, method: str, threads: int | None):
+    """Recipes that start from a trunk made by another run: (its path, the JSON key, the record of how it was made)."""
+    if name.startswith("fn2en_fer_stage1"):  # stage 1 alone on FER2013 faces (made here if missing)
+        path = fer2013_stage1_trunk(threads)
+        return path, "stage1", fer2013_stage1_record()
+    if name.endswith("_fer_refined"):  # the FER2013 benchmark's model of the same method
+        return fer2013_model_trunk(method), "trunk_from", fer2013_model_record(method)
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -56,10 +66,9 @@ def main():
     for name in args.methods:
         kw = dict(dataset=f"ckplus48:{args.data}", protocol="subject-kfold", folds=10, seed=args.seed,
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
-        if name.startswith("fn2en_fer_stage1"):
-            kw["init_trunk"] = fer2013_stage1_trunk(args.threads)
-        elif name.endswith("_fer_refined"):
-            kw["init_trunk"] = fer2013_model_trunk(kw["method"])
+        source = trunk_source(name, kw["method"], args.threads)
+        if source:
+            kw["init_trunk"] = source[0]
         if args.max_folds:
             kw["max_folds"] = args.max_folds
         run_dir = os.path.join(args.runs, name)
@@ -70,10 +79,8 @@ def main():
                          "teacher_cache_seconds": r["teacher_cache_seconds"], "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT),
                          "folds_run": len(r["folds"]), "notes": r.get("notes", ""),
                          "finished": now()}
-        if name.startswith("fn2en_fer_stage1"):
-            results[name]["stage1"] = fer2013_stage1_record()
-        elif name.endswith("_fer_refined"):
-            results[name]["trunk_from"] = fer2013_model_record(kw["method"])
+        if source:
+            results[name][source[1]] = source[2]
     results = merged_methods(args.out, results)
     rows = [{"method": m, "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"],
              "min": 100 * min(v["fold_accuracies"]), "max": 100 * max(v["fold_accuracies"]),

@@ -58,9 +58,12 @@ def fer2013_stage1_record() -> dict:
             "seconds_per_epoch": summary["seconds_per_epoch"].get("stage1"), "n_train_faces": fold["n_train"]}
 
 
+FER2013_RUNS = os.path.join(ROOT, "runs", "fer2013")  # benchmarks/fer2013.py's run dirs, one per method
+
+
 def fer2013_model_trunk(method: str) -> str:
     """The trunk of the FER2013 benchmark's ``method`` model (fn2en or scratch), refined with FER2013's labels."""
-    run = os.path.join(ROOT, "runs", "fer2013", method)
+    run = os.path.join(FER2013_RUNS, method)
     path = os.path.join(run, "folds", "fold_00", "best.json")
     if not os.path.exists(os.path.join(run, "report.json")):
         raise SystemExit(f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods {method}` first "
@@ -70,7 +73,7 @@ def fer2013_model_trunk(method: str) -> str:
 
 def fer2013_model_record(method: str) -> dict:
     """What the JSON of a benchmark that started from a FER2013 benchmark model says about it."""
-    report = json.load(open(os.path.join(ROOT, "runs", "fer2013", method, "report.json")))
+    report = json.load(open(os.path.join(FER2013_RUNS, method, "report.json")))
     rec = {"command": portable(report["command"]), "publictest_accuracy": report["accuracy_mean"]}
     if report["config"].get("init_trunk"):
         rec["stage1_command"] = fer2013_stage1_record()["command"]

@@ -13,7 +13,7 @@ reports PrivateTest instead.
 import argparse
 import os
 
-from common import FER2013_DATA, ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
+from common import FER2013_DATA, FER2013_RUNS, ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
 
 # Sized for 2 CPU cores: one compact-net epoch over 28,709 faces takes ~4-5 minutes on one core here.
 # fn2en = stage 1 (common.FER2013_STAGE1, run once by common.fer2013_stage1_trunk and shared with the CK+48 benchmark)
@@ -28,7 +28,7 @@ METHODS = {
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "fer2013"))
+    ap.add_argument("--runs", default=FER2013_RUNS)
     ap.add_argument("--data", default=FER2013_DATA)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "fer2013.json"))
