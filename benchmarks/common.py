@@ -37,21 +37,26 @@ def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None) -> di
 FER2013_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
 # Stage 1 alone on the 28,709 FER2013 Training faces (labels unused): the trunk that fn2en starts from on
 # FER2013 and on CK+48, where a fold has only ~880 training faces to learn the regression from (docs/method.md).
-FER2013_STAGE1_RUN = os.path.join(ROOT, "runs", "fer2013_stage1")
 FER2013_STAGE1 = dict(method="fn2en", stage1_epochs=8, stage2_epochs=0, stage1_optimizer="adam", lr_stage1=0.001)
 
 
-def fer2013_stage1_trunk(threads: int | None = None, data: str = FER2013_DATA) -> str:
+def fer2013_stage1_run(config: str = "compact") -> str:
+    """Run dir of the FER2013 stage-1 pre-training of an expression-net config (compact's predates the others)."""
+    return os.path.join(ROOT, "runs", "fer2013_stage1" if config == "compact" else f"fer2013_stage1_{config}")
+
+
+def fer2013_stage1_trunk(threads: int | None = None, data: str = FER2013_DATA, config: str = "compact") -> str:
     """Path of the FER2013 stage-1 trunk checkpoint; runs (or resumes) the pre-training first if it is not done."""
-    if not os.path.exists(os.path.join(FER2013_STAGE1_RUN, "pretrain.json")):
-        run_method(dict(dataset=f"fer2013:{data}", protocol="official", seed=0, check_images=False,
-                        cache_dir=os.path.join(ROOT, "cache", "teacher"), **FER2013_STAGE1), FER2013_STAGE1_RUN, threads=threads)
-    return os.path.join(FER2013_STAGE1_RUN, "folds", "fold_00", "trunk.json")
+    run = fer2013_stage1_run(config)
+    if not os.path.exists(os.path.join(run, "pretrain.json")):
+        run_method(dict(dataset=f"fer2013:{data}", protocol="official", seed=0, check_images=False, config=config,
+                        cache_dir=os.path.join(ROOT, "cache", "teacher"), **FER2013_STAGE1), run, threads=threads)
+    return os.path.join(run, "folds", "fold_00", "trunk.json")
 
 
-def fer2013_stage1_record() -> dict:
+def fer2013_stage1_record(config: str = "compact") -> dict:
     """What the JSON of a benchmark that used the FER2013 stage-1 trunk says about it."""
-    summary = json.load(open(os.path.join(FER2013_STAGE1_RUN, "pretrain.json")))
+    summary = json.load(open(os.path.join(fer2013_stage1_run(config), "pretrain.json")))
     fold = summary["folds"][0]
     return {"command": portable(summary["command"]), "epochs": summary["config"]["stage1_epochs"],
             "train_mse": fold["stage1_train_mse"], "publictest_mse": fold["stage1_val_mse"], "seconds": summary["seconds"],

@@ -168,7 +168,7 @@ def test_nan_loss_stops_cleanly(synth_root, tmp_path):
 def test_unknown_names_list_valid_ones(synth_root, tmp_path):
     with pytest.raises(UnknownNameError, match="finetune, fn2en, probe, scratch"):
         _cfg(synth_root, tmp_path, method="distill")
-    with pytest.raises(UnknownNameError, match="compact, paper"):
+    with pytest.raises(UnknownNameError, match="compact, fast, paper"):
         create_model("tiny", 3)
     with pytest.raises(UnknownNameError, match="level2"):
         run_experiment(_cfg(synth_root, tmp_path, layer="conv9"), str(tmp_path / "x"), progress=False, log=lambda m: None)
@@ -196,6 +196,31 @@ def test_projection_option_maps_to_tap_channels():
     assert tuple(f.shape[1:]) == (256, 4, 4) and isinstance(model.project, torch.nn.Conv2d)
     f.sum().backward()
     assert model.project.weight.grad is not None
+
+
+def test_projection_default_comes_from_the_config_and_travels_with_the_checkpoint(tmp_path):
+    """fast projects its 64 channels onto the tap's by default, compact does not; either can be overridden,
+    and the checkpoint rebuilds what was trained, not the config's default."""
+    from facenet2expnet.models.registry import save_checkpoint
+
+    assert isinstance(create_model("fast", 7).project, torch.nn.Conv2d)
+    assert isinstance(create_model("compact", 7).project, torch.nn.Identity)
+    plain = create_model("fast", 7, projection=False)
+    assert isinstance(plain.project, torch.nn.Identity) and plain.trunk[-3].out_channels == 128
+    save_checkpoint(plain, str(tmp_path / "plain"), {})
+    rebuilt, _ = load_checkpoint(str(tmp_path / "plain"))
+    assert isinstance(rebuilt.project, torch.nn.Identity) and rebuilt.arch["projection"] is False
+
+
+@pytest.mark.parametrize("flag, projected", [([], True), (["--no-projection"], False)])
+def test_train_cli_fast_config_projection_flag(synth_root, tmp_path, flag, projected):
+    run = tmp_path / "fast"
+    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(run), "--folds", "4",
+                 "--max-folds", "1", "--config", "fast", "--stage1-epochs", "1", "--stage2-epochs", "1", "--batch-size", "16",
+                 "--cache-dir", str(tmp_path / "cache"), "--no-progress", *flag]) == 0
+    model, meta = load_checkpoint(str(run / "folds" / "fold_00" / "best.json"))
+    assert meta["arch"]["name"] == "fast" and meta["arch"]["projection"] is projected
+    assert isinstance(model.project, torch.nn.Conv2d) is projected
 
 
 def test_paper_config_trunk_is_pool5_at_224():

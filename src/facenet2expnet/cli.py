@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="FaceNet2ExpNet training (fn2en) and its baselines (scratch, finetune, probe) in one harness")
     p.add_argument("--dataset", required=True, help="KIND:ROOT, e.g. ckplus48:../shared/data/ckplus48")
     p.add_argument("--method", default="fn2en", help=f"one of {', '.join(METHODS)} (default fn2en)")
-    p.add_argument("--config", default="compact", help="expression net config: compact (default) or paper")
+    p.add_argument("--config", default="compact", help="expression net config: compact (default), fast (for quick inference) or paper")
     p.add_argument("--protocol", default="subject-kfold", help="subject-kfold (default), official or loso")
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--max-folds", type=int, help="run only the first N folds (a quick look; the report says so)")
@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default=d.teacher)
     p.add_argument("--teacher-weights", help="teacher weights file (default: bundled where available)")
     p.add_argument("--layer", help="teacher tap for stage 1 (default: the teacher's default tap)")
-    p.add_argument("--projection", action="store_true", help="learned 1x1 projection onto the tap's channels")
+    p.add_argument("--projection", action=argparse.BooleanOptionalAction, default=None,
+                   help="learned 1x1 projection onto the tap's channels (default: the config's; fast has one, compact and paper do not)")
     p.add_argument("--target-norm", default=d.target_norm, help="none (the paper's plain L2, default) or channel")
     p.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs)
     p.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs,

@@ -25,7 +25,7 @@ class TrainConfig:
     teacher: str = "dlib-resnet29"
     teacher_weights: str | None = None
     layer: str | None = None  # teacher tap; None = the teacher's default
-    projection: bool = False  # learned 1x1 projection onto the tap's channels
+    projection: bool | None = None  # learned 1x1 projection onto the tap's channels; None = the config's default
     target_norm: str = "none"  # "none" (the paper's plain L2) or "channel" (per-channel standardized targets)
     stage1_epochs: int = 30
     stage2_epochs: int = 30  # fn2en with 0: stage-1 pre-training only (writes folds/fold_XX/trunk.*; no labels used)
