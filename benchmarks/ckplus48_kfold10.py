@@ -32,18 +32,25 @@ METHODS = {
     "fn2en_fer_refined": dict(method="fn2en", stage1_epochs=0, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     # Its control: the trunk of the FER2013 scratch model (FER2013 labels, no face net), refined the same way.
     "scratch_fer_refined": dict(method="scratch", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    # The same comparisons for the `fast` config (the bundled model's net, a quarter of compact's conv width):
+    # stage 1 on FER2013 faces vs from scratch, and the FER2013 fast models' trunks (benchmarks/fer2013.py).
+    "fn2en_fast_fer_stage1": dict(method="fn2en", config="fast", stage1_epochs=0, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    "scratch_fast": dict(method="scratch", config="fast", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    "fn2en_fast_fer_refined": dict(method="fn2en", config="fast", stage1_epochs=0, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    "scratch_fast_fer_refined": dict(method="scratch", config="fast", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "probe": dict(method="probe"),
     "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.002),  # 0.02 diverged (NaN) on fold 0
 }
 
 
-def trunk_source(name: str, method: str, threads: int | None):
+def trunk_source(name: str, config: str, threads: int | None):
     """Recipes that start from a trunk made by another run: (its path, the JSON key, the record of how it was made)."""
-    if name.startswith("fn2en_fer_stage1"):  # stage 1 alone on FER2013 faces (made here if missing)
-        path = fer2013_stage1_trunk(threads)
-        return path, "stage1", fer2013_stage1_record()
-    if name.endswith("_fer_refined"):  # the FER2013 benchmark's model of the same method
-        return fer2013_model_trunk(method), "trunk_from", fer2013_model_record(method)
+    if "_fer_stage1" in name:  # stage 1 alone on FER2013 faces, for this config (made here if missing)
+        path = fer2013_stage1_trunk(threads, config=config)
+        return path, "stage1", fer2013_stage1_record(config)
+    if name.endswith("_fer_refined"):  # the FER2013 benchmark's model of the same recipe (fn2en_fast_fer_refined: fn2en_fast)
+        fer_recipe = name.removesuffix("_fer_refined")
+        return fer2013_model_trunk(fer_recipe), "trunk_from", fer2013_model_record(fer_recipe)
     return None
 
 
@@ -66,7 +73,7 @@ def main():
     for name in args.methods:
         kw = dict(dataset=f"ckplus48:{args.data}", protocol="subject-kfold", folds=10, seed=args.seed,
                   cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
-        source = trunk_source(name, kw["method"], args.threads)
+        source = trunk_source(name, kw.get("config", "compact"), args.threads)
         if source:
             kw["init_trunk"] = source[0]
         if args.max_folds:

@@ -66,22 +66,22 @@ def fer2013_stage1_record(config: str = "compact") -> dict:
 FER2013_RUNS = os.path.join(ROOT, "runs", "fer2013")  # benchmarks/fer2013.py's run dirs, one per method
 
 
-def fer2013_model_trunk(method: str) -> str:
-    """The trunk of the FER2013 benchmark's ``method`` model (fn2en or scratch), refined with FER2013's labels."""
-    run = os.path.join(FER2013_RUNS, method)
+def fer2013_model_trunk(recipe: str) -> str:
+    """The trunk of the FER2013 benchmark's model of ``recipe`` (fn2en, scratch, fn2en_fast, ...), refined with FER2013's labels."""
+    run = os.path.join(FER2013_RUNS, recipe)
     path = os.path.join(run, "folds", "fold_00", "best.json")
     if not os.path.exists(os.path.join(run, "report.json")):
-        raise SystemExit(f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods {method}` first "
+        raise SystemExit(f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods {recipe}` first "
                          "(1-2 hours on 2 CPU cores)")
     return path
 
 
-def fer2013_model_record(method: str) -> dict:
+def fer2013_model_record(recipe: str) -> dict:
     """What the JSON of a benchmark that started from a FER2013 benchmark model says about it."""
-    report = json.load(open(os.path.join(FER2013_RUNS, method, "report.json")))
+    report = json.load(open(os.path.join(FER2013_RUNS, recipe, "report.json")))
     rec = {"command": portable(report["command"]), "publictest_accuracy": report["accuracy_mean"]}
     if report["config"].get("init_trunk"):
-        rec["stage1_command"] = fer2013_stage1_record()["command"]
+        rec["stage1_command"] = fer2013_stage1_record(report["config"].get("config", "compact"))["command"]
     return rec
 
 

@@ -56,6 +56,26 @@ def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str
                 f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {min(len(a), len(b))} folds."]
 
 
+def _control(recipe: str) -> str:
+    """The scratch recipe an fn2en recipe is measured against: same config, budget and (for _fer_refined) FER2013 labels."""
+    if recipe.endswith("_fer_refined"):
+        return recipe.replace("fn2en", "scratch", 1)  # fn2en_fast_fer_refined -> scratch_fast_fer_refined
+    config = "_fast" if "_fast" in recipe else ""
+    budget = "_" + recipe.rsplit("_", 1)[1] if recipe.endswith("ep") else ""  # e.g. _40ep: compare with scratch_40ep
+    return "scratch" + config + budget
+
+
+def _comparison_lines(meths: dict, others=("finetune",), why_suffix: str = "") -> list[str]:
+    """Every fn2en recipe fold by fold against its scratch control (and ``others``), on the same folds."""
+    out = []
+    for ours in [m for m in meths if m.startswith("fn2en")]:
+        why = " (the same FER2013 labels, without the face net's stage 1)" if ours.endswith("_fer_refined") else ""
+        out += _fold_by_fold(meths, ours, _control(ours), why + why_suffix)
+        for other in others:
+            out += _fold_by_fold(meths, ours, other, why_suffix)
+    return out
+
+
 def _other_seed_lines(ck: dict) -> list[str]:
     """The same benchmark with other seeds (other folds, inits and batches): is a difference between methods robust?"""
     import glob
@@ -69,8 +89,7 @@ def _other_seed_lines(ck: dict) -> list[str]:
         for m, v in other["methods"].items():
             s0 = ck["methods"].get(m)
             out.append(f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(s0['accuracy_mean']) if s0 else ''} |")
-        for ours, base in (("fn2en", "scratch"), ("fn2en_fer_stage1", "scratch"), ("fn2en_fer_refined", "scratch_fer_refined")):
-            out += _fold_by_fold(other["methods"], ours, base, f" (seed {seed})")
+        out += _comparison_lines(other["methods"], others=(), why_suffix=f" (seed {seed})")
     return out
 
 
@@ -96,12 +115,8 @@ def main():
         for m, v in ck["methods"].items():
             out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]) + (f" ({v['notes']})" if v.get("notes") else ""))
         meths = ck["methods"]
-        for ours in [m for m in meths if m.startswith("fn2en")]:
-            budget = "_" + ours.rsplit("_", 1)[1] if ours.endswith("ep") else ""  # e.g. _40ep: compare with scratch_40ep
-            for other in ("scratch" + budget, "finetune"):
-                out += _fold_by_fold(meths, ours, other)
+        out += _comparison_lines(meths)
         out += _stage1_lines(meths) + _trunk_from_lines(meths)
-        out += _fold_by_fold(meths, "fn2en_fer_refined", "scratch_fer_refined", " (the same FER2013 labels, without the face net's stage 1)")
         out += _other_seed_lines(ck)
         out += ["", "Target of the training issue: fn2en >= 97.0% and better than scratch and finetune (paper: 98.6% / 96.8% on CK+ 6 / 8 classes)."]
         partial = {m: len(v["fold_accuracies"]) for m, v in ck["methods"].items() if len(v["fold_accuracies"]) < 10}
