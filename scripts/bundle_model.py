@@ -1,6 +1,6 @@
 """Copy a run's selected checkpoint into the package as a bundled model (safetensors + JSON).
 
-    .venv/bin/python scripts/bundle_model.py runs/fer2013/fn2en --name fer2013-fn2en-compact
+    .venv/bin/python scripts/bundle_model.py runs/fer2013/fn2en_fast --name fer2013-fn2en-fast
 
 The JSON keeps everything `load_checkpoint` needs (architecture, classes, preprocessing,
 teacher and tap) plus a short card: data, protocol, accuracy and the command that made it.

@@ -20,7 +20,7 @@ from ..data.images import ImageLike
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
 
-BUNDLED = "fer2013-fn2en-compact"
+BUNDLED = "fer2013-fn2en-fast"
 
 
 def bundled_model_path(name: str = BUNDLED) -> str:
@@ -117,10 +117,14 @@ class ExpressionRecognizer:
         out = []
         for i in range(0, len(chips), self.batch_size):
             x = pp.batch(chips[i:i + self.batch_size])  # B x C x S x S
-            p = self._run(x)
             if pp.test_flip:  # validated on the mean of each face's and its mirror's logits: softmax of that mean
-                p = _softmax_of_mean_logits(p, self._run(x.flip(3)))
-            out.append(p)
+                # one call on the 2B faces and mirrors (eval mode: each row is scored independently), not two
+                import torch
+
+                both = self._run(torch.cat([x, x.flip(3)]))
+                out.append(_softmax_of_mean_logits(both[:len(x)], both[len(x):]))
+            else:
+                out.append(self._run(x))
         return np.concatenate(out)
 
     def _run(self, x) -> np.ndarray:
