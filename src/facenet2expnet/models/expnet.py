@@ -105,7 +105,7 @@ EXPNET_CONFIGS = {
     # it lets a net trained from scratch converge in the few epochs a CPU affords.
     "compact": dict(stages=[[32], [64, 64], [128, 128]], pool_after=[True, True, False], batch_norm=True,
                     preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,))),
-    # For fast inference (~18.5 MMAC at 48 px, ~0.6 ms per face at batch 1 on one core with onnxruntime):
+    # For fast inference (~18.5 MMAC at 48 px, 0.6-0.8 ms per face at batch 1 on one core with onnxruntime):
     # a quarter of compact's conv width. Its 64 channels reach the tap's 128 through a learned 1x1
     # projection, and the FC layer is 128 wide: the 8192 x 256 FC of compact alone is an 8 MB weight
     # read per face, which costs more than all of this net's convs at batch 1.
