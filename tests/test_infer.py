@@ -200,3 +200,48 @@ def test_synthetic_video_file(tiny_ckpt, tmp_path, capsys):
     video = _synthetic_video(tmp_path / "clip.mp4", n=10)
     assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(video), "--every", "4", "--format", "json", "--no-progress"]) == 0
     assert [r["frame"] for r in json.loads(capsys.readouterr().out)] == [0, 4, 8]
+
+
+def test_int8_export_of_the_bundled_model(tmp_path, capsys):
+    """`export --int8 FACES`: a quantized ONNX model (first conv, pooling and softmax kept in float, as documented) that
+    runs in the recognizer like the float one and agrees with it on faces it was not calibrated on."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    from PIL import Image
+
+    calib = [write_face(str(tmp_path / "calib" / f"{i}.png"), seed=i) for i in range(40)]
+    out = str(tmp_path / "int8.onnx")
+    assert main(["export", "fer2013-fn2en-fast", "--onnx", out, "--int8", str(tmp_path / "calib"), "--calibration-faces", "32"]) == 0
+    meta = json.load(open(str(tmp_path / "int8.json")))
+    q = meta["quantization"]
+    assert q["calibration_faces"] == 32 and any("trunk.0" in n for n in q["kept_in_float"]) and "/Softmax" in q["kept_in_float"]
+    ops = {n.op_type for n in onnx.load(out).graph.node}
+    assert "QLinearConv" in ops and "Conv" in ops  # the later convs quantized, the first one not
+    faces = [np.asarray(Image.open(write_face(str(tmp_path / "test" / f"{i}.png"), seed=100 + i))) for i in range(16)] + _faces_for_parity()
+    float_probs = np.concatenate(ExpressionRecognizer.from_pretrained(detect=False).predict_proba(faces))
+    int8_probs = np.concatenate(ExpressionRecognizer.from_pretrained(out, detect=False).predict_proba(faces))
+    assert np.allclose(int8_probs.sum(1), 1, atol=1e-3)
+    assert np.abs(int8_probs - float_probs).max() < 0.15
+    assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.8
+    assert main(["export", "fer2013-fn2en-fast", "--onnx", str(tmp_path / "x.onnx"), "--int8", str(tmp_path / "nothing.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_int8_export_on_real_faces_keeps_the_accuracy(tmp_path):
+    """Calibrated on FER2013 Training faces, the int8 bundled model labels FER2013 PublicTest faces as the float one does."""
+    pytest.importorskip("onnxruntime")
+    import glob
+
+    root = shared("fer2013")
+    train = sorted(glob.glob(str(root / "train" / "*" / "*.jpg")))[::100]  # 288 faces, every class
+    test = sorted(glob.glob(str(root / "test" / "*" / "*.jpg")))[::10]  # 359 faces
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i, f in enumerate(train):
+        os.symlink(f, calib / f"{i}.jpg")
+    out = str(tmp_path / "int8.onnx")
+    assert main(["export", "fer2013-fn2en-fast", "--onnx", out, "--int8", str(calib)]) == 0
+    float_probs = np.concatenate(ExpressionRecognizer.from_pretrained(detect=False).predict_proba(test))
+    int8_probs = np.concatenate(ExpressionRecognizer.from_pretrained(out, detect=False).predict_proba(test))
+    agree = (int8_probs.argmax(1) == float_probs.argmax(1)).mean()
+    assert agree >= 0.95

@@ -162,8 +162,30 @@ def cmd_export(args) -> int:
     path = args.model
     if not (path.endswith((".json", ".safetensors")) or os.path.exists(path + ".json")):
         path = bundled_model_path(path)
-    meta = export_onnx(path, args.onnx, opset=args.opset)
-    print(f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)")
+    if not args.int8:
+        meta = export_onnx(path, args.onnx, opset=args.opset)
+        print(f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)")
+        return 0
+    import random
+    import tempfile
+
+    from .data.preprocess import Preprocessing
+    from .export.onnx_quantize import quantize_onnx
+    from .infer.media import expand_inputs, is_video_file
+
+    faces = [f for f in expand_inputs(args.int8) if not is_video_file(f)]
+    if not faces:
+        raise FaceNet2ExpNetError("--int8 needs face crops (image files or folders of them) to calibrate on; none were found")
+    random.Random(0).shuffle(faces)  # a fixed sample: the same files give the same int8 model
+    faces = faces[:args.calibration_faces]
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = os.path.join(tmp, "float.onnx")
+        meta = export_onnx(path, float_path, opset=args.opset)
+        pp = Preprocessing.from_dict(meta["preprocessing"])
+        calibration = pp.to_tensor([pp.load(f) for f in faces]).numpy()
+        meta = quantize_onnx(float_path, args.onnx, calibration)
+    print(f"wrote {args.onnx} (int8, calibrated on {len(faces)} faces; kept in float: {', '.join(meta['quantization']['kept_in_float'])}) "
+          "and its metadata")
     return 0
 
 
@@ -305,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="checkpoint (PATH.json / PATH.safetensors from train) or bundled model name")
     p.add_argument("--onnx", required=True, help="output .onnx path; the metadata goes beside it as .json")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--int8", nargs="+", metavar="FACES",
+                   help="write a static int8 model instead, calibrated on these face crops (images or folders, e.g. the "
+                        "training faces); runs with onnxruntime like the float one")
+    p.add_argument("--calibration-faces", type=int, default=512, help="how many of the --int8 faces to calibrate on (default 512)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("visualize", help="figures of a run: neuron selectivity, Grad-CAM, embeddings, curves, confusion")

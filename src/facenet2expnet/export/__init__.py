@@ -1,1 +1,1 @@
-"""Export: ONNX with its preprocessing metadata, and an onnxruntime runner."""
+"""Export: ONNX with its preprocessing metadata, static int8 quantization, and an onnxruntime runner."""
