@@ -354,3 +354,22 @@ def test_real_fer2013_counts():
     ds = load_dataset("fer2013", shared("fer2013"), check_images=False)
     splits = [s.split for s in ds.samples]
     assert splits.count("train") == 28709 and splits.count("publictest") == 3589
+
+
+def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
+    """Reports and checkpoints are written through a temp file; they must not stay private (mkstemp's 0600)."""
+    import os
+    import stat
+
+    from facenet2expnet.utils import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(str(tmp_path / "r.json"), {"a": 1})
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode)
+    assert mode == stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode) == 0o644
+    assert json.load(open(tmp_path / "r.json")) == {"a": 1}
