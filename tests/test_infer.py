@@ -204,7 +204,8 @@ def test_synthetic_video_file(tiny_ckpt, tmp_path, capsys):
 
 def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     """`export --int8 FACES`: a quantized ONNX model (first conv, pooling and softmax kept in float, as documented) that
-    runs in the recognizer like the float one and agrees with it on faces it was not calibrated on."""
+    runs in the recognizer like the float one and agrees with it on faces it was not calibrated on (of the same kind:
+    uniform noise, far outside the calibrated ranges, moves probabilities by up to ~0.26)."""
     pytest.importorskip("onnxruntime")
     import onnx
     from PIL import Image
@@ -217,11 +218,12 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     assert q["calibration_faces"] == 32 and any("trunk.0" in n for n in q["kept_in_float"]) and "/Softmax" in q["kept_in_float"]
     ops = {n.op_type for n in onnx.load(out).graph.node}
     assert "QLinearConv" in ops and "Conv" in ops  # the later convs quantized, the first one not
-    faces = [np.asarray(Image.open(write_face(str(tmp_path / "test" / f"{i}.png"), seed=100 + i))) for i in range(16)] + _faces_for_parity()
+    # faces like the calibration ones, not seen in calibration (the real-face test below covers photos)
+    faces = [np.asarray(Image.open(write_face(str(tmp_path / "test" / f"{i}.png"), seed=100 + i))) for i in range(24)]
     float_probs = np.concatenate(ExpressionRecognizer.from_pretrained(detect=False).predict_proba(faces))
     int8_probs = np.concatenate(ExpressionRecognizer.from_pretrained(out, detect=False).predict_proba(faces))
     assert np.allclose(int8_probs.sum(1), 1, atol=1e-3)
-    assert np.abs(int8_probs - float_probs).max() < 0.15
+    assert np.abs(int8_probs - float_probs).max() < 0.1
     assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.8
     assert main(["export", "fer2013-fn2en-fast", "--onnx", str(tmp_path / "x.onnx"), "--int8", str(tmp_path / "nothing.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
