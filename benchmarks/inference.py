@@ -103,30 +103,28 @@ def _onnxruntime_row(checkpoint: str, pp, threads: int):
 
 
 def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
-    """Timing rows of one of our models (torch, then onnxruntime) and its recognizer (detect=False) for scoring."""
+    """Timing rows of one of our models (torch, unless it is an exported .onnx file; then onnxruntime) and its
+    recognizer (detect=False) for scoring."""
     import torch
 
     from facenet2expnet.infer import ExpressionRecognizer
 
     rec = ExpressionRecognizer.from_pretrained(model, detect=False)
-    pp, net = rec.preprocessing_, rec.model_
-    name = rec.meta_.get("name") or os.path.relpath(rec._resolve(), ROOT)
-    if rec._resolve().endswith(".onnx"):  # an exported (e.g. int8) model: onnxruntime only
-        name += " (int8)" if rec.meta_.get("quantization") else ""
-        row, BATCH1[f"{name} onnxruntime"] = _onnxruntime_row(rec._resolve(), pp, threads)
-        return [{"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": rec.meta_["arch"].get("name", ""),
-                 "input": f"{pp.size}px {pp.channels}", "runtime": "onnxruntime", **row}], rec
-    x1 = torch.zeros(_passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
-    x256 = torch.zeros(256 * _passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        torch.set_num_threads(1)  # batch 1 is latency-bound: one thread avoids OpenMP hand-offs on a tiny input
-        ms1 = _median_ms(lambda: net(x1), 200)
-        torch.set_num_threads(threads)
-        ms256 = _median_ms(lambda: net(x256), 10)
+    pp, net, path = rec.preprocessing_, rec.model_, rec._resolve()
+    name = (rec.meta_.get("name") or os.path.relpath(path, ROOT)) + (" (int8)" if rec.meta_.get("quantization") else "")
     arch = rec.meta_["arch"].get("name", rec.meta_["arch"].get("kind", ""))
     base = {"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": arch, "input": f"{pp.size}px {pp.channels}"}
-    rows = [{**base, "runtime": "torch", "ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}]
-    onnx = _onnxruntime_row(rec._resolve(), pp, threads)
+    rows = []
+    if not path.endswith(".onnx"):  # a checkpoint: the torch model too
+        x1 = torch.zeros(_passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
+        x256 = torch.zeros(256 * _passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            torch.set_num_threads(1)  # batch 1 is latency-bound: one thread avoids OpenMP hand-offs on a tiny input
+            ms1 = _median_ms(lambda: net(x1), 200)
+            torch.set_num_threads(threads)
+            ms256 = _median_ms(lambda: net(x256), 10)
+        rows.append({**base, "runtime": "torch", "ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)})
+    onnx = _onnxruntime_row(path, pp, threads)
     if onnx:
         row, BATCH1[f"{name} onnxruntime"] = onnx
         rows.append({**base, "runtime": "onnxruntime", **row})
