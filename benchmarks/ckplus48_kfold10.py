@@ -38,6 +38,9 @@ METHODS = {
     "scratch_fast": dict(method="scratch", config="fast", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "fn2en_fast_fer_refined": dict(method="fn2en", config="fast", stage1_epochs=0, stage2_epochs=15, batch_size=16, lr_stage2=0.02),
     "scratch_fast_fer_refined": dict(method="scratch", config="fast", stage2_epochs=15, batch_size=16, lr_stage2=0.02),
+    # From the bundled model's run (fast, 60 refining epochs on FER2013, head dropout 0.25); no scratch run of that recipe exists.
+    "fn2en_fast_long_dropout25_fer_refined": dict(method="fn2en", config="fast", stage1_epochs=0, stage2_epochs=15, batch_size=16,
+                                                  lr_stage2=0.02),
     "probe": dict(method="probe"),
     "finetune": dict(method="finetune", stage2_epochs=3, batch_size=16, lr_stage2=0.002),  # 0.02 diverged (NaN) on fold 0
 }

@@ -229,6 +229,26 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_bundled_int8_model_runs_offline_like_the_float_one(tmp_path):
+    """`fer2013-fn2en-fast-int8` (the `export --int8` of the bundled model, shipped beside it) loads by name, runs on
+    onnxruntime, has the float model's classes and preprocessing, and scores faces as the float model does."""
+    pytest.importorskip("onnxruntime")
+    from PIL import Image
+
+    from facenet2expnet.export.onnx_runner import OnnxModel
+
+    float_rec = ExpressionRecognizer.from_pretrained(detect=False)
+    int8_rec = ExpressionRecognizer.from_pretrained("fer2013-fn2en-fast-int8", detect=False)
+    assert isinstance(int8_rec.model_, OnnxModel) and int8_rec.meta_["quantization"]["weights"].startswith("int8")
+    assert int8_rec.classes_ == float_rec.classes_ and int8_rec.meta_["preprocessing"] == float_rec.meta_["preprocessing"]
+    faces = [np.asarray(Image.open(write_face(str(tmp_path / f"{i}.png"), seed=100 + i))) for i in range(24)]
+    float_probs = np.concatenate(float_rec.predict_proba(faces))
+    int8_probs = np.concatenate(int8_rec.predict_proba(faces))
+    assert np.allclose(int8_probs.sum(1), 1, atol=1e-3)
+    assert np.abs(int8_probs - float_probs).max() < 0.1  # measured 0.04: the same weights, quantized
+    assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.8
+
+
 def test_int8_export_on_real_faces_keeps_the_accuracy(tmp_path):
     """Calibrated on FER2013 Training faces, the int8 bundled model labels FER2013 PublicTest faces as the float one does."""
     pytest.importorskip("onnxruntime")
@@ -247,3 +267,6 @@ def test_int8_export_on_real_faces_keeps_the_accuracy(tmp_path):
     int8_probs = np.concatenate(ExpressionRecognizer.from_pretrained(out, detect=False).predict_proba(test))
     agree = (int8_probs.argmax(1) == float_probs.argmax(1)).mean()
     assert agree >= 0.95
+    # the shipped int8 model (calibrated on 512 Training faces) too
+    bundled_probs = np.concatenate(ExpressionRecognizer.from_pretrained("fer2013-fn2en-fast-int8", detect=False).predict_proba(test))
+    assert (bundled_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.95

@@ -1,5 +1,6 @@
 """Training end to end on a tiny synthetic dataset: fn2en, scratch, finetune, probe; resume; NaN; report schema."""
 
+import csv
 import json
 import os
 
@@ -147,9 +148,20 @@ def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
     assert not os.path.exists(os.path.join(run, "report.json"))
     with pytest.raises(Exception, match="--resume"):
         run_experiment(cfg, run, progress=False, log=lambda m: None)
+    # the killed invocation's epochs, as its metrics.csv recorded them, made slow: the resumed run's time must include them
+    killed_csv = os.path.join(run, "folds", "fold_00", "metrics.csv")
+    killed_rows = list(csv.DictReader(open(killed_csv, newline="")))
+    assert len(killed_rows) == 3
+    for r in killed_rows:
+        r["seconds"] = "1000"
+    with open(killed_csv, "w", newline="") as f:
+        w = csv.DictWriter(f, list(killed_rows[0]))
+        w.writeheader()
+        w.writerows(killed_rows)
     logs = []
     resumed = run_experiment(cfg, run, resume=True, progress=False, log=logs.append)
     assert any("resuming at stage2 epoch 2" in m for m in logs)
+    assert 3000 <= resumed["seconds"] < 3000 + 600
     rows = _metrics(run)
     assert [(r["stage"], r["epoch"]) for r in rows] == [("stage1", "1"), ("stage1", "2"), ("stage2", "1"), ("stage2", "2"), ("stage2", "3")]
     # deterministic on CPU: the resumed run ends where the uninterrupted one did

@@ -72,7 +72,9 @@ class ExpressionRecognizer:
 
     def _load(self) -> None:
         path = self._resolve()
-        if self.backend == "onnx" or path.endswith(".onnx"):
+        onnx_only = not path.endswith((".onnx", ".json", ".safetensors")) and os.path.exists(path + ".onnx") \
+            and not os.path.exists(path + ".safetensors")  # e.g. the bundled int8 export
+        if self.backend == "onnx" or path.endswith(".onnx") or onnx_only:
             from ..export.onnx_runner import OnnxModel
 
             self.model_ = OnnxModel(path if path.endswith(".onnx") else path + ".onnx")

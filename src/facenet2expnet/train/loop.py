@@ -238,9 +238,10 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
                     save_checkpoint(model, os.path.join(fold_dir, "best"), _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch + 1, row))
             state["epoch"] = epoch + 1
             state["stage_index"] = si
+            # the CSV first: it then holds every epoch the checkpoint holds (a resumed run counts their time from it)
+            atomic_write_csv(os.path.join(fold_dir, "metrics.csv"), state["metrics"], METRIC_FIELDS)
             _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                                      "torch_rng": torch.get_rng_state()})
-            atomic_write_csv(os.path.join(fold_dir, "metrics.csv"), state["metrics"], METRIC_FIELDS)
         state["stage_index"], state["epoch"] = si + 1, 0
         if stage1:  # stage 1 is over: the checkpoint must not resume into it again
             _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": {}, "generator": gen.get_state(),

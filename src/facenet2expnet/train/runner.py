@@ -92,6 +92,9 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
         _, pp = build_model(cfg, len(ds.class_names), teacher_desc, tap_shape)  # only its preprocessing is needed here
         images = load_images(ds, pp, progress=progress)
 
+    # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
+    # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
+    earlier_seconds = sum(float(r["seconds"]) for r in _read_metrics(out_dir, folds)) if resume else 0.0
     results = []
     for fold in folds:
         fold_dir = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}")
@@ -117,7 +120,7 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
     if cfg.pretrain_only:
         # stage-1 pre-training only: the product is each fold's trunk checkpoint, there is nothing to test
         summary = {"pretrain_only": True, "config": cfg.to_dict(), "teacher": teacher_desc, "command": command, "folds": results,
-                   "seconds": round(time.time() - t_start, 1), "teacher_cache_seconds": round(cache_seconds, 1),
+                   "seconds": round(time.time() - t_start + earlier_seconds, 1), "teacher_cache_seconds": round(cache_seconds, 1),
                    "seconds_per_epoch": _epoch_seconds(rows)}
         atomic_write_json(os.path.join(out_dir, "pretrain.json"), summary)
         log(f"stage-1 pre-training done: trunk(s) in {out_dir}/folds/fold_XX/trunk.json; start fn2en from one with --init-trunk")
@@ -128,7 +131,7 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
     if cfg.max_folds:
         notes.append(f"only the first {len(folds)} of {cfg.folds} folds were run (--max-folds)")
     extra = {"config": cfg.to_dict(), "teacher": teacher_desc, "command": command, "notes": "; ".join(notes),
-             "seconds": round(time.time() - t_start, 1), "teacher_cache_seconds": round(cache_seconds, 1),
+             "seconds": round(time.time() - t_start + earlier_seconds, 1), "teacher_cache_seconds": round(cache_seconds, 1),
              "seconds_per_epoch": _epoch_seconds(rows), "best_epochs": [r.get("best_epoch") for r in results]}
     report = build_report(cfg.method, cfg.dataset.split(":", 1)[0], cfg.protocol, ds.class_names, results, y_true, y_pred, extra)
     write_report(out_dir, report)
@@ -136,13 +139,19 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
     return report
 
 
-def _merge_metrics(out_dir: str, folds) -> list[dict]:
+def _read_metrics(out_dir: str, folds) -> list[dict]:
+    """Every fold's metrics.csv rows (one per epoch and stage), in fold order; folds not started have none."""
     rows = []
     for fold in folds:
         path = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}", "metrics.csv")
         if os.path.exists(path):
             with open(path, newline="") as f:
                 rows += list(csv.DictReader(f))
+    return rows
+
+
+def _merge_metrics(out_dir: str, folds) -> list[dict]:
+    rows = _read_metrics(out_dir, folds)
     if rows:
         atomic_write_csv(os.path.join(out_dir, "metrics.csv"), rows, list(rows[0]))
     return rows
