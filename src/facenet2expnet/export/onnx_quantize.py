@@ -75,6 +75,7 @@ def quantize_onnx(onnx_in: str, onnx_out: str, calibration: np.ndarray, batch_si
     meta_in = os.path.splitext(onnx_in)[0] + ".json"
     meta = json.load(open(meta_in)) if os.path.exists(meta_in) else {}
     meta["quantization"] = {"weights": "int8, per output channel", "activations": "uint8, min/max over the calibration faces",
-                            "calibration_faces": int(len(calibration)), "kept_in_float": kept}
+                            "calibration_faces": int(len(calibration)), "kept_in_float": kept,
+                            "card": "the card's accuracy is the float model's; measure this file with benchmarks/inference.py"}
     atomic_write_json(os.path.splitext(onnx_out)[0] + ".json", meta)
     return meta
