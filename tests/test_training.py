@@ -15,6 +15,7 @@ from facenet2expnet.models import create_model, list_models, load_checkpoint
 from facenet2expnet.train.config import TrainConfig
 from facenet2expnet.train.loop import TrainingDivergedError
 from facenet2expnet.train.runner import run_experiment
+from facenet2expnet.utils import atomic_write_csv
 
 CLASSES = ["happy", "sadness", "surprise"]
 
@@ -154,10 +155,7 @@ def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
     assert len(killed_rows) == 3
     for r in killed_rows:
         r["seconds"] = "1000"
-    with open(killed_csv, "w", newline="") as f:
-        w = csv.DictWriter(f, list(killed_rows[0]))
-        w.writeheader()
-        w.writerows(killed_rows)
+    atomic_write_csv(killed_csv, killed_rows, list(killed_rows[0]))
     logs = []
     resumed = run_experiment(cfg, run, resume=True, progress=False, log=logs.append)
     assert any("resuming at stage2 epoch 2" in m for m in logs)

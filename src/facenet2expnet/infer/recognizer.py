@@ -65,16 +65,21 @@ class ExpressionRecognizer:
         return rec
 
     def _resolve(self) -> str:
+        """The model's path: as given, or a bundled name's; a stem with only an exported .onnx beside its JSON (the
+        bundled int8 model) resolves to that .onnx file."""
         m = self.model or BUNDLED
         if os.path.exists(m) or os.path.exists(m + ".json") or m.endswith((".onnx", ".safetensors", ".json")):
-            return m
-        return bundled_model_path(m)
+            path = m
+        else:
+            path = bundled_model_path(m)
+        if not path.endswith((".onnx", ".safetensors", ".json")) and os.path.exists(path + ".onnx") \
+                and not os.path.exists(path + ".safetensors"):
+            return path + ".onnx"
+        return path
 
     def _load(self) -> None:
         path = self._resolve()
-        onnx_only = not path.endswith((".onnx", ".json", ".safetensors")) and os.path.exists(path + ".onnx") \
-            and not os.path.exists(path + ".safetensors")  # e.g. the bundled int8 export
-        if self.backend == "onnx" or path.endswith(".onnx") or onnx_only:
+        if self.backend == "onnx" or path.endswith(".onnx"):
             from ..export.onnx_runner import OnnxModel
 
             self.model_ = OnnxModel(path if path.endswith(".onnx") else path + ".onnx")
