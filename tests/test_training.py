@@ -12,6 +12,7 @@ from PIL import Image
 from facenet2expnet.cli import main
 from facenet2expnet.errors import UnknownNameError
 from facenet2expnet.models import create_model, list_models, load_checkpoint
+from facenet2expnet.train.checkpoint import TrainState
 from facenet2expnet.train.config import TrainConfig
 from facenet2expnet.train.loop import TrainingDivergedError
 from facenet2expnet.train.runner import run_experiment
@@ -90,17 +91,15 @@ def test_fn2en_end_to_end(synth_root, tmp_path):
 
 def test_stage1_trains_trunk_only(synth_root, tmp_path, monkeypatch):
     """Stage 1 must not touch the head: its weights stay at their initial values."""
-    import facenet2expnet.train.loop as loop
-
     seen = {}
-    real = loop._save_state
+    real = TrainState._save
 
-    def spy(path, state):
-        if state["stage_index"] == 1 and state["epoch"] == 0 and "head" not in seen:
-            seen["head"] = {k: v.clone() for k, v in state["model"].items() if k.startswith("head.")}
-        real(path, state)
+    def spy(self, model, opt_state, gen):
+        if self.stage_index == 1 and self.epoch == 0 and "head" not in seen:
+            seen["head"] = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("head.")}
+        real(self, model, opt_state, gen)
 
-    monkeypatch.setattr(loop, "_save_state", spy)
+    monkeypatch.setattr(TrainState, "_save", spy)
     cfg = _cfg(synth_root, tmp_path, stage2_epochs=1)
     torch.manual_seed(cfg.seed * 1009 + 0)
     init = create_model("compact", 3, target_shape=(128, 8, 8))
@@ -126,25 +125,23 @@ def test_scratch_finetune_probe_and_compare(synth_root, tmp_path, capsys):
 
 
 def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
-    import facenet2expnet.train.loop as loop
-
     cfg = _cfg(synth_root, tmp_path, stage1_epochs=2, stage2_epochs=3)
     full = run_experiment(cfg, str(tmp_path / "full"), progress=False, log=lambda m: None)
 
     # kill the run after its 4th checkpoint: stage 1 epochs 1-2, end of stage 1, stage 2 epoch 1
-    real, calls = loop._save_state, {"n": 0}
+    real, calls = TrainState._save, {"n": 0}
 
-    def dying(path, state):
-        real(path, state)
+    def dying(self, model, opt_state, gen):
+        real(self, model, opt_state, gen)
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "_save_state", dying)
+    monkeypatch.setattr(TrainState, "_save", dying)
     run = str(tmp_path / "killed")
     with pytest.raises(KeyboardInterrupt):
         run_experiment(cfg, run, progress=False, log=lambda m: None)
-    monkeypatch.setattr(loop, "_save_state", real)
+    monkeypatch.setattr(TrainState, "_save", real)
     assert os.path.exists(os.path.join(run, "folds", "fold_00", "last.pt"))
     assert not os.path.exists(os.path.join(run, "report.json"))
     with pytest.raises(Exception, match="--resume"):
@@ -178,7 +175,7 @@ def test_nan_loss_stops_cleanly(synth_root, tmp_path):
 def test_unknown_names_list_valid_ones(synth_root, tmp_path):
     with pytest.raises(UnknownNameError, match="finetune, fn2en, probe, scratch"):
         _cfg(synth_root, tmp_path, method="distill")
-    with pytest.raises(UnknownNameError, match="compact, fast, paper"):
+    with pytest.raises(UnknownNameError, match="compact, fast, paper, res48, res96"):
         create_model("tiny", 3)
     with pytest.raises(UnknownNameError, match="level2"):
         run_experiment(_cfg(synth_root, tmp_path, layer="conv9"), str(tmp_path / "x"), progress=False, log=lambda m: None)
@@ -226,7 +223,7 @@ def test_projection_default_comes_from_the_config_and_travels_with_the_checkpoin
 def test_train_cli_fast_config_projection_flag(synth_root, tmp_path, flag, projected):
     run = tmp_path / "fast"
     assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(run), "--folds", "4",
-                 "--max-folds", "1", "--config", "fast", "--stage1-epochs", "1", "--stage2-epochs", "1", "--batch-size", "16",
+                 "--max-folds", "1", "--arch", "fast", "--stage1-epochs", "1", "--stage2-epochs", "1", "--batch-size", "16",
                  "--cache-dir", str(tmp_path / "cache"), "--no-progress", *flag]) == 0
     model, meta = load_checkpoint(str(run / "folds" / "fold_00" / "best.json"))
     assert meta["arch"]["name"] == "fast" and meta["arch"]["projection"] is projected
@@ -266,7 +263,7 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
 
     # the copy: every trunk weight equal, the head left alone (a different class count is fine)
     cfg = _cfg(synth_root, tmp_path, init_trunk=trunk_path)
-    model, _ = build_model(cfg, 5, None, (128, 8, 8))
+    model, _ = build_model(cfg, 5, (128, 8, 8))
     before_head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("head.")}
     load_trunk(model, trunk_path)
     for k, v in trunk.state_dict().items():
@@ -282,7 +279,7 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
 
     # mismatches and misuse are named
     with pytest.raises(FaceNet2ExpNetError, match="does not match"):
-        load_trunk(build_model(_cfg(synth_root, tmp_path, projection=True), 3, None, (64, 4, 4))[0], trunk_path)
+        load_trunk(build_model(_cfg(synth_root, tmp_path, projection=True), 3, (64, 4, 4))[0], trunk_path)
     with pytest.raises(FaceNet2ExpNetError, match="needs --method fn2en"):
         _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=0)
     with pytest.raises(FaceNet2ExpNetError, match="Drop --eval-flip for --method probe"):

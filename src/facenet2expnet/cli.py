@@ -90,19 +90,19 @@ def cmd_teacher_list(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import os
     import shlex
 
-    from .train.config import TrainConfig
+    from .train.config import config_from_args
     from .train.runner import run_experiment
+    from .utils import read_json
 
-    cfg = TrainConfig(
-        dataset=args.dataset, method=args.method, config=args.config, protocol=args.protocol, folds=args.folds,
-        max_folds=args.max_folds, seed=args.seed, val_fraction=args.val_fraction, classes=args.classes, skip_bad=args.skip_bad,
-        check_images=not args.no_check,
-        teacher=args.teacher, teacher_weights=args.teacher_weights, layer=args.layer, projection=args.projection,
-        target_norm=args.target_norm, stage1_epochs=args.stage1_epochs, stage2_epochs=args.stage2_epochs,
-        batch_size=args.batch_size, lr_stage1=args.lr_stage1, stage1_optimizer=args.stage1_optimizer, lr_stage2=args.lr_stage2, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, refine_trunk_lr_scale=args.refine_trunk_lr_scale, init_trunk=args.init_trunk, augment=not args.no_augment, eval_flip=args.eval_flip, cache_dir=args.cache_dir)
+    saved = os.path.join(args.out, "config.json")
+    # resuming: the run's own config is the base, so `--resume --out DIR` alone continues it as it was
+    base = read_json(saved) if args.resume and os.path.exists(saved) else None
+    if base and "config" in base and "arch" not in base:
+        base["arch"] = base.pop("config")
+    cfg = config_from_args(args, base=base)
     if args.threads:
         import torch
 
@@ -246,46 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_teacher_verify)
 
-    from .train.config import METHODS, TrainConfig
+    from .train.config import add_config_flags
 
-    d = TrainConfig(dataset="x:y")
     p = sub.add_parser("train", help="train and evaluate a method over the folds of a protocol",
-                       description="FaceNet2ExpNet training (fn2en) and its baselines (scratch, finetune, probe) in one harness")
-    p.add_argument("--dataset", required=True, help="KIND:ROOT, e.g. ckplus48:../shared/data/ckplus48")
-    p.add_argument("--method", default="fn2en", help=f"one of {', '.join(METHODS)} (default fn2en)")
-    p.add_argument("--config", default="compact", help="expression net config: compact (default), fast (for quick inference) or paper")
-    p.add_argument("--protocol", default="subject-kfold", help="subject-kfold (default), official or loso")
-    p.add_argument("--folds", type=int, default=10)
-    p.add_argument("--max-folds", type=int, help="run only the first N folds (a quick look; the report says so)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--teacher", default=d.teacher)
-    p.add_argument("--teacher-weights", help="teacher weights file (default: bundled where available)")
-    p.add_argument("--layer", help="teacher tap for stage 1 (default: the teacher's default tap)")
-    p.add_argument("--projection", action=argparse.BooleanOptionalAction, default=None,
-                   help="learned 1x1 projection onto the tap's channels (default: the config's; fast has one, compact and paper do not)")
-    p.add_argument("--target-norm", default=d.target_norm, help="none (the paper's plain L2, default) or channel")
-    p.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs)
-    p.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs,
-                   help="0 with --method fn2en: stage-1 pre-training only (no labels used; writes folds/fold_XX/trunk.json)")
-    p.add_argument("--init-trunk", help="fn2en or scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
-                                        "of a pre-training run on a larger face set); --stage1-epochs may then be 0")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--stage1-optimizer", default=d.stage1_optimizer, help="sgd (default) or adam (use --lr-stage1 0.001)")
-    p.add_argument("--lr-stage1", type=float, default=d.lr_stage1)
-    p.add_argument("--lr-stage2", type=float, default=d.lr_stage2)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--refine-trunk-lr-scale", type=float, default=d.refine_trunk_lr_scale,
-                   help="fn2en stage 2: learning-rate factor of the pre-trained trunk (default 1: the whole net as one)")
-    p.add_argument("--no-augment", action="store_true", help="stage 2 without shifts/rotations (flips stay)")
-    p.add_argument("--eval-flip", action="store_true", help="score validation and test faces by the mean of their and their mirror's logits")
-    p.add_argument("--cache-dir", default=d.cache_dir, help="teacher feature stores (reused across runs)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+                       description="FaceNet2ExpNet training (fn2en) and its baselines (scratch, finetune, probe) in one harness. "
+                                   "Every TrainConfig field has a flag; --config FILE sets any of them and flags override it.")
+    p.add_argument("--config", metavar="FILE", help="a TOML or JSON file of config fields (e.g. benchmarks/recipes/NAME.toml)")
     p.add_argument("--out", required=True, help="run dir")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint (same config)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
-    _add_dataset_options(p)
+    add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("compare", help="one table across run dirs (methods)")

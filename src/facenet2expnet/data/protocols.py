@@ -132,8 +132,10 @@ def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> lis
         public, private = np.flatnonzero(splits == "publictest"), np.flatnonzero(splits == "privatetest")
         if len(private):
             return [Fold(0, train, public, private, note="FER2013: select on PublicTest, test on PrivateTest")]
-        return [Fold(0, train, public, public, note="FER2013 without PrivateTest: PublicTest is used for selection AND reported; "
-                                                     "the number is optimistic, as in most FER2013 folder releases")]
+        # No PrivateTest (the usual folder release): validation is carved from Training (stratified), so that
+        # PublicTest is seen once, for the reported number, and never for model selection.
+        train, val = _carve_val(ds, train, val_fraction, seed)
+        return [Fold(0, train, val, public, note="FER2013 without PrivateTest: validation carved from Training, tested on PublicTest")]
     present = set(splits) - {""}
     test_name = "test" if "test" in present else ("val" if "val" in present else None)
     if "train" not in present or test_name is None:

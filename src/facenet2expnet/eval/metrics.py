@@ -38,3 +38,25 @@ def row_normalize(cm: np.ndarray) -> np.ndarray:
     totals = cm.sum(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, cm / np.maximum(totals, 1), 0.0)
+
+
+def explained_variance(pred, target, position_mean) -> float:
+    """R² of a regression onto feature maps: 1 - sum (pred - t)² / sum (t - mean)².
+
+    ``pred``, ``target``: N x ... arrays; ``position_mean``: the per-position mean of the targets over
+    the *training* faces (shape ``target.shape[1:]``), so that predicting that mean map scores 0.
+    """
+    pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if pred.shape != target.shape or pred.size == 0:
+        raise ValueError(f"explained_variance needs two equal, non-empty shapes, got {pred.shape} and {target.shape}")
+    denom = ((target - np.asarray(position_mean, dtype=np.float64)) ** 2).sum()
+    return float(1.0 - ((pred - target) ** 2).sum() / max(denom, 1e-12))
+
+
+def mean_cosine(pred, target) -> float:
+    """Mean over faces of the cosine similarity of the flattened prediction and target."""
+    p = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
+    t = np.asarray(target, dtype=np.float64).reshape(len(target), -1)
+    num = (p * t).sum(1)
+    den = np.linalg.norm(p, axis=1) * np.linalg.norm(t, axis=1)
+    return float(np.mean(num / np.maximum(den, 1e-12)))

@@ -50,22 +50,49 @@ def conv_bn_relu(cin: int, cout: int, batch_norm: bool) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True)]
 
 
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers and an identity (or 1x1 conv-BN) shortcut: out = relu(f(x) + x)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                                  nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+def _pool(spec) -> list[nn.Module]:
+    """pool_after entry: True -> 2x2 max pooling, [h, w] -> adaptive average pooling to that size, False -> none."""
+    if spec is True:
+        return [nn.MaxPool2d(2, 2)]
+    if spec:
+        return [AdaptiveAvgPool(spec)]
+    return []
+
+
 class ExpNet(nn.Module):
     def __init__(self, stages: list[list[int]], num_classes: int, in_channels: int, input_size: int,
-                 target_shape: tuple[int, int, int], pool_after: list[bool], batch_norm: bool,
-                 projection: bool = False, fc_dim: int = 256, dropout: float = 0.5):
+                 target_shape: tuple[int, int, int], pool_after: list, batch_norm: bool,
+                 projection: bool = False, fc_dim: int = 256, dropout: float = 0.5, block: str = "plain",
+                 stem: int | None = None, stem_stride: int = 1):
         super().__init__()
         layers, cin = [], in_channels
+        if stem:  # residual nets: one plain conv (stride 1 or 2), then 2x2 max pooling, before the blocks
+            layers += [nn.Conv2d(cin, stem, 3, stride=stem_stride, padding=1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2, 2)]
+            cin = stem
         last = len(stages) - 1
         for i, widths in enumerate(stages):
             for j, w in enumerate(widths):
                 # without a projection the last conv must produce the teacher tap's channels
                 if i == last and j == len(widths) - 1 and not projection:
                     w = target_shape[0]
-                layers += conv_bn_relu(cin, w, batch_norm)
+                layers += [BasicBlock(cin, w)] if block == "residual" else conv_bn_relu(cin, w, batch_norm)
                 cin = w
-            if pool_after[i]:
-                layers.append(nn.MaxPool2d(2, 2))
+            layers += _pool(pool_after[i])
         self.trunk = nn.Sequential(*layers)
         self.project = nn.Conv2d(cin, target_shape[0], 1) if projection else nn.Identity()
         self.match = AdaptiveAvgPool(target_shape[1:])
@@ -111,4 +138,12 @@ EXPNET_CONFIGS = {
     # read per face, which costs more than all of this net's convs at batch 1.
     "fast": dict(stages=[[16], [32], [64, 64, 64]], pool_after=[True, True, False], batch_norm=True, projection=True, fc_dim=128,
                  preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,))),
+    # A student whose tap sees the whole face (the level2 tap of the 29-layer teacher does): a residual net of
+    # ~74 MMAC at 48 px. Stem 48 -> 24, six basic blocks at 24, 12 and 8 px (the tap's 8 x 8), 12 3x3 convs
+    # after the stem: the receptive field at the tap spans well over the 48 px input.
+    "res48": dict(stages=[[32, 32], [64, 64], [128, 128]], pool_after=[True, [8, 8], False], batch_norm=True, block="residual",
+                  stem=32, preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,))),
+    # The same trunk on 96 px crops (a stride-2 stem): more detail in, about the same compute.
+    "res96": dict(stages=[[32, 32], [64, 64], [128, 128]], pool_after=[True, [8, 8], False], batch_norm=True, block="residual",
+                  stem=32, stem_stride=2, preprocessing=Preprocessing(size=96, channels="L", mean=(128.0,), std=(64.0,))),
 }

@@ -1,55 +1,101 @@
-"""The resolved configuration of a training run, saved as ``config.json`` in the run dir."""
+"""The one home of a training run's settings: ``TrainConfig``.
+
+Each field carries its default and its help text; the ``train`` command's flags are generated
+from the fields (``add_config_flags``), a ``--config FILE`` (TOML or JSON) sets any of
+them, and flags given on the command line override the file. The resolved config is saved as
+``config.json`` in the run dir, and its hash keys the run: ``--resume`` with a different
+resolved config is an error, so an edited recipe never silently returns old numbers.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import json
+import os
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from ..errors import FaceNet2ExpNetError, UnknownNameError
 
 METHODS = ("fn2en", "scratch", "finetune", "probe")
+STAGE1_LOSSES = ("l2", "cosine")
+SCHEDULES = ("cosine", "constant")
+# Fields that change how a run is carried out, not what it computes: left out of the run's key.
+RUNTIME_FIELDS = ("cache_dir", "check_images")
+
+
+def opt(default, help: str, choices: tuple | None = None, group: str = "training"):
+    """A config field: its default, help text and (optionally) allowed values, in one place."""
+    meta = {"help": help, "choices": choices, "group": group}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    dataset: str  # KIND:ROOT
-    method: str = "fn2en"
-    config: str = "compact"  # expression-net config (fn2en, scratch)
-    protocol: str = "subject-kfold"
-    folds: int = 10
-    max_folds: int | None = None  # run only the first N folds (quick looks; reports say so)
-    seed: int = 0
-    val_fraction: float = 0.1
-    classes: str | None = None
-    skip_bad: bool = False
-    check_images: bool = True  # decode every image once while loading (corrupt files named up front)
-    teacher: str = "dlib-resnet29"
-    teacher_weights: str | None = None
-    layer: str | None = None  # teacher tap; None = the teacher's default
-    projection: bool | None = None  # learned 1x1 projection onto the tap's channels; None = the config's default
-    target_norm: str = "none"  # "none" (the paper's plain L2) or "channel" (per-channel standardized targets)
-    stage1_epochs: int = 30
-    stage2_epochs: int = 30  # fn2en with 0: stage-1 pre-training only (writes folds/fold_XX/trunk.*; no labels used)
-    init_trunk: str | None = None  # fn2en/scratch: start from the trunk of this checkpoint (e.g. a stage-1 pre-training run)
-    batch_size: int = 64
-    stage1_optimizer: str = "sgd"  # "sgd" (SGD, Nesterov momentum) or "adam" (Adam, no weight decay): see docs/method.md
-    lr_stage1: float = 0.05  # for adam, 1e-3 is the usual choice
-    lr_stage2: float = 0.01
-    finetune_backbone_lr_scale: float = 0.1
-    refine_trunk_lr_scale: float = 1.0  # fn2en stage 2: learning-rate factor of the pre-trained trunk (head: 1)
-    weight_decay: float = 5e-4
-    momentum: float = 0.9
-    label_smoothing: float = 0.0
-    dropout: float = 0.5
-    augment: bool = True
-    eval_flip: bool = False  # validation/test score each face as the mean of its and its mirror's logits
-    cache_dir: str = "cache/teacher"
-    probe_C: list = field(default_factory=lambda: [0.001, 0.01, 0.1, 1.0])
+    # ---- data and protocol
+    dataset: str = opt(None, "KIND:ROOT, e.g. ckplus48:../shared/data/ckplus48 (required)", group="data")
+    protocol: str = opt("subject-kfold", "evaluation protocol", ("subject-kfold", "official", "loso"), group="data")
+    folds: int = opt(10, "number of folds (subject-kfold)", group="data")
+    max_folds: int | None = opt(None, "run only the first N folds (a quick look; the report says so)", group="data")
+    seed: int = opt(0, "seed of the folds, the initialization and the batches", group="data")
+    val_fraction: float = opt(0.1, "share of the training side (by subject where there are subjects) held out for model selection",
+                              group="data")
+    classes: str | None = opt(None, "class set (ck6, ck7, ck8, basic7, oulu6) or comma-separated names", group="data")
+    skip_bad: bool = opt(False, "leave out unreadable images (they are listed) instead of failing", group="data")
+    check_images: bool = opt(True, "decode every image once while loading (corrupt files are named up front)", group="data")
+    # ---- method and networks
+    method: str = opt("fn2en", "fn2en (the paper), scratch (no stage 1), finetune (the face net), probe (linear on teacher features)",
+                      METHODS, group="model")
+    arch: str = opt("compact", "expression-net architecture (models registry: compact, fast, res48, res96, paper)", group="model")
+    dropout: float = opt(0.5, "dropout before the head's last layer", group="model")
+    projection: bool | None = opt(None, "learned 1x1 projection onto the tap's channels (default: the architecture's)", group="model")
+    teacher: str = opt("dlib-resnet29", "the frozen face net (dlib-resnet29 or vggface16)", group="model")
+    teacher_weights: str | None = opt(None, "teacher weights file (default: the bundled one where there is one)", group="model")
+    layer: str | None = opt(None, "teacher tap that stage 1 regresses onto (default: the teacher's default tap)", group="model")
+    init_trunk: str | None = opt(None, "fn2en/scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
+                                       "of a stage-1 run on a larger face set)", group="model")
+    # ---- stage 1: regress the trunk onto the teacher
+    stage1_epochs: int = opt(30, "stage-1 epochs (fn2en)", group="stage 1")
+    stage1_optimizer: str = opt("sgd", "sgd (Nesterov momentum) or adam (no weight decay; use --lr-stage1 0.001)", ("sgd", "adam"),
+                                group="stage 1")
+    lr_stage1: float = opt(0.05, "stage-1 base learning rate", group="stage 1")
+    stage1_loss: str = opt("l2", "l2 (the paper's regression loss) or cosine (1 - cosine similarity per face)", STAGE1_LOSSES,
+                           group="stage 1")
+    target_norm: str = opt("none", "none (the paper's plain targets) or channel (per-channel standardized targets)",
+                           ("none", "channel"), group="stage 1")
+    # ---- stage 2: refine with labels
+    stage2_epochs: int = opt(30, "refining epochs; 0 with fn2en: stage-1 pre-training only (writes folds/fold_XX/trunk.*)",
+                             group="stage 2")
+    lr_stage2: float = opt(0.01, "refining base learning rate", group="stage 2")
+    refine_trunk_lr_scale: float = opt(1.0, "fn2en refining: learning-rate factor of the pre-trained trunk (head: 1)", group="stage 2")
+    finetune_backbone_lr_scale: float = opt(0.1, "finetune: learning-rate factor of the face net's layers (head: 1)", group="stage 2")
+    aux_weight: float = opt(0.0, "our extension: weight of the stage-1 loss kept as an auxiliary term while refining (fn2en)",
+                            group="stage 2")
+    label_smoothing: float = opt(0.0, "label smoothing of the refining loss", group="stage 2")
+    mixup: float = opt(0.0, "mixup alpha while refining (0: off)", group="stage 2")
+    # ---- optimization, shared by both stages
+    batch_size: int = opt(64, "batch size (per step)")
+    weight_decay: float = opt(5e-4, "SGD weight decay")
+    momentum: float = opt(0.9, "SGD (Nesterov) momentum")
+    schedule: str = opt("cosine", "learning-rate schedule within a stage", SCHEDULES)
+    warmup_epochs: int = opt(0, "linear learning-rate warm-up epochs at the start of each stage")
+    # ---- augmentation while refining (stage 1 flips only: the teacher's targets exist for the image and its mirror)
+    augment: bool = opt(True, "random rotation, shift and scale while refining (flips always)", group="augmentation")
+    rotation_deg: float = opt(10.0, "largest random rotation, degrees", group="augmentation")
+    shift: float = opt(0.1, "largest random shift, as a share of the side", group="augmentation")
+    scale_min: float = opt(0.9, "smallest random scale", group="augmentation")
+    scale_max: float = opt(1.1, "largest random scale", group="augmentation")
+    erasing: float = opt(0.0, "probability of random erasing (a random rectangle set to noise)", group="augmentation")
+    eval_flip: bool = opt(False, "score validation and test faces by the mean of their and their mirror's logits", group="augmentation")
+    # ---- baselines and plumbing
+    probe_C: list = opt([0.001, 0.01, 0.1, 1.0], "probe: inverse regularization strengths tried on validation")
+    cache_dir: str = opt("cache/teacher", "teacher feature stores (reused across runs)")
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise UnknownNameError("method", self.method, METHODS)
-        if self.stage1_optimizer not in ("sgd", "adam"):
-            raise UnknownNameError("stage-1 optimizer", self.stage1_optimizer, ("adam", "sgd"))
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise UnknownNameError(f.name.replace("_", " "), getattr(self, f.name), choices)
         if self.stage2_epochs == 0 and self.method != "fn2en":
             raise FaceNet2ExpNetError(f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}")
         if self.init_trunk and self.method not in ("fn2en", "scratch"):
@@ -58,8 +104,14 @@ class TrainConfig:
         if self.eval_flip and self.method == "probe":
             raise FaceNet2ExpNetError("--eval-flip scores the mirror of each face with the trained net; the probe classifies cached "
                                       "teacher features of the image alone. Drop --eval-flip for --method probe")
-        if self.target_norm not in ("none", "channel"):
-            raise UnknownNameError("target normalization", self.target_norm, ("none", "channel"))
+        if self.aux_weight and self.method != "fn2en":
+            raise FaceNet2ExpNetError(f"--aux-weight keeps fn2en's stage-1 loss while refining; {self.method} has no stage 1")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise FaceNet2ExpNetError(f"--scale-min {self.scale_min} / --scale-max {self.scale_max}: need 0 < min <= max")
+
+    def require_dataset(self) -> None:
+        if not self.dataset:
+            raise FaceNet2ExpNetError("no dataset: give --dataset KIND:ROOT (or `dataset = ...` in the --config file)")
 
     @property
     def pretrain_only(self) -> bool:
@@ -69,7 +121,102 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def key(self) -> str:
+        """Hash of everything that changes the numbers a run produces (not the RUNTIME_FIELDS)."""
+        from ..utils import stable_hash
+
+        return stable_hash({k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS})
+
+    def diff(self, other: "TrainConfig") -> dict:
+        """field -> (ours, theirs), for the fields that change a run's key."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if k not in RUNTIME_FIELDS and a[k] != b.get(k)}
+
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        d = dict(d)
+        if "config" in d and "arch" not in d:  # run dirs written before the rename
+            d["arch"] = d.pop("config")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise FaceNet2ExpNetError(f"{source}: unknown field(s) {', '.join(unknown)}; the fields are listed by "
+                                      "`facenet2expnet train --help`")
+        return cls(**d)
+
+
+def field_defaults() -> dict:
+    return {f.name: (f.default if f.default is not MISSING else f.default_factory()) for f in fields(TrainConfig)}
+
+
+def read_config_file(path: str) -> dict:
+    """Fields from a TOML or JSON file (a recipe). Unknown fields are an error (typos must not pass silently)."""
+    if not os.path.exists(path):
+        raise FaceNet2ExpNetError(f"--config {path}: no such file")
+    if path.endswith(".toml"):
+        import tomllib
+
+        with open(path, "rb") as f:
+            try:
+                d = tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise FaceNet2ExpNetError(f"--config {path}: not valid TOML ({exc})") from None
+    elif path.endswith(".json"):
+        with open(path) as f:
+            try:
+                d = json.load(f)
+            except json.JSONDecodeError as exc:
+                raise FaceNet2ExpNetError(f"--config {path}: not valid JSON ({exc})") from None
+    else:
+        raise FaceNet2ExpNetError(f"--config {path}: give a .toml or .json file of TrainConfig fields")
+    TrainConfig.from_dict({**field_defaults(), **d}, source=path)  # validates names and values
+    return d
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_flags(parser) -> None:
+    """One flag per TrainConfig field, generated: help, type and choices come from the field.
+
+    Defaults are SUPPRESSed, so the parsed namespace holds only what the user typed and
+    ``config_from_args`` can layer it over the defaults and a ``--config`` file.
+    """
+    import argparse
+    import typing
+
+    hints = typing.get_type_hints(TrainConfig)
+    groups = {}
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        g = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(f"config: {meta['group']}"))
+        default = field_defaults()[f.name]
+        help_text = meta["help"] + ("" if default is None else f" (default: {default})")
+        kw = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
+        base = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+        typ = base[0]
+        if typ is bool:
+            g.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
+        elif typ is list or typing.get_origin(typ) is list:
+            g.add_argument(flag_name(f.name), nargs="+", type=float, metavar="X", **kw)
+        else:
+            g.add_argument(flag_name(f.name), type=typ, choices=meta["choices"], metavar=f.name.upper() if not meta["choices"] else None,
+                           **kw)
+
+
+def config_from_args(args, base: dict | None = None) -> TrainConfig:
+    """defaults < ``base`` (a saved run's config) < the ``--config`` file < flags typed on the command line."""
+    d = field_defaults()
+    d.update(base or {})
+    if getattr(args, "config", None):
+        if not args.config.endswith((".toml", ".json")) and not os.path.exists(args.config):
+            raise FaceNet2ExpNetError(f"--config {args.config}: --config now takes a TOML or JSON file of config fields; "
+                                      f"the expression-net architecture is --arch (e.g. --arch {args.config})")
+        d.update(read_config_file(args.config))
+    d.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
+    return TrainConfig.from_dict(d, source="command line")
+
+
+def typed_flags(args) -> list[str]:
+    """The TrainConfig fields given on the command line (for messages)."""
+    return [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]

@@ -1,10 +1,15 @@
 """Training one fold: stage 1 (regress the trunk onto the frozen teacher), stage 2 (refine with labels).
 
-Read top to bottom: ``train_fold`` builds the model, runs the stages the method needs, keeps
-the epoch with the best *validation* accuracy (the validation split is carved from the
-training subjects), and evaluates that model once on the test fold.
+Read top to bottom:
 
-Shapes (compact config, dlib teacher at level2, CK+48):
+* ``TeacherTargets`` serves the frozen teacher's cached features of a batch (and their statistics);
+* ``Pretrain`` and ``Refine`` are the two stages, each with its parameters, loss and validation metric;
+* ``run_stage`` is the one epoch loop that drives either stage: learning-rate schedule, shuffled
+  batches, validation (never the test fold), model selection and the per-epoch checkpoint;
+* ``train_fold`` builds the model, runs the stages the method needs, and tests the epoch with the
+  best *validation* accuracy once on the test fold.
+
+Shapes (compact arch, dlib teacher at level2, CK+48):
     images   N x 1 x 48 x 48 uint8           (student input, in memory)
     targets  N x 2 x 128 x 8 x 8 float16     (teacher features of each image and its mirror, memory-mapped)
     trunk    B x 1 x 48 x 48 -> B x 128 x 8 x 8
@@ -26,37 +31,27 @@ import torch.nn.functional as F
 from ..data.preprocess import Preprocessing
 from ..data.protocols import Fold
 from ..errors import FaceNet2ExpNetError
-from ..eval.metrics import accuracy
-from ..models.registry import create_model, save_checkpoint
-from ..utils import atomic_write_bytes, atomic_write_csv, atomic_write_json
-from .augment import flip, random_affine, random_flips
+from ..eval.metrics import accuracy, explained_variance, mean_cosine
+from ..models.registry import create_model, load_checkpoint, save_checkpoint
+from ..utils import atomic_write_csv, atomic_write_json
+from .augment import flip, mixup_pairs, random_affine, random_erasing, random_flips
+from .checkpoint import TrainState
 from .config import TrainConfig
 
-METRIC_FIELDS = ["fold", "stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+METRIC_FIELDS = ["fold", "stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                 "val_r2", "val_cos", "train_r2", "train_cos", "seconds"]
 
 
 class TrainingDivergedError(FaceNet2ExpNetError):
     pass
 
 
-def _save_state(path: str, state: dict) -> None:
-    import io
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())  # a kill mid-write leaves the previous checkpoint intact
+def _cl(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
 
 
-def _cosine_lr(base: float, epoch: int, epochs: int) -> float:
-    return base * 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
-
-
-def _check_finite(loss: torch.Tensor, stage: str, epoch: int, fold: int) -> None:
-    if not torch.isfinite(loss):
-        raise TrainingDivergedError(
-            f"fold {fold}, {stage}, epoch {epoch + 1}: the loss became {loss.item()}; training stopped. "
-            "Lower the learning rate (--lr-stage1/--lr-stage2) or use --target-norm channel; "
-            "the last good checkpoint is kept and --resume continues from it.")
+def _normalized(x_uint8: torch.Tensor, pp: Preprocessing) -> torch.Tensor:
+    return _cl(pp.normalize(x_uint8.float()))
 
 
 def stage1_targets(targets, idx: np.ndarray, mirrored: np.ndarray) -> torch.Tensor:
@@ -71,28 +66,149 @@ def stage1_targets(targets, idx: np.ndarray, mirrored: np.ndarray) -> torch.Tens
     return torch.from_numpy(rows[np.arange(len(idx)), mirrored.astype(np.int64)])
 
 
-def build_model(cfg: TrainConfig, num_classes: int, teacher_desc: dict | None, tap_shape):
-    """The network a method trains, and its input preprocessing."""
-    if cfg.method == "finetune":
-        from ..models.finetune import FinetuneNet
-        from ..teachers import create_teacher
-
-        t = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=cfg.layer)
-        backbone = t.net  # this fresh instance becomes a trainable copy inside FinetuneNet
-        model = FinetuneNet(cfg.teacher, t.layer, tap_shape, num_classes, dropout=cfg.dropout, backbone=backbone)
-        return model, model.preprocessing
-    from ..models.registry import default_preprocessing
-
-    model = create_model(cfg.config, num_classes, target_shape=tap_shape, projection=cfg.projection, dropout=cfg.dropout)
-    return model, default_preprocessing(cfg.config)
+def regression_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Stage 1's loss between student features and teacher targets (both B x C x H x W)."""
+    if kind == "cosine":  # direction only: 1 - cos per face, averaged
+        return 1.0 - F.cosine_similarity(out.flatten(1), target.flatten(1), dim=1, eps=1e-6).mean()
+    return F.mse_loss(out, target)  # the paper's L2: the log-likelihood of a Gaussian centred on the teacher
 
 
-def _normalized(x_uint8: torch.Tensor, pp: Preprocessing) -> torch.Tensor:
-    return _cl(pp.normalize(x_uint8.float()))
+class TeacherTargets:
+    """The frozen teacher's features of each training face, served by batch.
+
+    The teacher never runs here: its features were computed once (teachers/cache.py), so it
+    cannot receive a gradient or enter an optimizer. Statistics come from the fold's training
+    rows only (every 2000th-ish row, both views): the per-position mean map (R²'s baseline) and,
+    with ``target_norm = "channel"``, per-channel mean and std that standardize the targets.
+    """
+
+    def __init__(self, targets, train_idx: np.ndarray, target_norm: str):
+        self.store = targets
+        sample = np.asarray(targets[np.sort(train_idx)[:: max(1, len(train_idx) // 2000)]], dtype=np.float32)  # n x 2 x C x H x W
+        self.position_mean = sample.mean(axis=(0, 1))  # C x H x W
+        self.mean = self.std = None
+        if target_norm == "channel":
+            self.mean = torch.from_numpy(sample.mean(axis=(0, 1, 3, 4))).view(1, -1, 1, 1)
+            self.std = torch.from_numpy(sample.std(axis=(0, 1, 3, 4)) + 1e-3).view(1, -1, 1, 1)
+
+    def batch(self, idx: np.ndarray, mirrored: np.ndarray) -> torch.Tensor:
+        """B x C x H x W targets in the space the student regresses in (standardized or not)."""
+        return self.normalize(stage1_targets(self.store, idx, mirrored))
+
+    def normalize(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.mean is None else (t - self.mean) / self.std
+
+    def raw(self, out: torch.Tensor) -> torch.Tensor:
+        """Student output back in the teacher's own units (for R² and cosine)."""
+        return out if self.mean is None else out * self.std + self.mean
 
 
-def _cl(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last)
+class Pretrain:
+    """Stage 1: the trunk (everything before the head) regresses onto the teacher tap; no labels."""
+
+    name, selects = "stage1", False
+
+    def __init__(self, cfg: TrainConfig, fold: Fold, images, pp: Preprocessing, teacher: TeacherTargets):
+        self.cfg, self.fold, self.images, self.pp, self.teacher = cfg, fold, images, pp, teacher
+        self.epochs, self.base_lr = cfg.stage1_epochs, cfg.lr_stage1
+        # fidelity on the training faces too (a fixed subsample): train R² near val R² means under-fitting
+        self.train_probe = np.sort(fold.train)[:: max(1, len(fold.train) // 1000)]
+
+    def optimizer(self, model) -> torch.optim.Optimizer:
+        groups = [{"params": model.trunk_parameters(), "lr_scale": 1.0}]
+        if self.cfg.stage1_optimizer == "adam":
+            # Adam reaches a much lower stage-1 regression loss in the few epochs a CPU affords (docs/method.md)
+            return torch.optim.Adam(groups, lr=self.base_lr)
+        return _sgd(groups, self.base_lr, self.cfg)
+
+    def loss(self, model, x: torch.Tensor, idx: np.ndarray, mirrored: np.ndarray, gen) -> tuple[torch.Tensor, int]:
+        # Targets exist for the image and its mirror only, so stage 1 augments by flipping alone.
+        target = self.teacher.batch(idx, mirrored)  # B x C x H x W
+        out = model.forward_features(_cl(self.pp.normalize(x)))  # B x C x H x W
+        return regression_loss(out, target, self.cfg.stage1_loss), 0
+
+    @torch.no_grad()
+    def fidelity(self, model, idx: np.ndarray) -> dict:
+        """MSE (in the regression space), R² and cosine (in the teacher's units) on the unmirrored faces ``idx``."""
+        model.eval()
+        idx = np.sort(idx)
+        target = torch.from_numpy(np.asarray(self.teacher.store[idx, 0], dtype=np.float32))  # n x C x H x W
+        out = torch.cat([model.forward_features(_normalized(self.images[idx[i:i + 256]], self.pp)) for i in range(0, len(idx), 256)])
+        raw = self.teacher.raw(out).numpy()
+        return {"loss": F.mse_loss(out, self.teacher.normalize(target)).item(),
+                "r2": explained_variance(raw, target.numpy(), self.teacher.position_mean), "cos": mean_cosine(raw, target.numpy())}
+
+    def validate(self, model) -> dict:
+        row = {}
+        if len(self.fold.val):
+            v = self.fidelity(model, self.fold.val)
+            row.update(val_loss=v["loss"], val_r2=v["r2"], val_cos=v["cos"])
+        t = self.fidelity(model, self.train_probe)
+        row.update(train_r2=t["r2"], train_cos=t["cos"])
+        return row
+
+
+class Refine:
+    """Stage 2 (and the only stage of scratch/finetune): classify with the expression labels."""
+
+    name, selects = "stage2", True
+
+    def __init__(self, cfg: TrainConfig, fold: Fold, images, labels: np.ndarray, pp: Preprocessing,
+                 teacher: TeacherTargets | None = None):
+        self.cfg, self.fold, self.images, self.labels, self.pp = cfg, fold, images, labels, pp
+        self.y = torch.from_numpy(labels)
+        self.epochs, self.base_lr = cfg.stage2_epochs, cfg.lr_stage2
+        self.teacher = teacher if cfg.aux_weight > 0 else None  # our extension: keep regressing onto the teacher
+
+    def optimizer(self, model) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        if cfg.method in ("finetune", "fn2en"):
+            # pre-trained layers (the face net's, or stage 1's) may move more slowly than the new head
+            scale = cfg.finetune_backbone_lr_scale if cfg.method == "finetune" else cfg.refine_trunk_lr_scale
+            groups = [{"params": model.trunk_parameters(), "lr_scale": scale}, {"params": list(model.head.parameters()), "lr_scale": 1.0}]
+        else:
+            groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
+        return _sgd(groups, self.base_lr, cfg)
+
+    def loss(self, model, x: torch.Tensor, idx: np.ndarray, mirrored: np.ndarray, gen) -> tuple[torch.Tensor, int]:
+        cfg, y = self.cfg, self.y[idx]
+        x_flipped = x  # B x C x S x S, 0..255: what the teacher's cached targets describe
+        if cfg.augment:
+            x = random_affine(x, gen, cfg.rotation_deg, cfg.shift, (cfg.scale_min, cfg.scale_max))
+        if cfg.erasing > 0:
+            x = random_erasing(x, gen, cfg.erasing)
+        if cfg.mixup > 0:  # convex pairs of faces and of their labels
+            x, perm, lam = mixup_pairs(x, gen, cfg.mixup)
+            logits = model(_cl(self.pp.normalize(x)))
+            loss = lam * F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing) + (1 - lam) * F.cross_entropy(
+                logits, y[perm], label_smoothing=cfg.label_smoothing)
+        else:
+            logits = model(_cl(self.pp.normalize(x)))  # B x classes
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        if self.teacher is not None:  # a second, un-augmented pass: the targets match only the flipped face
+            out = model.forward_features(_cl(self.pp.normalize(x_flipped)))
+            loss = loss + cfg.aux_weight * regression_loss(out, self.teacher.batch(idx, mirrored), cfg.stage1_loss)
+        return loss, int((logits.argmax(1) == y).sum())
+
+    def validate(self, model) -> dict:
+        if not len(self.fold.val):
+            return {}
+        logits = predict_logits(model, self.images, self.fold.val, self.pp)
+        return {"val_loss": F.cross_entropy(logits, self.y[self.fold.val]).item(),
+                "val_acc": accuracy(self.labels[self.fold.val], logits.argmax(1).numpy())}
+
+
+def _sgd(groups, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+
+
+def lr_at(base: float, epoch: int, epochs: int, schedule: str = "cosine", warmup: int = 0) -> float:
+    """Learning rate of ``epoch`` (0-based) within a stage: linear warm-up, then cosine decay (or constant)."""
+    if epoch < warmup:
+        return base * (epoch + 1) / (warmup + 1)
+    if schedule == "constant":
+        return base
+    return base * 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
 
 
 @torch.no_grad()
@@ -109,165 +225,136 @@ def predict_logits(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessi
     return torch.cat(out) if out else torch.zeros(0)
 
 
+def train_epoch(stage, model, opt, order: torch.Tensor, images, gen, batch_size: int, desc: str, progress: bool) -> dict:
+    """One pass over the shuffled training rows ``order``: -> train_loss, train_acc."""
+    from tqdm import tqdm
+
+    model.train()
+    tot_loss, tot_correct, tot_n = 0.0, 0, 0
+    bar = tqdm(range(math.ceil(len(order) / batch_size)), desc=desc, leave=False, disable=not progress, file=sys.stderr)
+    for b in bar:
+        idx = order[b * batch_size:(b + 1) * batch_size]
+        if len(idx) < 2:  # BatchNorm cannot train on a batch of one
+            continue
+        mirrored = random_flips(len(idx), gen)
+        x = flip(images[idx].float(), mirrored)  # B x C x S x S on 0..255
+        loss, correct = stage.loss(model, x, idx.numpy(), mirrored.numpy(), gen)
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"{desc}: the loss became {loss.item()}; training stopped. Lower the learning rate (--lr-stage1/--lr-stage2) "
+                "or use --target-norm channel; the last good checkpoint is kept and --resume continues from it.")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        tot_loss += loss.item() * len(idx)
+        tot_correct += correct
+        tot_n += len(idx)
+        bar.set_postfix(loss=f"{tot_loss / tot_n:.4f}")
+    bar.close()
+    return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": (tot_correct / tot_n) if stage.selects and tot_n else ""}
+
+
+def run_stage(stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: TrainConfig, on_best, progress: bool, log) -> None:
+    """Drive ``stage`` from the epoch ``state`` says, checkpointing after every epoch."""
+    opt = stage.optimizer(model)
+    start = state.start_epoch(si, opt)
+    for epoch in range(start, stage.epochs):
+        t0 = time.time()
+        lr = lr_at(stage.base_lr, epoch, stage.epochs, cfg.schedule, cfg.warmup_epochs)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        order = torch.from_numpy(fold.train)[torch.randperm(len(fold.train), generator=gen)]
+        row = {f: "" for f in METRIC_FIELDS}
+        row.update(fold=fold.index, stage=stage.name, epoch=epoch + 1, lr=lr)
+        row.update(train_epoch(stage, model, opt, order, stage.images, gen, cfg.batch_size,
+                               f"fold {fold.index}, {stage.name}, epoch {epoch + 1}", progress))
+        row.update(stage.validate(model))  # never the test fold
+        row["seconds"] = round(time.time() - t0, 2)
+        log(format_epoch(row, stage.epochs))
+        if stage.selects and state.is_best(row, epoch):
+            on_best(epoch + 1, row)
+        state.end_epoch(si, row, model, opt, gen)
+    state.end_stage(si, model, gen)
+
+
+def build_model(cfg: TrainConfig, num_classes: int, tap_shape):
+    """The network a method trains, and its input preprocessing."""
+    if cfg.method == "finetune":
+        from ..models.finetune import FinetuneNet
+        from ..teachers import create_teacher
+
+        t = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=cfg.layer)
+        model = FinetuneNet(cfg.teacher, t.layer, tap_shape, num_classes, dropout=cfg.dropout, backbone=t.net)  # a trainable copy
+        return model, model.preprocessing
+    from ..models.registry import default_preprocessing
+
+    model = create_model(cfg.arch, num_classes, target_shape=tap_shape, projection=cfg.projection, dropout=cfg.dropout)
+    return model, default_preprocessing(cfg.arch)
+
+
 def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.ndarray, class_names: list[str],
                fold_dir: str, targets=None, tap_shape=(128, 8, 8), teacher_desc: dict | None = None,
                resume: bool = False, progress: bool = True, log=print) -> dict:
-    from tqdm import tqdm
-
     os.makedirs(fold_dir, exist_ok=True)
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
-    model, pp = build_model(cfg, len(class_names), teacher_desc, tap_shape)
+    model, pp = build_model(cfg, len(class_names), tap_shape)
     if cfg.eval_flip:  # travels with the checkpoints, so the recognizer scores faces the way they were validated
         pp = dataclasses.replace(pp, test_flip=True)
     if cfg.init_trunk:
         load_trunk(model, cfg.init_trunk)
-    model = model.to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
-    gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)
-    y_all = torch.from_numpy(labels)
-    stages = ([("stage1", cfg.stage1_epochs)] if cfg.method == "fn2en" else []) + ([] if cfg.pretrain_only else [("stage2", cfg.stage2_epochs)])
+    model = model.to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)  # batches, flips and augmentation
 
-    # Per-channel standardization of the stage-1 targets: statistics from this fold's training rows only.
-    t_mean = t_std = None
-    if cfg.method == "fn2en" and cfg.target_norm == "channel":
-        sample = np.asarray(targets[np.sort(fold.train)[:: max(1, len(fold.train) // 2000)]], dtype=np.float32)
-        t_mean = torch.from_numpy(sample.mean(axis=(0, 1, 3, 4))).view(1, -1, 1, 1)
-        t_std = torch.from_numpy(sample.std(axis=(0, 1, 3, 4)) + 1e-3).view(1, -1, 1, 1)
+    teacher = TeacherTargets(targets, fold.train, cfg.target_norm) if cfg.method == "fn2en" else None
+    stages = ([Pretrain(cfg, fold, images, pp, teacher)] if cfg.method == "fn2en" else []) + (
+        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher)])
+    state = TrainState(fold_dir, METRIC_FIELDS)
+    if resume and state.load(model, gen):
+        log(f"fold {fold.index}: resuming at {stages[min(state.stage_index, len(stages) - 1)].name} epoch {state.epoch + 1}")
 
-    # ---- resume
-    last_path = os.path.join(fold_dir, "last.pt")
-    state = {"stage_index": 0, "epoch": 0, "metrics": [], "best_val_acc": -1.0, "best_epoch": -1, "best_val_loss": float("inf")}
-    opt_state = None
-    if resume and os.path.exists(last_path):
-        saved = torch.load(last_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["model"])
-        gen.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])  # dropout draws from the global generator
-        opt_state = saved["optimizer"]
-        state = {k: saved[k] for k in state}
-        log(f"fold {fold.index}: resuming at {stages[min(state['stage_index'], len(stages) - 1)][0]} epoch {state['epoch'] + 1}")
+    def save_best(epoch: int, row: dict) -> None:
+        save_checkpoint(model, os.path.join(fold_dir, "best"), _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row))
 
-    for si, (stage, epochs) in enumerate(stages):
-        if si < state["stage_index"]:
-            continue
-        stage1 = stage == "stage1"
-        base_lr = cfg.lr_stage1 if stage1 else cfg.lr_stage2
-        # Stage 1 trains only the conv trunk; stage 2 trains everything (the head included).
-        if stage1:
-            groups = [{"params": model.trunk_parameters(), "lr_scale": 1.0}]
-        elif cfg.method in ("finetune", "fn2en"):
-            # pre-trained layers (the face net's, or stage 1's) may move more slowly than the new head
-            scale = cfg.finetune_backbone_lr_scale if cfg.method == "finetune" else cfg.refine_trunk_lr_scale
-            groups = [{"params": model.trunk_parameters(), "lr_scale": scale}, {"params": list(model.head.parameters()), "lr_scale": 1.0}]
-        else:
-            groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
-        if stage1 and cfg.stage1_optimizer == "adam":
-            # Adam reaches a much lower stage-1 regression loss in the few epochs a CPU affords (docs/method.md)
-            opt = torch.optim.Adam(groups, lr=base_lr)
-        else:
-            opt = torch.optim.SGD(groups, lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
-        if opt_state is not None and si == state["stage_index"] and state["epoch"] > 0:
-            opt.load_state_dict(opt_state)
-        opt_state = None
-
-        for epoch in range(state["epoch"] if si == state["stage_index"] else 0, epochs):
-            t0 = time.time()
-            lr = _cosine_lr(base_lr, epoch, epochs)
-            for g in opt.param_groups:
-                g["lr"] = lr * g["lr_scale"]
-            model.train()
-            order = torch.from_numpy(fold.train)[torch.randperm(len(fold.train), generator=gen)]
-            n_batches = math.ceil(len(order) / cfg.batch_size)
-            tot_loss, tot_correct, tot_n = 0.0, 0, 0
-            bar = tqdm(range(n_batches), desc=f"fold {fold.index} {stage} {epoch + 1}/{epochs}", leave=False,
-                       disable=not progress, file=sys.stderr)
-            for b in bar:
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                if len(idx) < 2:  # BatchNorm cannot train on a batch of one
-                    continue
-                mirrored = random_flips(len(idx), gen)
-                x = flip(images[idx].float(), mirrored)  # B x C x S x S on 0..255
-                if stage1:
-                    # Targets exist for the image and its mirror only, so stage 1 augments by flipping alone.
-                    target = stage1_targets(targets, idx.numpy(), mirrored.numpy())  # B x C x H x W
-                    if t_mean is not None:
-                        target = (target - t_mean) / t_std
-                    out = model.forward_features(_cl(pp.normalize(x)))
-                    loss = F.mse_loss(out, target)
-                else:
-                    if cfg.augment:
-                        x = random_affine(x, gen)
-                    logits = model(_cl(pp.normalize(x)))
-                    loss = F.cross_entropy(logits, y_all[idx], label_smoothing=cfg.label_smoothing)
-                    tot_correct += int((logits.argmax(1) == y_all[idx]).sum())
-                _check_finite(loss, stage, epoch, fold.index)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                tot_loss += loss.item() * len(idx)
-                tot_n += len(idx)
-                bar.set_postfix(loss=f"{tot_loss / tot_n:.4f}")
-            bar.close()
-
-            # ---- validation (never the test fold)
-            row = {"fold": fold.index, "stage": stage, "epoch": epoch + 1, "lr": lr, "train_loss": tot_loss / max(tot_n, 1),
-                   "train_acc": (tot_correct / tot_n) if not stage1 and tot_n else "", "val_loss": "", "val_acc": ""}
-            if len(fold.val):
-                if stage1:
-                    model.eval()
-                    with torch.no_grad():
-                        vi = np.sort(fold.val)
-                        vt = torch.from_numpy(np.asarray(targets[vi, 0], dtype=np.float32))
-                        if t_mean is not None:
-                            vt = (vt - t_mean) / t_std
-                        vo = torch.cat([model.forward_features(_normalized(images[vi[i:i + 256]], pp)) for i in range(0, len(vi), 256)])
-                        row["val_loss"] = F.mse_loss(vo, vt).item()
-                else:
-                    logits = predict_logits(model, images, fold.val, pp)
-                    row["val_loss"] = F.cross_entropy(logits, y_all[fold.val]).item()
-                    row["val_acc"] = accuracy(labels[fold.val], logits.argmax(1).numpy())
-            row["seconds"] = round(time.time() - t0, 2)
-            state["metrics"].append(row)
-            _log_epoch(log, row, epochs)
-
-            if not stage1:
-                # model selection on validation accuracy (ties: lower validation loss); last epoch if no validation split
-                va = row["val_acc"] if row["val_acc"] != "" else epoch
-                vl = row["val_loss"] if row["val_loss"] != "" else 0.0
-                if va > state["best_val_acc"] or (va == state["best_val_acc"] and vl < state["best_val_loss"]):
-                    state.update(best_val_acc=va, best_val_loss=vl, best_epoch=epoch + 1)
-                    save_checkpoint(model, os.path.join(fold_dir, "best"), _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch + 1, row))
-            state["epoch"] = epoch + 1
-            state["stage_index"] = si
-            # the CSV first: it then holds every epoch the checkpoint holds (a resumed run counts their time from it)
-            atomic_write_csv(os.path.join(fold_dir, "metrics.csv"), state["metrics"], METRIC_FIELDS)
-            _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                                     "torch_rng": torch.get_rng_state()})
-        state["stage_index"], state["epoch"] = si + 1, 0
-        if stage1:  # stage 1 is over: the checkpoint must not resume into it again
-            _save_state(last_path, {**state, "model": model.state_dict(), "optimizer": {}, "generator": gen.get_state(),
-                                     "torch_rng": torch.get_rng_state()})
+    for si, stage in enumerate(stages):
+        if si >= state.stage_index:
+            run_stage(stage, si, model, fold, gen, state, cfg, save_best, progress, log)
 
     if cfg.pretrain_only:
-        # The product is the trunk (the head is untrained): `--init-trunk` starts later runs from it.
-        stage1_rows = [r for r in state["metrics"] if r["stage"] == "stage1"]
-        last = stage1_rows[-1] if stage1_rows else {}
-        save_checkpoint(model, os.path.join(fold_dir, "trunk"), {**_ckpt_meta(cfg, class_names, pp, teacher_desc, fold, len(stage1_rows), last),
-                                                                 "stage1_val_mse": last.get("val_loss")})
-        result = {"fold": fold.index, "pretrain_only": True, "n_train": int(len(fold.train)), "n_val": int(len(fold.val)),
-                  "stage1_train_mse": last.get("train_loss"), "stage1_val_mse": last.get("val_loss")}
-        atomic_write_json(os.path.join(fold_dir, "result.json"), result)
-        return result
+        return _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teacher_desc)
+    return _test_selected(fold, fold_dir, images, labels, pp, state, class_names)
 
-    # ---- test the selected model, once
-    from ..models.registry import load_checkpoint
 
+def _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teacher_desc) -> dict:
+    """The product of stage 1 alone is the trunk (the head is untrained): `--init-trunk` starts later runs from it."""
+    rows = [r for r in state.metrics if r["stage"] == "stage1"]
+    last = rows[-1] if rows else {}
+    save_checkpoint(model, os.path.join(fold_dir, "trunk"), {**_ckpt_meta(cfg, class_names, pp, teacher_desc, fold, len(rows), last),
+                                                             "stage1_val_mse": last.get("val_loss")})
+    result = {"fold": fold.index, "pretrain_only": True, "n_train": int(len(fold.train)), "n_val": int(len(fold.val)),
+              "stage1_train_mse": last.get("train_loss"), "stage1_val_mse": last.get("val_loss"), **stage1_fidelity(state.metrics)}
+    atomic_write_json(os.path.join(fold_dir, "result.json"), result)
+    return result
+
+
+def stage1_fidelity(metrics: list[dict]) -> dict:
+    """The last stage-1 epoch's R² and cosine (validation and training faces), for results and reports."""
+    rows = [r for r in metrics if r["stage"] == "stage1"]
+    if not rows:
+        return {}
+    last = rows[-1]
+    return {f"stage1_{k}": (float(last[k]) if last.get(k) not in ("", None) else None) for k in ("val_r2", "val_cos", "train_r2", "train_cos")}
+
+
+def _test_selected(fold, fold_dir, images, labels, pp, state, class_names) -> dict:
+    """Test the model selected on validation, once, on the test fold."""
     best, _ = load_checkpoint(os.path.join(fold_dir, "best"))
     logits = predict_logits(best, images, fold.test, pp)
     probs = torch.softmax(logits, 1).numpy()
     pred = probs.argmax(1)
     result = {"fold": fold.index, "accuracy": accuracy(labels[fold.test], pred), "n_test": int(len(fold.test)),
-              "n_train": int(len(fold.train)), "n_val": int(len(fold.val)), "best_epoch": state["best_epoch"],
-              "best_val_acc": state["best_val_acc"], "test_index": [int(i) for i in fold.test], "test_pred": pred.tolist()}
+              "n_train": int(len(fold.train)), "n_val": int(len(fold.val)), "best_epoch": state.best_epoch,
+              "best_val_acc": state.best_val_acc, **stage1_fidelity(state.metrics),
+              "test_index": [int(i) for i in fold.test], "test_pred": pred.tolist()}
     _write_predictions(os.path.join(fold_dir, "predictions.csv"), fold.test, labels[fold.test], pred, probs, class_names)
     atomic_write_json(os.path.join(fold_dir, "result.json"), result)  # marks the fold as done
     return result
@@ -275,8 +362,6 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
 
 def load_trunk(model, path: str) -> None:
     """Copy every non-head weight of checkpoint ``path`` into ``model``; the architectures must match."""
-    from ..models.registry import load_checkpoint
-
     src, meta = load_checkpoint(path)
     ours = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
     theirs = {k: v for k, v in src.state_dict().items() if not k.startswith("head.")}
@@ -285,7 +370,7 @@ def load_trunk(model, path: str) -> None:
         raise FaceNet2ExpNetError(
             f"--init-trunk {path}: its trunk ({meta['arch'].get('name')}, tap {meta['arch'].get('target_shape')}) does not match "
             f"this run's ({getattr(model, 'arch', {}).get('name')}, tap {list(getattr(model, 'target_shape', []))}); "
-            f"differing weights: {', '.join(bad[:5])}. Use the same --config, --layer and --projection as the pre-training run.")
+            f"differing weights: {', '.join(bad[:5])}. Use the same --arch, --layer and --projection as the pre-training run.")
     model.load_state_dict(theirs, strict=False)
 
 
@@ -295,16 +380,14 @@ def _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row) -> dict:
             "config": cfg.to_dict()}
 
 
-def _log_epoch(log, row, epochs) -> None:
+def format_epoch(row: dict, epochs: int) -> str:
     parts = [f"fold {row['fold']} {row['stage']} epoch {row['epoch']:>3}/{epochs}", f"lr {row['lr']:.4g}", f"loss {row['train_loss']:.4f}"]
-    if row["train_acc"] != "":
-        parts.append(f"train acc {row['train_acc']:.3f}")
-    if row["val_loss"] != "":
-        parts.append(f"val loss {row['val_loss']:.4f}")
-    if row["val_acc"] != "":
-        parts.append(f"val acc {row['val_acc']:.3f}")
+    for key, label in (("train_acc", "train acc"), ("val_loss", "val loss"), ("val_acc", "val acc"), ("val_r2", "val R²"),
+                       ("train_r2", "train R²"), ("val_cos", "val cos")):
+        if row.get(key, "") != "":
+            parts.append(f"{label} {row[key]:.4f}" if key == "val_loss" else f"{label} {row[key]:.3f}")
     parts.append(f"{row['seconds']:.1f}s")
-    log("  ".join(parts))
+    return "  ".join(parts)
 
 
 def _write_predictions(path, idx, y_true, y_pred, probs, class_names) -> None:

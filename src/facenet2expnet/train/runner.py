@@ -22,21 +22,25 @@ from ..data.loaders import load_dataset, parse_dataset_spec
 from ..data.protocols import make_folds
 from ..errors import FaceNet2ExpNetError
 from ..eval.report import build_report, write_report
-from ..utils import atomic_write_csv, atomic_write_json, read_json
+from ..utils import atomic_write_csv, atomic_write_json, atomic_write_text, code_version, read_json
 from .config import TrainConfig
 
 
 def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, log) -> TrainConfig:
+    """The run dir is keyed by its resolved config: resuming with another one is an error, never a silent mix."""
     path = os.path.join(out_dir, "config.json")
     if os.path.exists(path):
         if not resume:
             raise FaceNet2ExpNetError(f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out")
-        saved = TrainConfig.from_dict(read_json(path))
-        if saved.to_dict() != cfg.to_dict():
-            log(f"resuming with the configuration saved in {path} (command-line options are ignored)")
+        saved = TrainConfig.from_dict(read_json(path), source=path)
+        if saved.key() != cfg.key():
+            diff = "; ".join(f"{k}: run has {a!r}, now {b!r}" for k, (a, b) in saved.diff(cfg).items())
+            raise FaceNet2ExpNetError(f"--resume {out_dir}: the configuration differs from the run's ({diff}). Resume with the "
+                                      f"run's own settings (`--resume --out {out_dir}` alone uses them), or start a new --out")
         return saved
     os.makedirs(out_dir, exist_ok=True)
     atomic_write_json(path, cfg.to_dict())
+    atomic_write_text(os.path.join(out_dir, "config.key"), cfg.key() + "\n")
     return cfg
 
 
@@ -48,7 +52,9 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
 
     t_start = time.time()
     torch.use_deterministic_algorithms(True, warn_only=True)
+    cfg.require_dataset()
     cfg = _resolve_config(cfg, out_dir, resume, log)
+    record = {"config": cfg.to_dict(), "config_key": cfg.key(), "code": code_version(), "command": command}
     kind, root = parse_dataset_spec(cfg.dataset)
     kw = {"classes": cfg.classes} if cfg.classes else {}
     ds = load_dataset(kind, root, skip_bad=cfg.skip_bad, check_images=cfg.check_images, **kw)
@@ -89,7 +95,7 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
         from .data import load_images
         from .loop import build_model
 
-        _, pp = build_model(cfg, len(ds.class_names), teacher_desc, tap_shape)  # only its preprocessing is needed here
+        _, pp = build_model(cfg, len(ds.class_names), tap_shape)  # only its preprocessing is needed here
         images = load_images(ds, pp, progress=progress)
 
     # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
@@ -119,7 +125,7 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
     rows = _merge_metrics(out_dir, folds)
     if cfg.pretrain_only:
         # stage-1 pre-training only: the product is each fold's trunk checkpoint, there is nothing to test
-        summary = {"pretrain_only": True, "config": cfg.to_dict(), "teacher": teacher_desc, "command": command, "folds": results,
+        summary = {"pretrain_only": True, **record, "teacher": teacher_desc, "folds": results,
                    "seconds": round(time.time() - t_start + earlier_seconds, 1), "teacher_cache_seconds": round(cache_seconds, 1),
                    "seconds_per_epoch": _epoch_seconds(rows)}
         atomic_write_json(os.path.join(out_dir, "pretrain.json"), summary)
@@ -130,13 +136,23 @@ def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progres
     notes = sorted({f.note for f in folds if f.note})
     if cfg.max_folds:
         notes.append(f"only the first {len(folds)} of {cfg.folds} folds were run (--max-folds)")
-    extra = {"config": cfg.to_dict(), "teacher": teacher_desc, "command": command, "notes": "; ".join(notes),
+    extra = {**record, "teacher": teacher_desc, "notes": "; ".join(notes), **_mean_fidelity(results),
              "seconds": round(time.time() - t_start + earlier_seconds, 1), "teacher_cache_seconds": round(cache_seconds, 1),
              "seconds_per_epoch": _epoch_seconds(rows), "best_epochs": [r.get("best_epoch") for r in results]}
     report = build_report(cfg.method, cfg.dataset.split(":", 1)[0], cfg.protocol, ds.class_names, results, y_true, y_pred, extra)
     write_report(out_dir, report)
     log(f"{cfg.method}: {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f} over {len(results)} fold(s) -> {out_dir}/report.md")
     return report
+
+
+def _mean_fidelity(results: list[dict]) -> dict:
+    """Stage-1 R² and cosine (validation and training faces), averaged over folds; none for runs without stage 1."""
+    out = {}
+    for k in ("stage1_val_r2", "stage1_val_cos", "stage1_train_r2", "stage1_train_cos"):
+        vals = [r[k] for r in results if r.get(k) is not None]
+        if vals:
+            out[k] = float(np.mean(vals))
+    return out
 
 
 def _read_metrics(out_dir: str, folds) -> list[dict]:
