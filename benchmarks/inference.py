@@ -81,54 +81,62 @@ def _mirror_note(pp) -> str:
     return " (face + mirror)" if pp.test_flip else ""
 
 
-def _onnxruntime_row(checkpoint: str, pp, threads: int):
-    """The net run by onnxruntime (the torch-free backend): exported from ``checkpoint``, or that .onnx file itself."""
-    if importlib.util.find_spec("onnxruntime") is None:
-        return None
-    import tempfile
-
-    from facenet2expnet.export.onnx_export import export_onnx
-    from facenet2expnet.export.onnx_runner import OnnxModel
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = checkpoint if checkpoint.endswith(".onnx") else os.path.join(tmp, "model.onnx")
-        if path != checkpoint:
-            export_onnx(checkpoint, path)
-        one, many = OnnxModel(path, threads=1), OnnxModel(path, threads=threads)
-        x1 = np.zeros((_passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
-        x256 = np.zeros((256 * _passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
-        ms1 = _median_ms(lambda: one.predict_proba(x1), 200)
-        ms256 = _median_ms(lambda: many.predict_proba(x256), 10)
-    return {"ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}, lambda: one.predict_proba(x1)
+def _timing(backend_one, backend_many, pp) -> tuple[dict, "object"]:
+    """Batch-1 latency on one thread and batch-256 throughput, through the Backend protocol (logits)."""
+    x1 = np.zeros((_passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
+    x256 = np.zeros((256 * _passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
+    ms1 = _median_ms(lambda: backend_one.logits(x1), 200)
+    ms256 = _median_ms(lambda: backend_many.logits(x256), 10)
+    return {"ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}, lambda: backend_one.logits(x1)
 
 
 def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
-    """Timing rows of one of our models (torch, unless it is an exported .onnx file; then onnxruntime) and its
-    recognizer (detect=False) for scoring."""
+    """Timing rows of one of our models (a checkpoint: torch and its onnxruntime export; an .onnx: onnxruntime)
+    and its recognizer (detect=False) for scoring."""
+    import tempfile
+
     import torch
 
+    from facenet2expnet.export.onnx_export import export_onnx
     from facenet2expnet.infer import ExpressionRecognizer
+    from facenet2expnet.infer.backend import OnnxBackend
 
     rec = ExpressionRecognizer.from_pretrained(model, detect=False)
-    pp, net, path = rec.preprocessing_, rec.model_, rec._resolve()
-    name = (rec.meta_.get("name") or os.path.relpath(path, ROOT)) + (" (int8)" if rec.meta_.get("quantization") else "")
+    backend, pp = rec.backend_, rec.preprocessing_
+    name = (rec.meta_.get("name") or os.path.relpath(backend.path, ROOT)) + (" (int8)" if rec.meta_.get("quantization") else "")
     arch = rec.meta_["arch"].get("name", rec.meta_["arch"].get("kind", ""))
     base = {"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": arch, "input": f"{pp.size}px {pp.channels}"}
     rows = []
-    if not path.endswith(".onnx"):  # a checkpoint: the torch model too
-        x1 = torch.zeros(_passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
-        x256 = torch.zeros(256 * _passes(pp), pp.num_channels, pp.size, pp.size).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            torch.set_num_threads(1)  # batch 1 is latency-bound: one thread avoids OpenMP hand-offs on a tiny input
-            ms1 = _median_ms(lambda: net(x1), 200)
-            torch.set_num_threads(threads)
-            ms256 = _median_ms(lambda: net(x256), 10)
-        rows.append({**base, "runtime": "torch", "ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)})
-    onnx = _onnxruntime_row(path, pp, threads)
-    if onnx:
-        row, BATCH1[f"{name} onnxruntime"] = onnx
+    if backend.kind == "torch":
+        torch.set_num_threads(1)  # batch 1 is latency-bound: one thread avoids OpenMP hand-offs on a tiny input
+        row, _ = _timing(backend, _ThreadsBackend(backend, threads), pp)
+        torch.set_num_threads(threads)
+        rows.append({**base, "runtime": "torch", **row})
+    if importlib.util.find_spec("onnxruntime") is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = backend.path
+            if backend.kind == "torch":
+                path = os.path.join(tmp, "model.onnx")
+                export_onnx(backend.path, path)
+            row, BATCH1[f"{name} onnxruntime"] = _timing(OnnxBackend(path, threads=1), OnnxBackend(path, threads=threads), pp)
         rows.append({**base, "runtime": "onnxruntime", **row})
     return rows, rec
+
+
+class _ThreadsBackend:
+    """A torch backend timed with ``threads`` CPU threads (batch 256), then back to one."""
+
+    def __init__(self, backend, threads: int):
+        self.backend, self.threads = backend, threads
+
+    def logits(self, x):
+        import torch
+
+        torch.set_num_threads(self.threads)
+        try:
+            return self.backend.logits(x)
+        finally:
+            torch.set_num_threads(1)
 
 
 def main():
@@ -136,7 +144,7 @@ def main():
 
     from facenet2expnet.data import load_dataset
     from facenet2expnet.infer import ExpressionRecognizer
-    from facenet2expnet.infer.recognizer import BUNDLED
+    from facenet2expnet.infer.backend import BUNDLED
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=FER_TEST)

@@ -321,3 +321,93 @@ def test_eval_flip_scores_a_face_and_its_mirror_alike():
     assert not torch.allclose(plain[:4], plain[4:], atol=1e-4)  # the net itself is not mirror-symmetric
     torch.testing.assert_close(averaged[:4], averaged[4:], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(averaged[:4], 0.5 * (plain[:4] + plain[4:]), atol=1e-5, rtol=1e-5)
+
+
+def _sample_value(f):
+    """A valid non-default value for config field ``f`` (what a user might type)."""
+    import typing
+
+    from facenet2expnet.train.config import field_defaults
+
+    default = field_defaults()[f.name]
+    choices = f.metadata.get("choices")
+    if choices:
+        return [c for c in choices if c != default][0]
+    hint = typing.get_type_hints(TrainConfig)[f.name]
+    base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    typ = base[0]
+    if typ is bool:
+        return not default
+    if typ is int:
+        return (default or 0) + 2
+    if typ is float:
+        return round((default or 0.0) + 0.25, 4) if f.name not in ("scale_min",) else 0.8
+    if typ is list or typing.get_origin(typ) is list:
+        return [0.5, 2.0]
+    return "ckplus48:/data/x" if f.name == "dataset" else f"value-of-{f.name}"
+
+
+def test_every_config_field_has_a_generated_flag():
+    """Walk every TrainConfig field: its flag exists, parses to the field's type, and lands in the config."""
+    import argparse
+    import dataclasses
+
+    from facenet2expnet.cli import build_parser
+    from facenet2expnet.train.config import config_from_args, flag_name
+
+    parser = build_parser()
+    for f in dataclasses.fields(TrainConfig):
+        value = _sample_value(f)
+        if isinstance(value, bool):
+            argv = [flag_name(f.name) if value else "--no-" + f.name.replace("_", "-")]
+        elif isinstance(value, list):
+            argv = [flag_name(f.name), *map(str, value)]
+        else:
+            argv = [flag_name(f.name), str(value)]
+        args = parser.parse_args(["train", "--out", "x", *argv])
+        assert getattr(args, f.name) == value, f.name
+        kw = {}
+        if f.name == "init_trunk" or f.name == "aux_weight":
+            kw = {"method": "fn2en"}
+        d = dataclasses.asdict(TrainConfig(**kw))
+        d.update({f.name: value})
+        if f.name == "method" and value != "fn2en":
+            d["stage2_epochs"] = 3
+        cfg = config_from_args(argparse.Namespace(**{f.name: value}), base={k: v for k, v in d.items() if k != f.name})
+        assert getattr(cfg, f.name) == value, f.name
+    # help text comes from the field
+    help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
+    assert "our extension: weight of the stage-1 loss" in help_text and "--dropout" in help_text and "--probe-C" in help_text
+
+
+def test_config_file_and_flags_layer(tmp_path, synth_root):
+    """--config FILE sets fields; flags typed on the command line override it; unknown fields are named."""
+    import argparse
+
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.train.config import config_from_args
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('method = "scratch"\narch = "fast"\ndropout = 0.25\n\n[recipe]\ndescription = "ignored by train"\n')
+    cfg = config_from_args(argparse.Namespace(config=str(recipe), dropout=0.1, dataset="ckplus48:x"))
+    assert (cfg.method, cfg.arch, cfg.dropout) == ("scratch", "fast", 0.1)
+    (tmp_path / "bad.toml").write_text("dropuot = 0.2\n")
+    with pytest.raises(FaceNet2ExpNetError, match="unknown field.*dropuot"):
+        config_from_args(argparse.Namespace(config=str(tmp_path / "bad.toml")))
+    with pytest.raises(FaceNet2ExpNetError, match="--arch fast"):
+        config_from_args(argparse.Namespace(config="fast"))
+
+
+def test_resume_with_a_changed_config_is_a_named_error(synth_root, tmp_path):
+    run = str(tmp_path / "run")
+    cfg = _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=1)
+    run_experiment(cfg, run, progress=False, log=lambda m: None)
+    assert open(os.path.join(run, "config.key")).read().strip() == cfg.key()
+    changed = _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=1, dropout=0.2)
+    with pytest.raises(Exception, match=r"configuration differs.*dropout: run has 0.5, now 0.2"):
+        run_experiment(changed, run, resume=True, progress=False, log=lambda m: None)
+    # the same config resumes (a runtime field such as the cache dir does not count); so does the CLI with --out alone
+    same = _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=1, cache_dir=str(tmp_path / "elsewhere"))
+    assert run_experiment(same, run, resume=True, progress=False, log=lambda m: None)["accuracy_mean"] >= 0
+    assert main(["train", "--out", run, "--resume", "--no-progress"]) == 0
+    assert main(["train", "--out", run, "--resume", "--no-progress", "--lr-stage2", "0.5"]) == 2

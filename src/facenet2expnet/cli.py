@@ -140,8 +140,7 @@ def cmd_predict(args) -> int:
     if not args.inputs and args.webcam is None:
         print("error: give images, folders or videos, or --webcam", file=sys.stderr)
         return 2
-    rec = ExpressionRecognizer.from_pretrained(args.model, detector=args.detector, detect=not args.no_detect,
-                                               backend="onnx" if (args.model or "").endswith(".onnx") else "torch")
+    rec = ExpressionRecognizer.from_pretrained(args.model, detector=args.detector, detect=not args.no_detect)
     result = run_predict(rec, args.inputs, every=args.every, annotate=args.annotate, progress=not args.no_progress,
                          webcam=args.webcam, max_frames=args.max_frames, explain=args.explain)
     text = format_records(result["records"], rec.classes_, args.format)
@@ -154,14 +153,15 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export.onnx_export import export_onnx
-    from .infer.recognizer import bundled_model_path
-
     import os
 
-    path = args.model
-    if not (path.endswith((".json", ".safetensors")) or os.path.exists(path + ".json")):
-        path = bundled_model_path(path)
+    from .export.onnx_export import export_onnx
+    from .infer.backend import resolve_model
+
+    path = resolve_model(args.model)
+    if path.endswith(".onnx"):
+        raise FaceNet2ExpNetError(f"export {args.model}: that is already an ONNX export; export a torch checkpoint "
+                                  "(.json/.safetensors from train, or a bundled float model such as fer2013-fn2en-fast)")
     if not args.int8:
         meta = export_onnx(path, args.onnx, opset=args.opset)
         print(f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)")

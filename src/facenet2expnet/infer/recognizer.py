@@ -20,16 +20,7 @@ from ..data.images import ImageLike
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
 
-BUNDLED = "fer2013-fn2en-fast"
-
-
-def bundled_model_path(name: str = BUNDLED) -> str:
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
-    path = os.path.join(here, name)
-    if not os.path.exists(path + ".json"):
-        known = sorted(f[:-5] for f in os.listdir(here) if f.endswith(".json")) if os.path.isdir(here) else []
-        raise FaceNet2ExpNetError(f"no bundled model {name!r}; bundled: {', '.join(known) or 'none'}; or pass a checkpoint path")
-    return path
+from .backend import BUNDLED, bundled_model_path, load_backend, scores, softmax  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -51,9 +42,9 @@ class ExpressionRecognizer:
     """Parameters only in ``__init__``; models load in :meth:`from_pretrained` (or lazily on first use)."""
 
     def __init__(self, model: str | None = None, detector: str = "dlib", detect: bool = True, batch_size: int = 128,
-                 face_padding: float | None = None, backend: str = "torch"):
+                 face_padding: float | None = None, threads: int | None = None):
         self.model, self.detector, self.detect = model, detector, detect
-        self.batch_size, self.face_padding, self.backend = batch_size, face_padding, backend
+        self.batch_size, self.face_padding, self.threads = batch_size, face_padding, threads
 
     # ---- loading
 
@@ -64,36 +55,11 @@ class ExpressionRecognizer:
         rec._load()
         return rec
 
-    def _resolve(self) -> str:
-        """The model's path: as given, or a bundled name's; a stem with only an exported .onnx beside its JSON (the
-        bundled int8 model) resolves to that .onnx file."""
-        m = self.model or BUNDLED
-        if os.path.exists(m) or os.path.exists(m + ".json") or m.endswith((".onnx", ".safetensors", ".json")):
-            path = m
-        else:
-            path = bundled_model_path(m)
-        if not path.endswith((".onnx", ".safetensors", ".json")) and os.path.exists(path + ".onnx") \
-                and not os.path.exists(path + ".safetensors"):
-            return path + ".onnx"
-        return path
-
     def _load(self) -> None:
-        path = self._resolve()
-        if self.backend == "onnx" or path.endswith(".onnx"):
-            from ..export.onnx_runner import OnnxModel
-
-            self.model_ = OnnxModel(path if path.endswith(".onnx") else path + ".onnx")
-            meta = self.model_.meta
-        else:
-            import torch
-
-            from ..models.registry import load_checkpoint
-
-            model, meta = load_checkpoint(path)
-            self.model_ = model.to(memory_format=torch.channels_last)
-        self.meta_ = meta
-        self.classes_ = list(meta["classes"])
-        self.preprocessing_ = Preprocessing.from_dict(meta["preprocessing"])
+        self.backend_ = load_backend(self.model, threads=self.threads)  # torch checkpoint or onnxruntime export
+        self.meta_ = self.backend_.meta
+        self.classes_ = self.backend_.classes
+        self.preprocessing_ = self.backend_.preprocessing
         self.detector_ = None
 
     def _ensure(self):
@@ -118,34 +84,18 @@ class ExpressionRecognizer:
         return [f for f, _ in found], [c for _, c in found]
 
     def _probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
+        """Faces x classes probabilities: softmax of the logits (of the mean of a face's and its mirror's with test_flip)."""
         if not chips:
             return np.zeros((0, len(self.classes_)), np.float32)
         pp = self.preprocessing_
-        out = []
-        for i in range(0, len(chips), self.batch_size):
-            x = pp.batch(chips[i:i + self.batch_size])  # B x C x S x S
-            if pp.test_flip:  # validated on the mean of each face's and its mirror's logits: softmax of that mean
-                # one call on the 2B faces and mirrors (eval mode: each row is scored independently), not two
-                import torch
-
-                both = self._run(torch.cat([x, x.flip(3)]))
-                out.append(_softmax_of_mean_logits(both[:len(x)], both[len(x):]))
-            else:
-                out.append(self._run(x))
-        return np.concatenate(out)
-
-    def _run(self, x) -> np.ndarray:
-        if self.backend == "onnx" or not hasattr(self.model_, "parameters"):
-            return self.model_.predict_proba(x.numpy())
-        import torch
-
-        with torch.inference_mode():
-            return torch.softmax(self.model_(x.contiguous(memory_format=torch.channels_last)), 1).numpy()
+        out = [softmax(scores(self.backend_, pp.batch(chips[i:i + self.batch_size]).numpy()))  # B x C x S x S in
+               for i in range(0, len(chips), self.batch_size)]
+        return np.concatenate(out).astype(np.float32)
 
     def explain(self, src: ImageLike) -> list[dict]:
         """Grad-CAM of the predicted class on each face of one input: [{"label", "chip", "cam"}] (torch models only)."""
         self._ensure()
-        if not hasattr(self.model_, "parameters"):
+        if self.backend_.kind != "torch":
             raise FaceNet2ExpNetError("explanations need the torch model; load a .json/.safetensors checkpoint, not .onnx")
         import torch
 
@@ -156,7 +106,7 @@ class ExpressionRecognizer:
             return []
         x = self.preprocessing_.batch(chips)
         probs = self._probabilities(chips)
-        cams = grad_cam(self.model_, x, torch.from_numpy(probs.argmax(1)))
+        cams = grad_cam(self.backend_.model, x, torch.from_numpy(probs.argmax(1)))
         return [{"label": self.classes_[int(p.argmax())], "p": float(p.max()), "chip": c, "cam": m} for p, c, m in zip(probs, chips, cams)]
 
     def predict_records(self, inputs) -> list[list[FaceRecord]]:
@@ -192,14 +142,6 @@ class ExpressionRecognizer:
         arrays = [np.array([[r.probabilities[c] for c in self.classes_] for r in rs], dtype=np.float32).reshape(len(rs), len(self.classes_))
                   for rs in recs]
         return arrays if isinstance(inputs, (list, tuple)) else arrays[0]
-
-
-def _softmax_of_mean_logits(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """softmax((z_p + z_q) / 2) from the probabilities p = softmax(z_p), q = softmax(z_q) (N x classes): log p and z_p
-    differ by a constant per row, which softmax ignores. The ONNX model outputs probabilities only."""
-    log_mean = 0.5 * (np.log(np.maximum(p, 1e-30)) + np.log(np.maximum(q, 1e-30)))
-    e = np.exp(log_mean - log_mean.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _as_list(inputs) -> list:

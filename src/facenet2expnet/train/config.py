@@ -149,7 +149,10 @@ def field_defaults() -> dict:
 
 
 def read_config_file(path: str) -> dict:
-    """Fields from a TOML or JSON file (a recipe). Unknown fields are an error (typos must not pass silently)."""
+    """Fields from a TOML or JSON file (a recipe). Unknown fields are an error (typos must not pass silently).
+
+    A ``[recipe]`` table (what the benchmarks read: description, which run's trunk to start from) is skipped.
+    """
     if not os.path.exists(path):
         raise FaceNet2ExpNetError(f"--config {path}: no such file")
     if path.endswith(".toml"):
@@ -168,6 +171,7 @@ def read_config_file(path: str) -> dict:
                 raise FaceNet2ExpNetError(f"--config {path}: not valid JSON ({exc})") from None
     else:
         raise FaceNet2ExpNetError(f"--config {path}: give a .toml or .json file of TrainConfig fields")
+    d.pop("recipe", None)  # a recipe's [recipe] table describes it (benchmarks/recipes/); it sets no field
     TrainConfig.from_dict({**field_defaults(), **d}, source=path)  # validates names and values
     return d
 

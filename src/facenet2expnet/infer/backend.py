@@ -1,0 +1,147 @@
+"""One way to load and run a model: name or path -> a ``Backend`` with ``logits(x)``.
+
+Two backends, one protocol:
+
+* ``TorchBackend``: a checkpoint from ``train`` (PATH.json + PATH.safetensors), rebuilt by the registry;
+* ``OnnxBackend``: an export (PATH.onnx + PATH.json), run by onnxruntime; it imports no torch.
+
+Both take N x C x S x S float32 faces, normalized as ``backend.preprocessing`` says, and return
+N x classes *logits*. Probabilities are computed after (``softmax``), so test-time mirroring is the
+training-time rule on both backends: the mean of a face's and its mirror's logits (``scores``).
+
+``resolve_model`` is the one resolver from a name or path to a file: the recognizer, the CLI's
+``predict`` and ``export``, and the benchmarks all go through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Protocol
+
+import numpy as np
+
+from ..data.preprocess import Preprocessing
+from ..errors import FaceNet2ExpNetError
+
+BUNDLED = "fer2013-fn2en-fast"
+
+
+class Backend(Protocol):
+    kind: str  # "torch" or "onnx"
+    path: str
+    meta: dict
+    classes: list
+    preprocessing: Preprocessing
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """N x C x S x S float32 (normalized) -> N x classes float32 logits."""
+
+
+def pretrained_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+
+
+def bundled_names() -> list[str]:
+    here = pretrained_dir()
+    return sorted(f[:-5] for f in os.listdir(here) if f.endswith(".json")) if os.path.isdir(here) else []
+
+
+def bundled_model_path(name: str = BUNDLED) -> str:
+    """PATH (without extension) of a model shipped in the package."""
+    path = os.path.join(pretrained_dir(), name)
+    if not os.path.exists(path + ".json"):
+        raise FaceNet2ExpNetError(f"no bundled model {name!r}; bundled: {', '.join(bundled_names()) or 'none'}; "
+                                  "or pass a checkpoint path (.json/.safetensors from train, .onnx from export)")
+    return path
+
+
+def resolve_model(name_or_path: str | None = None) -> str:
+    """A model's file: ``PATH.onnx`` for an export, ``PATH.json`` for a torch checkpoint.
+
+    Accepts a bundled name, a path with or without its extension, or None (the default bundled model).
+    A stem with an .onnx and no .safetensors beside its JSON (the bundled int8 model) is an export.
+    """
+    m = name_or_path or BUNDLED
+    if m.endswith(".onnx"):
+        path = m
+    elif m.endswith((".json", ".safetensors")):
+        path = m.rsplit(".", 1)[0] + ".json"
+    elif os.path.exists(m + ".json") or os.path.exists(m + ".onnx"):
+        path = m + (".json" if os.path.exists(m + ".safetensors") or not os.path.exists(m + ".onnx") else ".onnx")
+    else:
+        stem = bundled_model_path(m)
+        path = stem + (".json" if os.path.exists(stem + ".safetensors") else ".onnx")
+    if not os.path.exists(path):
+        raise FaceNet2ExpNetError(f"model {name_or_path!r}: {path} does not exist")
+    return path
+
+
+class TorchBackend:
+    kind = "torch"
+
+    def __init__(self, path: str):
+        import torch
+
+        from ..models.registry import load_checkpoint
+
+        model, meta = load_checkpoint(path)
+        self.model = model.to(memory_format=torch.channels_last).eval()
+        self.path, self.meta = path, meta
+        self.classes, self.preprocessing = list(meta["classes"]), Preprocessing.from_dict(meta["preprocessing"])
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).contiguous(memory_format=torch.channels_last)
+            return self.model(t).numpy()
+
+
+class OnnxBackend:
+    kind = "onnx"
+
+    def __init__(self, path: str, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise FaceNet2ExpNetError("running ONNX models needs onnxruntime: `pip install onnxruntime`") from None
+        meta_path = os.path.splitext(path)[0] + ".json"
+        if not os.path.exists(meta_path):
+            raise FaceNet2ExpNetError(f"{path}: its metadata {meta_path} (classes, preprocessing) is missing; re-export the model")
+        with open(meta_path) as f:
+            self.meta = json.load(f)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads  # e.g. 1 for batch-1 latency; default: onnxruntime's choice
+        self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.output = self.session.get_outputs()[0].name
+        if self.output != "logits":
+            raise FaceNet2ExpNetError(f"{path}: its output is {self.output!r}, not 'logits' (an export from before logits were "
+                                      "the output); re-export it with `facenet2expnet export`")
+        self.path = path
+        self.classes, self.preprocessing = list(self.meta["classes"]), Preprocessing.from_dict(self.meta["preprocessing"])
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output], {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+def load_backend(name_or_path: str | None = None, threads: int | None = None) -> Backend:
+    """Resolve and load: an .onnx file runs on onnxruntime, a checkpoint on torch."""
+    path = resolve_model(name_or_path)
+    return OnnxBackend(path, threads=threads) if path.endswith(".onnx") else TorchBackend(path)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def scores(backend: Backend, x: np.ndarray, test_flip: bool | None = None) -> np.ndarray:
+    """Logits of the faces ``x`` (N x C x S x S); with test-time mirroring (the model's setting by default),
+    the mean of each face's and its mirror's, computed in one call on the 2N faces."""
+    flip = backend.preprocessing.test_flip if test_flip is None else test_flip
+    if not flip:
+        return backend.logits(x)
+    both = backend.logits(np.concatenate([x, x[..., ::-1]]))
+    return 0.5 * (both[:len(x)] + both[len(x):])
