@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test clean
+.PHONY: demo test test-fast lint clean
 
 $(VENV)/.runtime-installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ demo: $(VENV)/.runtime-installed
 test: $(VENV)/.test-installed
 	$(PY) -m pytest -q tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The inner loop: everything but the tests marked slow (CI still runs them all, through `make test`).
+test-fast: $(VENV)/.test-installed
+	$(PY) -m pytest -q -m "not slow" tests
+
+# ruff: lint (pyflakes, pycodestyle, import order, bugbear) and format, line length 120 (pyproject.toml)
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -15,9 +15,14 @@ sys.path.insert(0, os.path.join(ROOT, "src"))
 def machine() -> dict:
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-            "loadavg_1m_at_end": round(os.getloadavg()[0], 2)}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+    }
 
 
 def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None) -> dict:
@@ -49,8 +54,19 @@ def fer2013_stage1_trunk(threads: int | None = None, data: str = FER2013_DATA, c
     """Path of the FER2013 stage-1 trunk checkpoint; runs (or resumes) the pre-training first if it is not done."""
     run = fer2013_stage1_run(config)
     if not os.path.exists(os.path.join(run, "pretrain.json")):
-        run_method(dict(dataset=f"fer2013:{data}", protocol="official", seed=0, check_images=False, config=config,
-                        cache_dir=os.path.join(ROOT, "cache", "teacher"), **FER2013_STAGE1), run, threads=threads)
+        run_method(
+            dict(
+                dataset=f"fer2013:{data}",
+                protocol="official",
+                seed=0,
+                check_images=False,
+                config=config,
+                cache_dir=os.path.join(ROOT, "cache", "teacher"),
+                **FER2013_STAGE1,
+            ),
+            run,
+            threads=threads,
+        )
     return os.path.join(run, "folds", "fold_00", "trunk.json")
 
 
@@ -58,9 +74,15 @@ def fer2013_stage1_record(config: str = "compact") -> dict:
     """What the JSON of a benchmark that used the FER2013 stage-1 trunk says about it."""
     summary = json.load(open(os.path.join(fer2013_stage1_run(config), "pretrain.json")))
     fold = summary["folds"][0]
-    return {"command": portable(summary["command"]), "epochs": summary["config"]["stage1_epochs"],
-            "train_mse": fold["stage1_train_mse"], "publictest_mse": fold["stage1_val_mse"], "seconds": summary["seconds"],
-            "seconds_per_epoch": summary["seconds_per_epoch"].get("stage1"), "n_train_faces": fold["n_train"]}
+    return {
+        "command": portable(summary["command"]),
+        "epochs": summary["config"]["stage1_epochs"],
+        "train_mse": fold["stage1_train_mse"],
+        "publictest_mse": fold["stage1_val_mse"],
+        "seconds": summary["seconds"],
+        "seconds_per_epoch": summary["seconds_per_epoch"].get("stage1"),
+        "n_train_faces": fold["n_train"],
+    }
 
 
 FER2013_RUNS = os.path.join(ROOT, "runs", "fer2013")  # benchmarks/fer2013.py's run dirs, one per method
@@ -71,8 +93,10 @@ def fer2013_model_trunk(recipe: str) -> str:
     run = os.path.join(FER2013_RUNS, recipe)
     path = os.path.join(run, "folds", "fold_00", "best.json")
     if not os.path.exists(os.path.join(run, "report.json")):
-        raise SystemExit(f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods {recipe}` first "
-                         "(1-2 hours on 2 CPU cores)")
+        raise SystemExit(
+            f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods {recipe}` first "
+            "(1-2 hours on 2 CPU cores)"
+        )
     return path
 
 
@@ -128,7 +152,9 @@ def table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
     head = "  ".join(f"{h:>{max(len(h), 10)}}" for _, h, _ in cols)
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append("  ".join(f"{format(r[k], f) if r.get(k) is not None else '':>{max(len(h), 10)}}" for k, h, f in cols))
+        lines.append(
+            "  ".join(f"{format(r[k], f) if r.get(k) is not None else '':>{max(len(h), 10)}}" for k, h, f in cols)
+        )
     return "\n".join(lines)
 
 

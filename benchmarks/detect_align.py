@@ -11,7 +11,6 @@ import os
 import time
 
 import numpy as np
-
 from common import ROOT, machine, table, write_results
 
 
@@ -43,12 +42,37 @@ def main():
                 t0 = time.perf_counter()
                 crops = crop_faces(img, det, 150, 0.25)
                 full_t.append(time.perf_counter() - t0)
-            rows.append({"backend": name, "image": label, "faces": len(faces), "detect_ms": 1000 * float(np.median(det_t)),
-                         "detect_align_ms": 1000 * float(np.median(full_t)), "crops": len(crops)})
-    print(table(rows, [("backend", "backend", "s"), ("image", "image", "s"), ("faces", "faces", "d"),
-                       ("detect_ms", "detect ms", ".1f"), ("detect_align_ms", "detect+align ms", ".1f")]))
-    write_results(args.out, {"benchmark": "face detection and 5-point alignment (median of repeats)", "rows": rows,
-                             "machine": machine(), "reproduce": ".venv/bin/python benchmarks/detect_align.py"})
+            rows.append(
+                {
+                    "backend": name,
+                    "image": label,
+                    "faces": len(faces),
+                    "detect_ms": 1000 * float(np.median(det_t)),
+                    "detect_align_ms": 1000 * float(np.median(full_t)),
+                    "crops": len(crops),
+                }
+            )
+    print(
+        table(
+            rows,
+            [
+                ("backend", "backend", "s"),
+                ("image", "image", "s"),
+                ("faces", "faces", "d"),
+                ("detect_ms", "detect ms", ".1f"),
+                ("detect_align_ms", "detect+align ms", ".1f"),
+            ],
+        )
+    )
+    write_results(
+        args.out,
+        {
+            "benchmark": "face detection and 5-point alignment (median of repeats)",
+            "rows": rows,
+            "machine": machine(),
+            "reproduce": ".venv/bin/python benchmarks/detect_align.py",
+        },
+    )
 
 
 if __name__ == "__main__":

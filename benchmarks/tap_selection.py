@@ -25,20 +25,50 @@ def main():
     args = ap.parse_args()
     results = json.load(open(args.out)).get("layers", {}) if os.path.exists(args.out) else {}
     for layer in args.layers:
-        kw = dict(dataset=f"ckplus48:{args.data}", method="probe", layer=layer, folds=10, seed=0,
-                  cache_dir=os.path.join(ROOT, "cache", "teacher"))
+        kw = dict(
+            dataset=f"ckplus48:{args.data}",
+            method="probe",
+            layer=layer,
+            folds=10,
+            seed=0,
+            cache_dir=os.path.join(ROOT, "cache", "teacher"),
+        )
         r = run_method(kw, os.path.join(args.runs, layer), threads=args.threads)
-        results[layer] = {"tap_shape": r["teacher"]["tap_shape"], "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
-                          "fold_accuracies": [f["accuracy"] for f in r["folds"]], "command": r["command"], "finished": now()}
+        results[layer] = {
+            "tap_shape": r["teacher"]["tap_shape"],
+            "accuracy_mean": r["accuracy_mean"],
+            "accuracy_std": r["accuracy_std"],
+            "fold_accuracies": [f["accuracy"] for f in r["folds"]],
+            "command": r["command"],
+            "finished": now(),
+        }
     # merge with what other invocations wrote meanwhile (methods may run in parallel processes)
     if os.path.exists(args.out):
         results = {**json.load(open(args.out)).get("layers", {}), **results}
-    rows = [{"layer": k, "shape": "x".join(map(str, v["tap_shape"])), "mean": 100 * v["accuracy_mean"], "std": 100 * v["accuracy_std"]}
-            for k, v in results.items()]
-    print(table(rows, [("layer", "tap", "s"), ("shape", "shape", "s"), ("mean", "probe acc %", ".2f"), ("std", "std", ".2f")]))
-    write_results(args.out, {"benchmark": "linear probe per dlib ResNet-29 tap, CK+48 7 classes, subject-independent 10-fold",
-                             "layers": results, "machine": machine(),
-                             "reproduce": ".venv/bin/python benchmarks/tap_selection.py --layers " + " ".join(results)})
+    rows = [
+        {
+            "layer": k,
+            "shape": "x".join(map(str, v["tap_shape"])),
+            "mean": 100 * v["accuracy_mean"],
+            "std": 100 * v["accuracy_std"],
+        }
+        for k, v in results.items()
+    ]
+    print(
+        table(
+            rows,
+            [("layer", "tap", "s"), ("shape", "shape", "s"), ("mean", "probe acc %", ".2f"), ("std", "std", ".2f")],
+        )
+    )
+    write_results(
+        args.out,
+        {
+            "benchmark": "linear probe per dlib ResNet-29 tap, CK+48 7 classes, subject-independent 10-fold",
+            "layers": results,
+            "machine": machine(),
+            "reproduce": ".venv/bin/python benchmarks/tap_selection.py --layers " + " ".join(results),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,37 @@ def main():
             teacher(x)
             times.append(time.perf_counter() - t0)
         best, median = min(times), sorted(times)[len(times) // 2]
-        rows.append({"teacher": "dlib-resnet29", "layer": layer, "batch": args.batch, "input": 150,
-                     "images_per_s_median": args.batch / median, "images_per_s_best": args.batch / best})
-    print(table(rows, [("layer", "layer", "s"), ("batch", "batch", "d"), ("images_per_s_median", "img/s median", ".1f"),
-                       ("images_per_s_best", "img/s best", ".1f")]))
-    write_results(args.out, {"benchmark": "teacher feature extraction, 150 px, batch 64", "target_images_per_s": 90,
-                             "rows": rows, "machine": machine(), "reproduce": ".venv/bin/python benchmarks/teacher_throughput.py"})
+        rows.append(
+            {
+                "teacher": "dlib-resnet29",
+                "layer": layer,
+                "batch": args.batch,
+                "input": 150,
+                "images_per_s_median": args.batch / median,
+                "images_per_s_best": args.batch / best,
+            }
+        )
+    print(
+        table(
+            rows,
+            [
+                ("layer", "layer", "s"),
+                ("batch", "batch", "d"),
+                ("images_per_s_median", "img/s median", ".1f"),
+                ("images_per_s_best", "img/s best", ".1f"),
+            ],
+        )
+    )
+    write_results(
+        args.out,
+        {
+            "benchmark": "teacher feature extraction, 150 px, batch 64",
+            "target_images_per_s": 90,
+            "rows": rows,
+            "machine": machine(),
+            "reproduce": ".venv/bin/python benchmarks/teacher_throughput.py",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ def main():
     ap.add_argument("run_dir")
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--name", required=True)
-    ap.add_argument("--face-padding", type=float, help="alignment padding for photos (how loosely the training crops frame a face)")
+    ap.add_argument(
+        "--face-padding", type=float, help="alignment padding for photos (how loosely the training crops frame a face)"
+    )
     args = ap.parse_args()
     src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "best")
     dst = os.path.join(ROOT, "src", "facenet2expnet", "pretrained", args.name)
@@ -29,14 +31,24 @@ def main():
         report = json.load(open(report_path))
     else:  # a run still in progress: the selected checkpoint so far, with its validation accuracy
         cfg = meta["config"]
-        report = {"dataset": cfg["dataset"].split(":")[0], "protocol": cfg["protocol"], "accuracy_mean": meta["val_acc"],
-                  "notes": f"run unfinished when bundled: best epoch so far ({meta['epoch']}); accuracy is its validation accuracy",
-                  "command": None}
+        report = {
+            "dataset": cfg["dataset"].split(":")[0],
+            "protocol": cfg["protocol"],
+            "accuracy_mean": meta["val_acc"],
+            "notes": f"run unfinished when bundled: best epoch so far ({meta['epoch']}); accuracy is its validation accuracy",
+            "command": None,
+        }
     if args.face_padding is not None:
         meta["preprocessing"]["face_padding"] = args.face_padding
     meta["name"] = args.name
-    meta["card"] = {"dataset": report["dataset"], "protocol": report["protocol"], "accuracy": report["accuracy_mean"],
-                    "notes": report.get("notes"), "command": report.get("command"), "selected_epoch": meta.get("epoch")}
+    meta["card"] = {
+        "dataset": report["dataset"],
+        "protocol": report["protocol"],
+        "accuracy": report["accuracy_mean"],
+        "notes": report.get("notes"),
+        "command": report.get("command"),
+        "selected_epoch": meta.get("epoch"),
+    }
     init_trunk = (meta.get("config") or {}).get("init_trunk")
     if init_trunk:  # stage 1 ran on its own: its command belongs on the card too (RUN/folds/fold_XX/trunk.json -> RUN/pretrain.json)
         trunk = init_trunk if os.path.isabs(init_trunk) else os.path.join(ROOT, init_trunk)

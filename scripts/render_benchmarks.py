@@ -1,6 +1,6 @@
 """Write docs/benchmarks.md from the committed JSON under benchmarks/results/ (so the doc and the data agree).
 
-    .venv/bin/python scripts/render_benchmarks.py
+.venv/bin/python scripts/render_benchmarks.py
 """
 
 import json
@@ -28,9 +28,12 @@ def _stage1_lines(methods: dict) -> list[str]:
             out += ["", f"{m}: the same stage 1 as {seen[s1['command']]}, then stage 2 from its trunk."]
         elif s1:
             seen[s1["command"]] = m
-            out += ["", f"{m}: stage 1 ran once, on its own, over {s1['n_train_faces']:,} FER2013 Training faces (labels unused): "
-                        f"{s1['epochs']} epochs, {s1['seconds_per_epoch']:.0f} s/epoch, final MSE {s1['train_mse']:.4f} (train) / "
-                        f"{s1['publictest_mse']:.4f} (PublicTest faces). Command: `{s1['command']}`; then stage 2 from its trunk (`--init-trunk`)."]
+            out += [
+                "",
+                f"{m}: stage 1 ran once, on its own, over {s1['n_train_faces']:,} FER2013 Training faces (labels unused): "
+                f"{s1['epochs']} epochs, {s1['seconds_per_epoch']:.0f} s/epoch, final MSE {s1['train_mse']:.4f} (train) / "
+                f"{s1['publictest_mse']:.4f} (PublicTest faces). Command: `{s1['command']}`; then stage 2 from its trunk (`--init-trunk`).",
+            ]
     return out
 
 
@@ -40,10 +43,13 @@ def _trunk_from_lines(methods: dict) -> list[str]:
     for m, v in methods.items():
         src = v.get("trunk_from")
         if src:
-            out += ["", f"{m}: not the paper's method. Its trunk comes from a FER2013 model refined with FER2013's 7 labels "
-                        f"(PublicTest {pct(src['publictest_accuracy'])}; `{src['command']}`"
-                        + (f", after the stage 1 `{src['stage1_command']}`" if src.get("stage1_command") else "")
-                        + "); each CK+ fold then refines it with a new head (the class sets differ)."]
+            out += [
+                "",
+                f"{m}: not the paper's method. Its trunk comes from a FER2013 model refined with FER2013's 7 labels "
+                f"(PublicTest {pct(src['publictest_accuracy'])}; `{src['command']}`"
+                + (f", after the stage 1 `{src['stage1_command']}`" if src.get("stage1_command") else "")
+                + "); each CK+ fold then refines it with a new head (the class sets differ).",
+            ]
     return out
 
 
@@ -52,8 +58,11 @@ def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str
     if ours not in meths or other not in meths:
         return []
     a, b = meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"]
-    return ["", f"{ours} against {other}{why}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
-                f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {min(len(a), len(b))} folds."]
+    return [
+        "",
+        f"{ours} against {other}{why}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
+        f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {min(len(a), len(b))} folds.",
+    ]
 
 
 def _control(recipe: str) -> str:
@@ -84,71 +93,120 @@ def _other_seed_lines(ck: dict) -> list[str]:
     for path in sorted(glob.glob(os.path.join(RES, "ckplus48_kfold10_seed*.json"))):
         other = json.load(open(path))
         seed = other.get("seed")
-        out += ["", f"Seed {seed} (other subject folds, inits and batches; `{other['reproduce']}`):", "",
-                f"| method | mean accuracy, seed {seed} | std | mean accuracy, seed 0 |", "|---|---:|---:|---:|"]
+        out += [
+            "",
+            f"Seed {seed} (other subject folds, inits and batches; `{other['reproduce']}`):",
+            "",
+            f"| method | mean accuracy, seed {seed} | std | mean accuracy, seed 0 |",
+            "|---|---:|---:|---:|",
+        ]
         for m, v in other["methods"].items():
             s0 = ck["methods"].get(m)
-            out.append(f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(s0['accuracy_mean']) if s0 else ''} |")
+            out.append(
+                f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(s0['accuracy_mean']) if s0 else ''} |"
+            )
         out += _comparison_lines(other["methods"], others=(), why_suffix=f" (seed {seed})")
     return out
 
 
 def main():
-    out = ["# Benchmarks", "",
-           "Every number here comes from a JSON file in `benchmarks/results/`, written by the script named with it,",
-           "on this project's machine: 2 CPU cores, no GPU. Several benchmarks ran at the same time (the",
-           "machine has 2 cores), so the timings are pessimistic; each JSON records the load average at its end.",
-           "Seconds per epoch are medians over a run's epochs (runs made before 2026-11-28 19:30 UTC and not re-read since give means).",
-           "This page is generated: `.venv/bin/python scripts/render_benchmarks.py`.", ""]
+    out = [
+        "# Benchmarks",
+        "",
+        "Every number here comes from a JSON file in `benchmarks/results/`, written by the script named with it,",
+        "on this project's machine: 2 CPU cores, no GPU. Several benchmarks ran at the same time (the",
+        "machine has 2 cores), so the timings are pessimistic; each JSON records the load average at its end.",
+        "Seconds per epoch are medians over a run's epochs (runs made before 2026-11-28 19:30 UTC and not re-read since give means).",
+        "This page is generated: `.venv/bin/python scripts/render_benchmarks.py`.",
+        "",
+    ]
     ck = load("ckplus48_kfold10.json")
     if ck:
-        out += ["## CK+48, 7 classes, subject-independent 10-fold", "",
-                "Same folds for every method (seed 0); validation subjects carved from each fold's training subjects select the",
-                "epoch (or the probe's C); the test fold is used once. Reproduce: `" + ck["reproduce"] + "`.", "",
-                "| method | mean accuracy | std | worst fold | best fold | s/epoch (stage 2) | command |", "|---|---:|---:|---:|---:|---:|---|"]
+        out += [
+            "## CK+48, 7 classes, subject-independent 10-fold",
+            "",
+            "Same folds for every method (seed 0); validation subjects carved from each fold's training subjects select the",
+            "epoch (or the probe's C); the test fold is used once. Reproduce: `" + ck["reproduce"] + "`.",
+            "",
+            "| method | mean accuracy | std | worst fold | best fold | s/epoch (stage 2) | command |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
         for m, v in ck["methods"].items():
             fa = v["fold_accuracies"]
             spe = (v.get("seconds_per_epoch") or {}).get("stage2")
-            out.append(f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(min(fa))} | {pct(max(fa))} | "
-                       f"{'' if spe is None else f'{spe:.1f}'} | `{v['command']}` |")
+            out.append(
+                f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(min(fa))} | {pct(max(fa))} | "
+                f"{'' if spe is None else f'{spe:.1f}'} | `{v['command']}` |"
+            )
         out += ["", "Per-fold accuracies (fold 0 first):", ""]
         for m, v in ck["methods"].items():
-            out.append(f"- {m}: " + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"]) + (f" ({v['notes']})" if v.get("notes") else ""))
+            out.append(
+                f"- {m}: "
+                + ", ".join(f"{100 * a:.1f}" for a in v["fold_accuracies"])
+                + (f" ({v['notes']})" if v.get("notes") else "")
+            )
         meths = ck["methods"]
         out += _comparison_lines(meths)
         out += _stage1_lines(meths) + _trunk_from_lines(meths)
         out += _other_seed_lines(ck)
-        out += ["", "Target of the training issue: fn2en >= 97.0% and better than scratch and finetune (paper: 98.6% / 96.8% on CK+ 6 / 8 classes)."]
+        out += [
+            "",
+            "Target of the training issue: fn2en >= 97.0% and better than scratch and finetune (paper: 98.6% / 96.8% on CK+ 6 / 8 classes).",
+        ]
         partial = {m: len(v["fold_accuracies"]) for m, v in ck["methods"].items() if len(v["fold_accuracies"]) < 10}
         if partial:
             n = min(partial.values())
-            out += ["", f"On the first {n} folds only (where every method ran):", "", "| method | mean accuracy, folds 0-{} |".format(n - 1), "|---|---:|"]
+            out += [
+                "",
+                f"On the first {n} folds only (where every method ran):",
+                "",
+                "| method | mean accuracy, folds 0-{} |".format(n - 1),
+                "|---|---:|",
+            ]
             for m, v in ck["methods"].items():
                 out.append(f"| {m} | {100 * sum(v['fold_accuracies'][:n]) / n:.2f}% |")
         out.append("")
     tap = load("tap_selection.json")
     if tap:
-        out += ["## Which teacher tap? (linear probe per dlib ResNet-29 tap, CK+48, same 10 folds)", "",
-                "Reproduce: `" + tap["reproduce"] + "`.", "", "| tap | shape | probe accuracy | std |", "|---|---|---:|---:|"]
+        out += [
+            "## Which teacher tap? (linear probe per dlib ResNet-29 tap, CK+48, same 10 folds)",
+            "",
+            "Reproduce: `" + tap["reproduce"] + "`.",
+            "",
+            "| tap | shape | probe accuracy | std |",
+            "|---|---|---:|---:|",
+        ]
         layers = dict(tap["layers"])
         if "level2" not in layers and ck and "probe" in ck["methods"]:
             # the CK+ benchmark's probe is this same measurement at the default tap (level2)
             p = ck["methods"]["probe"]
-            layers["level2"] = {"tap_shape": [128, 8, 8], "accuracy_mean": p["accuracy_mean"], "accuracy_std": p["accuracy_std"], "from": "probe above"}
+            layers["level2"] = {
+                "tap_shape": [128, 8, 8],
+                "accuracy_mean": p["accuracy_mean"],
+                "accuracy_std": p["accuracy_std"],
+                "from": "probe above",
+            }
         order = ["stem", "level4", "level3", "level2", "level1", "level0", "pooled", "embedding"]
         for layer in sorted(layers, key=lambda k: order.index(k) if k in order else 99):
             v = layers[layer]
             note = " (the CK+ probe row above)" if v.get("from") else ""
-            out.append(f"| {layer}{note} | {'x'.join(map(str, v['tap_shape']))} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} |")
+            out.append(
+                f"| {layer}{note} | {'x'.join(map(str, v['tap_shape']))} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} |"
+            )
         out.append("")
     viz = load("ckplus48_visualization.json")
     if viz:
-        out += ["## Expression semantics, as numbers (CK+48, fold 0)", "",
-                "From `facenet2expnet visualize runs/ckplus48/fn2en --compare runs/ckplus48/scratch runs/ckplus48/finetune --out docs/figures/ckplus48 --fold 0`",
-                "(copied to `benchmarks/results/ckplus48_visualization.json`; figures in [visualization.md](visualization.md)).",
-                f"Selectivity: mean over units of the fraction of the top-{viz['selectivity_k']} test patches sharing the majority class "
-                f"(chance ~ {viz['majority_class_share']:.2f}). Silhouettes of the penultimate features by expression and by subject.", "",
-                "| model | selectivity | silhouette by expression | silhouette by subject |", "|---|---:|---:|---:|"]
+        out += [
+            "## Expression semantics, as numbers (CK+48, fold 0)",
+            "",
+            "From `facenet2expnet visualize runs/ckplus48/fn2en --compare runs/ckplus48/scratch runs/ckplus48/finetune --out docs/figures/ckplus48 --fold 0`",
+            "(copied to `benchmarks/results/ckplus48_visualization.json`; figures in [visualization.md](visualization.md)).",
+            f"Selectivity: mean over units of the fraction of the top-{viz['selectivity_k']} test patches sharing the majority class "
+            f"(chance ~ {viz['majority_class_share']:.2f}). Silhouettes of the penultimate features by expression and by subject.",
+            "",
+            "| model | selectivity | silhouette by expression | silhouette by subject |",
+            "|---|---:|---:|---:|",
+        ]
         for m, v in viz["selectivity"].items():
             sil = viz.get("silhouette", {}).get(m, {})
             e, su = sil.get("expression"), sil.get("subject")
@@ -156,30 +214,60 @@ def main():
         out.append("")
     fer = load("fer2013.json")
     if fer:
-        out += ["## FER2013 (train on Training, select and report on PublicTest)", "", f"Caveat: {fer['caveat']}.",
-                "Reproduce: `" + fer["reproduce"] + "`.", "", "| method | PublicTest accuracy | best epoch | s/epoch stage 1 | s/epoch stage 2 | command |",
-                "|---|---:|---:|---:|---:|---|"]
+        out += [
+            "## FER2013 (train on Training, select and report on PublicTest)",
+            "",
+            f"Caveat: {fer['caveat']}.",
+            "Reproduce: `" + fer["reproduce"] + "`.",
+            "",
+            "| method | PublicTest accuracy | best epoch | s/epoch stage 1 | s/epoch stage 2 | command |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
         for m, v in fer["methods"].items():
             spe = v.get("seconds_per_epoch") or {}
-            out.append(f"| {m} | {pct(v['publictest_accuracy'])} | {v['best_epoch']} | {spe.get('stage1', '')} | {spe.get('stage2', '')} | `{v['command']}` |")
+            out.append(
+                f"| {m} | {pct(v['publictest_accuracy'])} | {v['best_epoch']} | {spe.get('stage1', '')} | {spe.get('stage2', '')} | `{v['command']}` |"
+            )
         out += _stage1_lines(fer["methods"])
         out.append("")
-    for name, title in (("teacher_throughput.json", "Teacher feature extraction"), ("detect_align.json", "Detection and alignment"),
-                        ("inference.json", "Inference")):
+    for name, title in (
+        ("teacher_throughput.json", "Teacher feature extraction"),
+        ("detect_align.json", "Detection and alignment"),
+        ("inference.json", "Inference"),
+    ):
         d = load(name)
         if not d:
             continue
-        out += [f"## {title}", "", f"Reproduce: `{d['reproduce']}` (load average at the end: {d['machine']['loadavg_1m_at_end']}).", ""]
+        out += [
+            f"## {title}",
+            "",
+            f"Reproduce: `{d['reproduce']}` (load average at the end: {d['machine']['loadavg_1m_at_end']}).",
+            "",
+        ]
         rows = d["rows"]
         keys = list(dict.fromkeys(k for r in rows for k in r))  # every column any row has, in first-seen order
         out += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         for r in rows:
-            out.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else "" if v is None else str(v) for v in map(r.get, keys)) + " |")
+            out.append(
+                "| "
+                + " | ".join(
+                    f"{v:.3f}" if isinstance(v, float) else "" if v is None else str(v) for v in map(r.get, keys)
+                )
+                + " |"
+            )
         for k, v in d.items():
             if k == "head_to_head_b1_ms":  # the batch-1 rows timed again in alternation
-                out += ["", "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round medians):", "",
-                        "| model and runtime | ms per face | per round |", "|---|---:|---|"]
-                out += [f"| {m} | {t['median_ms']:.3f} | {', '.join(f'{x:.3f}' for x in t['ms_per_round'])} |" for m, t in v.items()]
+                out += [
+                    "",
+                    "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round medians):",
+                    "",
+                    "| model and runtime | ms per face | per round |",
+                    "|---|---:|---|",
+                ]
+                out += [
+                    f"| {m} | {t['median_ms']:.3f} | {', '.join(f'{x:.3f}' for x in t['ms_per_round'])} |"
+                    for m, t in v.items()
+                ]
             elif k not in ("rows", "machine", "reproduce", "benchmark"):
                 out.append(f"\n- {k}: {v}")
         out.append("")

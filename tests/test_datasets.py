@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 import scipy.io
+from conftest import shared, write_face
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import shared, write_face
 from facenet2expnet.cli import main
 from facenet2expnet.data import Dataset, Sample, load_dataset, make_folds, parse_dataset_spec
 from facenet2expnet.errors import BadImagesError, DatasetLayoutError, FaceNet2ExpNetError, UnknownNameError
@@ -161,8 +161,15 @@ def test_tfd_official_folds(tmp_path):
     folds = np.zeros((n, 5), int)
     for f in range(5):
         folds[10:, f] = rng.integers(1, 4, n - 10)
-    scipy.io.savemat(tmp_path / "TFD_48x48.mat", {"images": rng.integers(0, 255, (n, 48, 48), dtype=np.uint8),
-                                                   "labs_ex": labs_ex[:, None], "labs_id": (np.arange(n) // 4)[:, None], "folds": folds})
+    scipy.io.savemat(
+        tmp_path / "TFD_48x48.mat",
+        {
+            "images": rng.integers(0, 255, (n, 48, 48), dtype=np.uint8),
+            "labs_ex": labs_ex[:, None],
+            "labs_id": (np.arange(n) // 4)[:, None],
+            "folds": folds,
+        },
+    )
     ds = load_dataset("tfd", tmp_path)
     assert len(ds) == 50 and ds.samples[0].array.shape == (48, 48)
     fs = make_folds(ds, "official")
@@ -280,12 +287,18 @@ def test_parse_dataset_spec():
 
 
 def _synthetic_dataset(labels, subjects):
-    samples = [Sample(label=int(l), path=f"/x/{i}.png", subject=str(s)) for i, (l, s) in enumerate(zip(labels, subjects))]
+    samples = [
+        Sample(label=int(lab), path=f"/x/{i}.png", subject=str(s)) for i, (lab, s) in enumerate(zip(labels, subjects))
+    ]
     return Dataset("synthetic", "/x", [f"c{i}" for i in range(max(labels) + 1)], samples)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 30)), min_size=30, max_size=200), st.integers(2, 10), st.integers(0, 999))
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 30)), min_size=30, max_size=200),
+    st.integers(2, 10),
+    st.integers(0, 999),
+)
 def test_no_subject_in_two_folds(pairs, k, seed):
     labels, subjects = zip(*pairs)
     ds = _synthetic_dataset(labels, subjects)

@@ -5,9 +5,9 @@ import os
 
 import numpy as np
 import pytest
+from conftest import shared, write_face
 from PIL import Image
 
-from conftest import shared, write_face
 from facenet2expnet.cli import main
 from facenet2expnet.data import load_dataset, make_folds
 from facenet2expnet.data.images import ImageReadError, read_image
@@ -15,8 +15,17 @@ from facenet2expnet.errors import UnknownNameError
 from facenet2expnet.face import DETECTORS, align_face, create_detector, crop_faces, landmarks_from_box
 from facenet2expnet.face.align import chip_to_image_matrix, similarity_transform, template_points
 
-SINGLE = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "single_face.jpg",
-          "obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
+SINGLE = [
+    "0-f1-su-ph.jpg",
+    "0-f15-hao-ph.jpg",
+    "15-f13-anc-ph.jpg",
+    "45-m7-di-ph.jpg",
+    "single_face.jpg",
+    "obama.jpg",
+    "obama2.jpg",
+    "obama3.jpg",
+    "biden.jpg",
+]
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +79,10 @@ def test_align_puts_landmarks_on_template():
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     lm = scale * tpl @ rot.T + t
     for x, y in lm:
-        img[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3] = 255
+        img[int(round(y)) - 2 : int(round(y)) + 3, int(round(x)) - 2 : int(round(x)) + 3] = 255
     chip = align_face(img, lm, 150, 0.25)
-    for (tx, ty) in tpl:
-        win = chip[int(ty) - 4:int(ty) + 5, int(tx) - 4:int(tx) + 5, 0]
+    for tx, ty in tpl:
+        win = chip[int(ty) - 4 : int(ty) + 5, int(tx) - 4 : int(tx) + 5, 0]
         assert win.max() > 100, "landmark dot not found near its template position"
 
 
@@ -110,7 +119,9 @@ def test_single_face_photos(name, dlib_detector):
     in_chip = (face.landmarks - t) @ np.linalg.inv(a).T
     eyes = [0, 1, 2, 3]
     err = np.linalg.norm(in_chip[eyes] - template_points(150, 0.25)[eyes], axis=1).max()
-    assert err < (8.0 if name.startswith("45-") else 6.0), err  # 45 degrees of yaw cannot fit a frontal template exactly
+    assert err < (8.0 if name.startswith("45-") else 6.0), (
+        err
+    )  # 45 degrees of yaw cannot fit a frontal template exactly
 
 
 @pytest.mark.realdata
@@ -142,7 +153,9 @@ def test_our_chips_keep_teacher_parity(dlib_detector):
     ref_chips = dlib_chips(paths)
 
     def embed(chip):
-        x = teacher.preprocessing.normalize(torch.from_numpy(np.ascontiguousarray(chip.transpose(2, 0, 1)))[None].float())
+        x = teacher.preprocessing.normalize(
+            torch.from_numpy(np.ascontiguousarray(chip.transpose(2, 0, 1)))[None].float()
+        )
         return teacher(x)[0].numpy()
 
     ours = {n: embed(crop_faces(p, dlib_detector, 150, 0.25)[0][1]) for n, p in zip(names, paths)}
@@ -159,8 +172,13 @@ def test_our_chips_keep_teacher_parity(dlib_detector):
 
 def _ckplus_tree_from_photos(root, photos, mountain):
     """A raw CK+ layout whose frames are real photos (and one landscape: no face)."""
-    seqs = [("S010", "001", 5, photos[0]), ("S011", "002", 7, photos[1]), ("S013", "001", 5, photos[1]),
-            ("S014", "003", 7, photos[0]), ("S012", "001", 3, mountain)]
+    seqs = [
+        ("S010", "001", 5, photos[0]),
+        ("S011", "002", 7, photos[1]),
+        ("S013", "001", 5, photos[1]),
+        ("S014", "003", 7, photos[0]),
+        ("S012", "001", 3, mountain),
+    ]
     for subj, seq, code, photo in seqs:
         d = root / "cohn-kanade-images" / subj / seq
         d.mkdir(parents=True)
@@ -178,22 +196,76 @@ def test_prepare_raw_ckplus_and_train_on_it(tmp_path, capsys):
     photos = [shared("faces", "0-f15-hao-ph.jpg"), shared("faces", "obama.jpg")]
     root = _ckplus_tree_from_photos(tmp_path / "ck", photos, shared("faces", "free-mountain-vector-01.jpg"))
     out = tmp_path / "prep"
-    assert main(["prepare", "--dataset", f"ckplus:{root}", "--out", str(out), "--size", "64", "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--dataset",
+                f"ckplus:{root}",
+                "--out",
+                str(out),
+                "--size",
+                "64",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     folder = printed.strip().split("prepared:")[-1]
     rows = list(csv.DictReader(open(os.path.join(folder, "manifest.csv"))))
     assert len(rows) == 15 and sorted({r["status"] for r in rows}) == ["no_face", "ok"]
     assert all(r["landmarks"] and r["box"] for r in rows if r["status"] == "ok")
     ds = load_dataset("prepared", str(out))
-    assert len(ds) == 12 and {p.kind for p in ds.problems} == {"no-face", "duplicate"}  # 3 identical frames per sequence
+    assert len(ds) == 12 and {p.kind for p in ds.problems} == {
+        "no-face",
+        "duplicate",
+    }  # 3 identical frames per sequence
     assert read_image(ds.samples[0].path).shape == (64, 64, 3)
     # resume: a second run reuses everything
-    assert main(["prepare", "--dataset", f"ckplus:{root}", "--out", str(out), "--size", "64", "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--dataset",
+                f"ckplus:{root}",
+                "--out",
+                str(out),
+                "--size",
+                "64",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "resuming: 15/15" in capsys.readouterr().out
     # the training CLI accepts it
     run = tmp_path / "run"
-    assert main(["train", "--dataset", f"prepared:{out}", "--method", "probe", "--folds", "2", "--val-fraction", "0.0",
-                 "--cache-dir", str(tmp_path / "cache"), "--out", str(run), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"prepared:{out}",
+                "--method",
+                "probe",
+                "--folds",
+                "2",
+                "--val-fraction",
+                "0.0",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert os.path.exists(run / "report.json")
 
 
@@ -206,8 +278,16 @@ def test_prepare_precropped_synthetic_parallel(tmp_path):
     msgs = []
     from facenet2expnet.face.prepare import prepare_dataset
 
-    folder = prepare_dataset("ckplus48", str(tmp_path / "ck48"), str(tmp_path / "prep"), size=32, channels="L", workers=2,
-                             progress=False, log=msgs.append)
+    folder = prepare_dataset(
+        "ckplus48",
+        str(tmp_path / "ck48"),
+        str(tmp_path / "prep"),
+        size=32,
+        channels="L",
+        workers=2,
+        progress=False,
+        log=msgs.append,
+    )
     rows = list(csv.DictReader(open(os.path.join(folder, "manifest.csv"))))
     assert sorted(r["status"] for r in rows) == ["failed"] + ["precropped"] * 6
     assert any("failed" in m and "S099_001" in m for m in msgs)
@@ -215,3 +295,43 @@ def test_prepare_precropped_synthetic_parallel(tmp_path):
     assert len(ds) == 6 and read_image(ds.samples[0].path, "L").shape == (32, 32)
     assert [p.kind for p in ds.problems] == ["failed"]
     assert len(make_folds(ds, folds=3, val_fraction=0.0)) == 3
+
+
+def test_prepare_and_predict_make_the_same_face_chip(tmp_path, monkeypatch):
+    """One pipeline: the chip that `prepare` writes and the one the recognizer classifies, from the same photo,
+    are byte-identical (same read, detect + align, channel mode)."""
+    import cv2
+
+    from facenet2expnet.face.detect import DETECTORS, Face, FaceDetector
+    from facenet2expnet.face.prepare import prepare_dataset
+    from facenet2expnet.infer import ExpressionRecognizer
+
+    class FixedDetector(FaceDetector):  # finds one face where the synthetic photo has it
+        name = "fixed-test"
+
+        def load(self):
+            pass
+
+        def _detect(self, rgb):
+            return [Face((60.0, 40.0, 160.0, 150.0), 1.0)]
+
+    monkeypatch.setitem(DETECTORS, "fixed-test", FixedDetector)
+    photo = write_face(str(tmp_path / "photos" / "happy" / "p1.png"), seed=3, size=240, mode="RGB")
+    folder = prepare_dataset(
+        "folder",
+        str(tmp_path / "photos"),
+        str(tmp_path / "prep"),
+        size=48,
+        channels="L",
+        detector="fixed-test",
+        detect="always",
+        workers=1,
+        progress=False,
+        log=lambda m: None,
+    )
+    crop = cv2.imread(os.path.join(folder, "crops", "0000000.png"), cv2.IMREAD_UNCHANGED)
+    rec = ExpressionRecognizer.from_pretrained(detector="fixed-test")  # the bundled model: 48 px grey, padding 0.25
+    rec._ensure()
+    _, chips = rec._faces(photo)
+    assert crop.shape == chips[0].shape == (48, 48) and crop.dtype == chips[0].dtype == np.uint8
+    assert np.array_equal(crop, chips[0])

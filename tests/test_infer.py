@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared, write_face
+
 from facenet2expnet.cli import main
 from facenet2expnet.data.preprocess import Preprocessing
 from facenet2expnet.infer import ExpressionRecognizer
@@ -25,7 +25,11 @@ def tiny_ckpt(tmp_path_factory):
     model = create_model("compact", len(CLASSES), target_shape=(128, 8, 8)).eval()
     path = str(tmp_path_factory.mktemp("ckpt") / "tiny")
     pp = Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,), face_padding=0.25)
-    save_checkpoint(model, path, {"classes": CLASSES, "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None})
+    save_checkpoint(
+        model,
+        path,
+        {"classes": CLASSES, "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None},
+    )
     return path
 
 
@@ -62,10 +66,28 @@ def test_bundled_model_loads_offline():
 @pytest.mark.realdata
 def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
     pytest.importorskip("dlib")
-    photos = [str(shared("faces", n)) for n in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")]
+    photos = [
+        str(shared("faces", n)) for n in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")
+    ]
     out_csv = tmp_path / "out.csv"
-    assert main(["predict", "--model", tiny_ckpt, *photos, "--annotate", str(tmp_path / "ann"), "-o", str(out_csv), "--no-progress",
-                 "--explain", str(tmp_path / "explain")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                *photos,
+                "--annotate",
+                str(tmp_path / "ann"),
+                "-o",
+                str(out_csv),
+                "--no-progress",
+                "--explain",
+                str(tmp_path / "explain"),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out_csv)))
     assert [os.path.basename(r["source"]) for r in rows] == [os.path.basename(p) for p in photos]  # one face each
     for r in rows:
@@ -81,8 +103,24 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
 def test_predict_video_one_record_per_sampled_frame(tiny_ckpt, tmp_path, capsys):
     pytest.importorskip("dlib")
     video = str(shared("faces", "single_face.mp4"))
-    assert main(["predict", "--model", tiny_ckpt, video, "--every", "12", "--format", "json", "--no-progress",
-                 "--annotate", str(tmp_path / "ann")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                video,
+                "--every",
+                "12",
+                "--format",
+                "json",
+                "--no-progress",
+                "--annotate",
+                str(tmp_path / "ann"),
+            ]
+        )
+        == 0
+    )
     records = json.loads(capsys.readouterr().out)
     from facenet2expnet.infer.media import video_info
 
@@ -108,7 +146,21 @@ def test_predict_bad_and_faceless_inputs(tiny_ckpt, tmp_path, capsys):
 def test_predict_formats_on_precropped(tiny_ckpt, tmp_path, capsys):
     for i in range(3):
         write_face(tmp_path / "crops" / f"f{i}.png", seed=i)
-    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--format", "json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                "--no-detect",
+                str(tmp_path / "crops"),
+                "--format",
+                "json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 3 and all(r["box"] is None for r in recs)
     assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--no-progress"]) == 0
@@ -174,7 +226,11 @@ def test_test_flip_travels_with_the_checkpoint(tmp_path):
     model = create_model("compact", len(CLASSES), target_shape=(128, 8, 8)).eval()
     pp = Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,), test_flip=True)
     path = str(tmp_path / "flip")
-    save_checkpoint(model, path, {"classes": CLASSES, "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None})
+    save_checkpoint(
+        model,
+        path,
+        {"classes": CLASSES, "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None},
+    )
     faces = [np.random.default_rng(i).integers(0, 255, (48, 48), dtype=np.uint8) for i in range(3)]
     rec = ExpressionRecognizer.from_pretrained(path, detect=False)
     assert rec.preprocessing_.test_flip
@@ -211,8 +267,27 @@ def test_webcam_loop_with_a_camera(tiny_ckpt, tmp_path, monkeypatch, capsys):
 
     video = _synthetic_video(tmp_path / "cam.mp4")
     monkeypatch.setattr(predict, "open_webcam", lambda index: cv2.VideoCapture(str(video)))
-    assert main(["predict", "--model", tiny_ckpt, "--no-detect", "--webcam", "--every", "3", "--max-frames", "3",
-                 "--format", "json", "--annotate", str(tmp_path / "ann"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                "--no-detect",
+                "--webcam",
+                "--every",
+                "3",
+                "--max-frames",
+                "3",
+                "--format",
+                "json",
+                "--annotate",
+                str(tmp_path / "ann"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     recs = json.loads(capsys.readouterr().out)
     assert [r["frame"] for r in recs] == [0, 3, 6] and all(r["source"] == "webcam:0" for r in recs)
     assert (tmp_path / "ann" / "webcam_0_annotated.mp4").stat().st_size > 0
@@ -220,7 +295,23 @@ def test_webcam_loop_with_a_camera(tiny_ckpt, tmp_path, monkeypatch, capsys):
 
 def test_synthetic_video_file(tiny_ckpt, tmp_path, capsys):
     video = _synthetic_video(tmp_path / "clip.mp4", n=10)
-    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(video), "--every", "4", "--format", "json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                "--no-detect",
+                str(video),
+                "--every",
+                "4",
+                "--format",
+                "json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert [r["frame"] for r in json.loads(capsys.readouterr().out)] == [0, 4, 8]
 
 
@@ -232,12 +323,30 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     import onnx
     from PIL import Image
 
-    calib = [write_face(str(tmp_path / "calib" / f"{i}.png"), seed=i) for i in range(40)]
+    _ = [write_face(str(tmp_path / "calib" / f"{i}.png"), seed=i) for i in range(40)]
     out = str(tmp_path / "int8.onnx")
-    assert main(["export", "fer2013-fn2en-fast", "--onnx", out, "--int8", str(tmp_path / "calib"), "--calibration-faces", "32"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "fer2013-fn2en-fast",
+                "--onnx",
+                out,
+                "--int8",
+                str(tmp_path / "calib"),
+                "--calibration-faces",
+                "32",
+            ]
+        )
+        == 0
+    )
     meta = json.load(open(str(tmp_path / "int8.json")))
     q = meta["quantization"]
-    assert q["calibration_faces"] == 32 and any("trunk.0" in n for n in q["kept_in_float"]) and q["kept_in_float"][-1].endswith("Gemm")
+    assert (
+        q["calibration_faces"] == 32
+        and any("trunk.0" in n for n in q["kept_in_float"])
+        and q["kept_in_float"][-1].endswith("Gemm")
+    )
     ops = {n.op_type for n in onnx.load(out).graph.node}
     assert "QLinearConv" in ops and "Conv" in ops  # the later convs quantized, the first one not
     # faces like the calibration ones, not seen in calibration (the real-face test below covers photos)
@@ -247,7 +356,19 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     assert np.allclose(int8_probs.sum(1), 1, atol=1e-3)
     assert np.abs(int8_probs - float_probs).max() < 0.1
     assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.8
-    assert main(["export", "fer2013-fn2en-fast", "--onnx", str(tmp_path / "x.onnx"), "--int8", str(tmp_path / "nothing.png")]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "fer2013-fn2en-fast",
+                "--onnx",
+                str(tmp_path / "x.onnx"),
+                "--int8",
+                str(tmp_path / "nothing.png"),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -257,11 +378,12 @@ def test_bundled_int8_model_runs_offline_like_the_float_one(tmp_path):
     pytest.importorskip("onnxruntime")
     from PIL import Image
 
-
     float_rec = ExpressionRecognizer.from_pretrained(detect=False)
     int8_rec = ExpressionRecognizer.from_pretrained("fer2013-fn2en-fast-int8", detect=False)
     assert int8_rec.backend_.kind == "onnx" and int8_rec.meta_["quantization"]["weights"].startswith("int8")
-    assert int8_rec.classes_ == float_rec.classes_ and int8_rec.meta_["preprocessing"] == float_rec.meta_["preprocessing"]
+    assert (
+        int8_rec.classes_ == float_rec.classes_ and int8_rec.meta_["preprocessing"] == float_rec.meta_["preprocessing"]
+    )
     faces = [np.asarray(Image.open(write_face(str(tmp_path / f"{i}.png"), seed=100 + i))) for i in range(24)]
     float_probs = np.concatenate(float_rec.predict_proba(faces))
     int8_probs = np.concatenate(int8_rec.predict_proba(faces))
@@ -289,5 +411,7 @@ def test_int8_export_on_real_faces_keeps_the_accuracy(tmp_path):
     agree = (int8_probs.argmax(1) == float_probs.argmax(1)).mean()
     assert agree >= 0.95
     # the shipped int8 model (calibrated on 512 Training faces) too
-    bundled_probs = np.concatenate(ExpressionRecognizer.from_pretrained("fer2013-fn2en-fast-int8", detect=False).predict_proba(test))
+    bundled_probs = np.concatenate(
+        ExpressionRecognizer.from_pretrained("fer2013-fn2en-fast-int8", detect=False).predict_proba(test)
+    )
     assert (bundled_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.95

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-
 from conftest import shared, write_face
+
 from facenet2expnet.data import load_dataset
 from facenet2expnet.errors import FaceNet2ExpNetError, UnknownNameError
 from facenet2expnet.teachers import create_teacher
@@ -42,10 +42,10 @@ def test_dlib_file_structure():
     info, layers = read_dlib_network(find_model_file("dlib_face_recognition_resnet_model_v1.dat"))
     assert info["size"] == (150, 150)
     assert np.allclose(info["mean_rgb"], (122.782, 117.001, 104.298), atol=1e-3)
-    kinds = [l.kind for l in layers]
+    kinds = [lay.kind for lay in layers]
     assert kinds.count("con") == 29 and kinds.count("affine") == 29 and kinds.count("add_prev") == 14
-    downs = [l for l in layers if l.kind == "con" and l.fields["stride_y"] == 2]
-    assert all(l.fields["padding_y"] == 0 for l in downs)  # stride-2 convs have no padding
+    downs = [lay for lay in layers if lay.kind == "con" and lay.fields["stride_y"] == 2]
+    assert all(lay.fields["padding_y"] == 0 for lay in downs)  # stride-2 convs have no padding
 
 
 @pytest.mark.parametrize("tap", TAPS)
@@ -191,7 +191,11 @@ def test_feature_store_build_reuse_resume_rebuild(tmp_path, dlib_teacher, monkey
 
     # reuse: no recomputation
     calls = []
-    monkeypatch.setattr(dlib_teacher.preprocessing.__class__, "load", lambda self, s: calls.append(s) or np.zeros((150, 150, 3), np.uint8))
+    monkeypatch.setattr(
+        dlib_teacher.preprocessing.__class__,
+        "load",
+        lambda self, s: calls.append(s) or np.zeros((150, 150, 3), np.uint8),
+    )
     again = extract_features(dlib_teacher, ds, out, batch_size=4, progress=False)
     assert again.path == store.path and calls == []
     monkeypatch.undo()

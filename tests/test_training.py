@@ -44,8 +44,19 @@ def synth_root(tmp_path_factory):
 
 
 def _cfg(root, tmp_path, **kw):
-    base = dict(dataset=f"ckplus48:{root}", classes="happy,sadness,surprise", folds=4, max_folds=1, stage1_epochs=4, stage2_epochs=6, batch_size=16,
-                lr_stage1=0.05, lr_stage2=0.02, cache_dir=str(tmp_path / "cache"), val_fraction=0.34)
+    base = dict(
+        dataset=f"ckplus48:{root}",
+        classes="happy,sadness,surprise",
+        folds=4,
+        max_folds=1,
+        stage1_epochs=4,
+        stage2_epochs=6,
+        batch_size=16,
+        lr_stage1=0.05,
+        lr_stage2=0.02,
+        cache_dir=str(tmp_path / "cache"),
+        val_fraction=0.34,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -57,7 +68,17 @@ def _metrics(run_dir):
         return list(csv.DictReader(f))
 
 
-REPORT_KEYS = {"method", "dataset", "protocol", "classes", "folds", "accuracy_mean", "accuracy_std", "confusion_matrix", "per_class_recall"}
+REPORT_KEYS = {
+    "method",
+    "dataset",
+    "protocol",
+    "classes",
+    "folds",
+    "accuracy_mean",
+    "accuracy_std",
+    "confusion_matrix",
+    "per_class_recall",
+}
 
 
 def _check_report(run_dir, method):
@@ -109,7 +130,11 @@ def test_stage1_trains_trunk_only(synth_root, tmp_path, monkeypatch):
 
 def test_scratch_finetune_probe_and_compare(synth_root, tmp_path, capsys):
     runs = []
-    for method, kw in (("scratch", {"eval_flip": True}), ("finetune", {"stage2_epochs": 2, "lr_stage2": 0.01}), ("probe", {})):
+    for method, kw in (
+        ("scratch", {"eval_flip": True}),
+        ("finetune", {"stage2_epochs": 2, "lr_stage2": 0.01}),
+        ("probe", {}),
+    ):
         run = str(tmp_path / method)
         run_experiment(_cfg(synth_root, tmp_path, method=method, **kw), run, progress=False, log=lambda m: None)
         _check_report(run, method)
@@ -158,7 +183,13 @@ def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
     assert any("resuming at stage2 epoch 2" in m for m in logs)
     assert 3000 <= resumed["seconds"] < 3000 + 600
     rows = _metrics(run)
-    assert [(r["stage"], r["epoch"]) for r in rows] == [("stage1", "1"), ("stage1", "2"), ("stage2", "1"), ("stage2", "2"), ("stage2", "3")]
+    assert [(r["stage"], r["epoch"]) for r in rows] == [
+        ("stage1", "1"),
+        ("stage1", "2"),
+        ("stage2", "1"),
+        ("stage2", "2"),
+        ("stage2", "3"),
+    ]
     # deterministic on CPU: the resumed run ends where the uninterrupted one did
     assert resumed["confusion_matrix"] == full["confusion_matrix"]
     assert abs(float(rows[-1]["train_loss"]) - float(_metrics(str(tmp_path / "full"))[-1]["train_loss"])) < 1e-4
@@ -168,8 +199,31 @@ def test_nan_loss_stops_cleanly(synth_root, tmp_path):
     cfg = _cfg(synth_root, tmp_path, lr_stage1=1e12, stage1_epochs=3)
     with pytest.raises(TrainingDivergedError, match=r"fold 0, stage1, epoch \d+: the loss became (nan|inf)"):
         run_experiment(cfg, str(tmp_path / "nan"), progress=False, log=lambda m: None)
-    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(tmp_path / "nan2"), "--folds", "4", "--max-folds", "1",
-                 "--lr-stage1", "1e12", "--stage1-epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"ckplus48:{synth_root}",
+                "--classes",
+                "happy,sadness,surprise",
+                "--out",
+                str(tmp_path / "nan2"),
+                "--folds",
+                "4",
+                "--max-folds",
+                "1",
+                "--lr-stage1",
+                "1e12",
+                "--stage1-epochs",
+                "2",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
 
 
 def test_unknown_names_list_valid_ones(synth_root, tmp_path):
@@ -178,7 +232,9 @@ def test_unknown_names_list_valid_ones(synth_root, tmp_path):
     with pytest.raises(UnknownNameError, match="compact, fast, paper, res48, res96"):
         create_model("tiny", 3)
     with pytest.raises(UnknownNameError, match="level2"):
-        run_experiment(_cfg(synth_root, tmp_path, layer="conv9"), str(tmp_path / "x"), progress=False, log=lambda m: None)
+        run_experiment(
+            _cfg(synth_root, tmp_path, layer="conv9"), str(tmp_path / "x"), progress=False, log=lambda m: None
+        )
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -222,9 +278,36 @@ def test_projection_default_comes_from_the_config_and_travels_with_the_checkpoin
 @pytest.mark.parametrize("flag, projected", [([], True), (["--no-projection"], False)])
 def test_train_cli_fast_config_projection_flag(synth_root, tmp_path, flag, projected):
     run = tmp_path / "fast"
-    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(run), "--folds", "4",
-                 "--max-folds", "1", "--arch", "fast", "--stage1-epochs", "1", "--stage2-epochs", "1", "--batch-size", "16",
-                 "--cache-dir", str(tmp_path / "cache"), "--no-progress", *flag]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"ckplus48:{synth_root}",
+                "--classes",
+                "happy,sadness,surprise",
+                "--out",
+                str(run),
+                "--folds",
+                "4",
+                "--max-folds",
+                "1",
+                "--arch",
+                "fast",
+                "--stage1-epochs",
+                "1",
+                "--stage2-epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+                *flag,
+            ]
+        )
+        == 0
+    )
     model, meta = load_checkpoint(str(run / "folds" / "fold_00" / "best.json"))
     assert meta["arch"]["name"] == "fast" and meta["arch"]["projection"] is projected
     assert isinstance(model.project, torch.nn.Conv2d) is projected
@@ -253,7 +336,9 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
     from facenet2expnet.train.loop import build_model, load_trunk
 
     pre = str(tmp_path / "pre")
-    summary = run_experiment(_cfg(synth_root, tmp_path, stage1_epochs=2, stage2_epochs=0), pre, progress=False, log=lambda m: None)
+    summary = run_experiment(
+        _cfg(synth_root, tmp_path, stage1_epochs=2, stage2_epochs=0), pre, progress=False, log=lambda m: None
+    )
     assert summary["pretrain_only"] and not os.path.exists(os.path.join(pre, "report.json"))
     fold = summary["folds"][0]
     assert fold["stage1_val_mse"] > 0 and "accuracy" not in fold
@@ -273,8 +358,12 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
 
     # a run from it, with no further stage 1, trains and reports
     run = str(tmp_path / "refine")
-    report = run_experiment(_cfg(synth_root, tmp_path, init_trunk=trunk_path, stage1_epochs=0, stage2_epochs=2), run,
-                            progress=False, log=lambda m: None)
+    report = run_experiment(
+        _cfg(synth_root, tmp_path, init_trunk=trunk_path, stage1_epochs=0, stage2_epochs=2),
+        run,
+        progress=False,
+        log=lambda m: None,
+    )
     assert report["config"]["init_trunk"] == trunk_path and len(report["folds"]) == 1
 
     # mismatches and misuse are named
@@ -286,7 +375,9 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
         _cfg(synth_root, tmp_path, method="probe", eval_flip=True)
     with pytest.raises(FaceNet2ExpNetError, match="finetune does not use one"):
         _cfg(synth_root, tmp_path, method="finetune", init_trunk=trunk_path)
-    assert _cfg(synth_root, tmp_path, method="scratch", init_trunk=trunk_path).init_trunk == trunk_path  # e.g. a model refined elsewhere
+    assert (
+        _cfg(synth_root, tmp_path, method="scratch", init_trunk=trunk_path).init_trunk == trunk_path
+    )  # e.g. a model refined elsewhere
 
 
 def test_stage1_targets_follow_their_images():
@@ -377,7 +468,11 @@ def test_every_config_field_has_a_generated_flag():
         assert getattr(cfg, f.name) == value, f.name
     # help text comes from the field
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
-    assert "our extension: weight of the stage-1 loss" in help_text and "--dropout" in help_text and "--probe-C" in help_text
+    assert (
+        "our extension: weight of the stage-1 loss" in help_text
+        and "--dropout" in help_text
+        and "--probe-C" in help_text
+    )
 
 
 def test_config_file_and_flags_layer(tmp_path, synth_root):
@@ -388,7 +483,9 @@ def test_config_file_and_flags_layer(tmp_path, synth_root):
     from facenet2expnet.train.config import config_from_args
 
     recipe = tmp_path / "r.toml"
-    recipe.write_text('method = "scratch"\narch = "fast"\ndropout = 0.25\n\n[recipe]\ndescription = "ignored by train"\n')
+    recipe.write_text(
+        'method = "scratch"\narch = "fast"\ndropout = 0.25\n\n[recipe]\ndescription = "ignored by train"\n'
+    )
     cfg = config_from_args(argparse.Namespace(config=str(recipe), dropout=0.1, dataset="ckplus48:x"))
     assert (cfg.method, cfg.arch, cfg.dropout) == ("scratch", "fast", 0.1)
     (tmp_path / "bad.toml").write_text("dropuot = 0.2\n")

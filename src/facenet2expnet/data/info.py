@@ -24,7 +24,11 @@ def dataset_info(ds: Dataset, protocol: str | None = None, folds: int = 10, seed
         "classes": list(ds.class_names),
         "class_counts": ds.class_counts(),
         "splits": dict(sorted(splits.items())),
-        "images_per_subject": {"min": int(per_subject.min()), "median": float(np.median(per_subject)), "max": int(per_subject.max())},
+        "images_per_subject": {
+            "min": int(per_subject.min()),
+            "median": float(np.median(per_subject)),
+            "max": int(per_subject.max()),
+        },
         "problems": dict(Counter(p.kind for p in ds.problems)),
         "problem_examples": [f"{p.kind}: {p.message}" for p in ds.problems[:5]],
     }
@@ -41,8 +45,10 @@ def dataset_info(ds: Dataset, protocol: str | None = None, folds: int = 10, seed
 
 
 def format_info(info: dict) -> str:
-    lines = [f"{info['kind']} at {info['root']}",
-             f"  images {info['images']}   subjects {info['subjects']}   sequences {info['sequences']}   classes {len(info['classes'])}"]
+    lines = [
+        f"{info['kind']} at {info['root']}",
+        f"  images {info['images']}   subjects {info['subjects']}   sequences {info['sequences']}   classes {len(info['classes'])}",
+    ]
     width = max(len(c) for c in info["classes"])
     lines.append("  per class:")
     lines += [f"    {name:<{width}}  {n:>6}" for name, n in info["class_counts"].items()]

@@ -28,6 +28,7 @@ def register(kind: str):
     def deco(fn):
         LOADERS[kind] = fn
         return fn
+
     return deco
 
 
@@ -57,7 +58,9 @@ def parse_dataset_spec(spec: str) -> tuple[str, str]:
     """``"ckplus48:../shared/data/ckplus48"`` -> ``("ckplus48", "../shared/data/ckplus48")``."""
     kind, sep, root = spec.partition(":")
     if not sep or not root:
-        raise ValueError(f"dataset spec must be KIND:ROOT (e.g. ckplus48:data/ckplus48), got {spec!r}; kinds: {', '.join(sorted(LOADERS))}")
+        raise ValueError(
+            f"dataset spec must be KIND:ROOT (e.g. ckplus48:data/ckplus48), got {spec!r}; kinds: {', '.join(sorted(LOADERS))}"
+        )
     if kind not in LOADERS:
         raise UnknownNameError("dataset kind", kind, LOADERS)
     return kind, root
@@ -108,15 +111,23 @@ def _class_folders(kind: str, root: str, class_names: list[str] | None, aliases:
         try:
             names[d] = canonical(d) if aliases else d
         except UnknownNameError as exc:
-            raise DatasetLayoutError(f"{kind}: sub-folder {d!r} of {root} is not a class name; "
-                                     f"expected one folder per class, known names: {', '.join(exc.known)}") from None
+            raise DatasetLayoutError(
+                f"{kind}: sub-folder {d!r} of {root} is not a class name; "
+                f"expected one folder per class, known names: {', '.join(exc.known)}"
+            ) from None
     if class_names is None:
         class_names = sorted(set(names.values()))
     problems, out = [], []
     for d in folders:
         if names[d] not in class_names:
             n = sum(is_image_file(f) for f in _listdir(os.path.join(root, d)))
-            problems.append(Problem("excluded", os.path.join(root, d), f"{n} images of class {names[d]!r} left out: not in the class set {class_names}"))
+            problems.append(
+                Problem(
+                    "excluded",
+                    os.path.join(root, d),
+                    f"{n} images of class {names[d]!r} left out: not in the class set {class_names}",
+                )
+            )
             continue
         out.append((class_names.index(names[d]), os.path.join(root, d), names[d]))
     return class_names, out, problems
@@ -146,8 +157,12 @@ def load_ckplus(root: str, classes=None, frames: int = 3, include_neutral: bool 
     """
     kind = "ckplus"
     images_dir, emotion_dir = os.path.join(root, "cohn-kanade-images"), os.path.join(root, "Emotion")
-    _expect(os.path.isdir(images_dir) and os.path.isdir(emotion_dir), kind,
-            "cohn-kanade-images/S###/###/*.png and Emotion/S###/###/*_emotion.txt", root)
+    _expect(
+        os.path.isdir(images_dir) and os.path.isdir(emotion_dir),
+        kind,
+        "cohn-kanade-images/S###/###/*.png and Emotion/S###/###/*_emotion.txt",
+        root,
+    )
     class_names = resolve_class_set(classes, "ck7")
     if include_neutral is None:
         include_neutral = "neutral" in class_names
@@ -183,15 +198,33 @@ def load_ckplus(root: str, classes=None, frames: int = 3, include_neutral: bool 
                 chosen.insert(0, (files[0], "neutral"))
             for f, label_name in chosen:
                 if label_name not in class_names:
-                    problems.append(Problem("excluded", os.path.join(seq_dir, f), f"class {label_name!r} not in class set {class_names}"))
+                    problems.append(
+                        Problem(
+                            "excluded", os.path.join(seq_dir, f), f"class {label_name!r} not in class set {class_names}"
+                        )
+                    )
                     continue
                 frame = int(re.sub(r"\D", "", os.path.splitext(f)[0].split("_")[-1]) or 0)
                 lm = os.path.join(landmarks_dir, subj, seq, os.path.splitext(f)[0] + "_landmarks.txt")
                 meta = {"landmarks": lm} if os.path.exists(lm) else {}
-                samples.append(Sample(label=class_names.index(label_name), path=os.path.join(seq_dir, f),
-                                      subject=subj, sequence=sequence, frame=frame, meta=meta))
+                samples.append(
+                    Sample(
+                        label=class_names.index(label_name),
+                        path=os.path.join(seq_dir, f),
+                        subject=subj,
+                        sequence=sequence,
+                        frame=frame,
+                        meta=meta,
+                    )
+                )
     if n_unlabelled:
-        problems.append(Problem("unlabelled", emotion_dir, f"{n_unlabelled} sequences have no emotion file and are not used (CK+ labels 327 of 593)"))
+        problems.append(
+            Problem(
+                "unlabelled",
+                emotion_dir,
+                f"{n_unlabelled} sequences have no emotion file and are not used (CK+ labels 327 of 593)",
+            )
+        )
     return Dataset(kind, root, class_names, samples, problems)
 
 
@@ -209,9 +242,18 @@ def load_ckplus48(root: str, classes=None) -> Dataset:
         for path in _images_in(folder, problems):
             m = _CK48_NAME.match(os.path.basename(path))
             if not m:
-                raise DatasetLayoutError(f"ckplus48: file name {path} is not S###_###_########.png; the subject id comes from it")
-            samples.append(Sample(label=label, path=path, subject=m.group(1),
-                                  sequence=f"{m.group(1)}_{m.group(2)}", frame=int(m.group(3))))
+                raise DatasetLayoutError(
+                    f"ckplus48: file name {path} is not S###_###_########.png; the subject id comes from it"
+                )
+            samples.append(
+                Sample(
+                    label=label,
+                    path=path,
+                    subject=m.group(1),
+                    sequence=f"{m.group(1)}_{m.group(2)}",
+                    frame=int(m.group(3)),
+                )
+            )
     return Dataset(kind, root, class_names, samples, problems)
 
 
@@ -239,7 +281,9 @@ def load_oulu(root: str, frames: int = 3, spectrum: str = "VL", light: str = "St
             files = _images_in(seq_dir, problems)
             for f in files[-frames:]:
                 frame = int(re.sub(r"\D", "", os.path.splitext(os.path.basename(f))[0]) or 0)
-                samples.append(Sample(label=class_names.index(name), path=f, subject=p, sequence=f"{p}_{emo}", frame=frame))
+                samples.append(
+                    Sample(label=class_names.index(name), path=f, subject=p, sequence=f"{p}_{emo}", frame=frame)
+                )
     return Dataset(kind, root, class_names, samples, problems)
 
 
@@ -266,11 +310,15 @@ def load_tfd(root: str, size: int = 48) -> Dataset:
     import scipy.io
 
     kind = "tfd"
-    path = _find_file(kind, root, [f"TFD_{size}x{size}.mat", "TFD_48x48.mat", "TFD_96x96.mat"], "TFD_48x48.mat or TFD_96x96.mat")
+    path = _find_file(
+        kind, root, [f"TFD_{size}x{size}.mat", "TFD_48x48.mat", "TFD_96x96.mat"], "TFD_48x48.mat or TFD_96x96.mat"
+    )
     try:
         mat = scipy.io.loadmat(path)
     except NotImplementedError:
-        raise DatasetLayoutError(f"tfd: {path} is a MATLAB v7.3 (HDF5) file; re-save it with save('-v7') in MATLAB or Octave") from None
+        raise DatasetLayoutError(
+            f"tfd: {path} is a MATLAB v7.3 (HDF5) file; re-save it with save('-v7') in MATLAB or Octave"
+        ) from None
     except Exception as exc:
         raise DatasetLayoutError(f"tfd: cannot read {path} as a .mat file ({exc})") from None
     missing = [k for k in ("images", "labs_ex", "labs_id", "folds") if k not in mat]
@@ -291,9 +339,20 @@ def load_tfd(root: str, size: int = 48) -> Dataset:
     class_names = ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"]
     samples = []
     for i in np.flatnonzero(labs_ex > 0):
-        samples.append(Sample(label=int(labs_ex[i]) - 1, array=images[i], subject=f"id{labs_id[i]}",
-                              key=f"tfd:{i}", meta={"tfd_folds": folds[i].tolist(), "index": int(i)}))
-    problems = [Problem("unlabelled", path, f"{int((labs_ex <= 0).sum())} unlabelled images not used")] if (labs_ex <= 0).any() else []
+        samples.append(
+            Sample(
+                label=int(labs_ex[i]) - 1,
+                array=images[i],
+                subject=f"id{labs_id[i]}",
+                key=f"tfd:{i}",
+                meta={"tfd_folds": folds[i].tolist(), "index": int(i)},
+            )
+        )
+    problems = (
+        [Problem("unlabelled", path, f"{int((labs_ex <= 0).sum())} unlabelled images not used")]
+        if (labs_ex <= 0).any()
+        else []
+    )
     return Dataset(kind, root, class_names, samples, problems, official_splits=("train", "val", "test"))
 
 
@@ -305,7 +364,12 @@ def load_tfd(root: str, size: int = 48) -> Dataset:
 def load_sfew(root: str) -> Dataset:
     """SFEW 2.0: ``Train/<Emotion>/*`` and ``Val/<Emotion>/*`` (7 classes); official split train/val."""
     kind = "sfew"
-    splits = {s: d for s in ("train", "val") for d in _listdir(root) if d.lower() == s and os.path.isdir(os.path.join(root, d))}
+    splits = {
+        s: d
+        for s in ("train", "val")
+        for d in _listdir(root)
+        if d.lower() == s and os.path.isdir(os.path.join(root, d))
+    }
     _expect(set(splits) == {"train", "val"}, kind, "Train/<Emotion>/ and Val/<Emotion>/ folders", root)
     class_names = list(CLASS_SETS["basic7"])
     samples, problems = [], []
@@ -344,11 +408,22 @@ def load_fer2013(root: str) -> Dataset:
             for i, row in enumerate(reader):
                 px = np.array(row["pixels"].split(), dtype=np.uint8)
                 if px.size != 48 * 48:
-                    raise DatasetLayoutError(f"fer2013: {csv_path} row {i + 2} has {px.size} pixels, expected 2304 (48x48)")
+                    raise DatasetLayoutError(
+                        f"fer2013: {csv_path} row {i + 2} has {px.size} pixels, expected 2304 (48x48)"
+                    )
                 usage = row["Usage"].strip().lower()
                 if usage not in _FER_USAGE:
-                    raise DatasetLayoutError(f"fer2013: {csv_path} row {i + 2} has Usage {row['Usage']!r}; expected Training, PublicTest or PrivateTest")
-                samples.append(Sample(label=int(row["emotion"]), array=px.reshape(48, 48), split=_FER_USAGE[usage], key=f"fer2013.csv:{i}"))
+                    raise DatasetLayoutError(
+                        f"fer2013: {csv_path} row {i + 2} has Usage {row['Usage']!r}; expected Training, PublicTest or PrivateTest"
+                    )
+                samples.append(
+                    Sample(
+                        label=int(row["emotion"]),
+                        array=px.reshape(48, 48),
+                        split=_FER_USAGE[usage],
+                        key=f"fer2013.csv:{i}",
+                    )
+                )
         return Dataset(kind, root, class_names, samples, [], official_splits=("train", "publictest", "privatetest"))
     train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
     _expect(os.path.isdir(train_dir), kind, "fer2013.csv, or train/<class>/ and test/<class>/ folders", root)
@@ -369,7 +444,9 @@ def load_fer2013(root: str) -> Dataset:
                 elif name.startswith("PrivateTest_"):
                     split = "privatetest"
                 else:
-                    raise DatasetLayoutError(f"fer2013: test file {path} starts with neither PublicTest_ nor PrivateTest_, so its split is unknown")
+                    raise DatasetLayoutError(
+                        f"fer2013: test file {path} starts with neither PublicTest_ nor PrivateTest_, so its split is unknown"
+                    )
                 samples.append(Sample(label=label, path=path, split=split))
     return Dataset(kind, root, class_names, samples, problems, official_splits=("train", "publictest", "privatetest"))
 
@@ -384,8 +461,12 @@ def load_rafdb(root: str, variant: str = "aligned") -> Dataset:
     kind = "rafdb"
     label_file = os.path.join(root, "EmoLabel", "list_patition_label.txt")
     img_dir = os.path.join(root, "Image", variant)
-    _expect(os.path.isfile(label_file) and os.path.isdir(img_dir), kind,
-            f"EmoLabel/list_patition_label.txt and Image/{variant}/", root)
+    _expect(
+        os.path.isfile(label_file) and os.path.isdir(img_dir),
+        kind,
+        f"EmoLabel/list_patition_label.txt and Image/{variant}/",
+        root,
+    )
     # RAF-DB codes 1..7
     class_names = ["surprise", "fear", "disgust", "happy", "sadness", "anger", "neutral"]
     samples, problems = [], []
@@ -397,7 +478,9 @@ def load_rafdb(root: str, variant: str = "aligned") -> Dataset:
             code = int(code)
             assert 1 <= code <= 7
         except (ValueError, AssertionError):
-            raise DatasetLayoutError(f"rafdb: {label_file} line {line_no} is not '<file> <code 1-7>': {line.strip()!r}") from None
+            raise DatasetLayoutError(
+                f"rafdb: {label_file} line {line_no} is not '<file> <code 1-7>': {line.strip()!r}"
+            ) from None
         stem, ext = os.path.splitext(name)
         path = os.path.join(img_dir, f"{stem}_aligned{ext}" if variant == "aligned" else name)
         if not os.path.exists(path):
@@ -423,8 +506,14 @@ def load_jaffe(root: str) -> Dataset:
     samples = []
     for f in files:
         m = _JAFFE_NAME.match(f)
-        samples.append(Sample(label=class_names.index(canonical(m.group(2))), path=os.path.join(root, f),
-                              subject=m.group(1).upper(), frame=int(m.group(3))))
+        samples.append(
+            Sample(
+                label=class_names.index(canonical(m.group(2))),
+                path=os.path.join(root, f),
+                subject=m.group(1).upper(),
+                frame=int(m.group(3)),
+            )
+        )
     return Dataset(kind, root, class_names, samples, [])
 
 
@@ -464,7 +553,9 @@ def load_csv(root: str, classes=None) -> Dataset:
     """
     kind = "csv"
     if not os.path.isfile(root):
-        raise DatasetLayoutError(f"csv: expected a .csv file with columns path,label[,subject,sequence,frame,split]; {root} is not a file")
+        raise DatasetLayoutError(
+            f"csv: expected a .csv file with columns path,label[,subject,sequence,frame,split]; {root} is not a file"
+        )
     base = os.path.dirname(os.path.abspath(root))
     with open(root, newline="") as f:
         reader = csv.DictReader(f)
@@ -480,9 +571,16 @@ def load_csv(root: str, classes=None) -> Dataset:
         path = r["path"] if os.path.isabs(r["path"]) else os.path.join(base, r["path"])
         if not os.path.exists(path):
             raise DatasetLayoutError(f"csv: {root} line {i}: {path} does not exist")
-        samples.append(Sample(label=class_names.index(r["label"]), path=path, subject=r.get("subject") or None,
-                              sequence=r.get("sequence") or None, frame=int(r["frame"]) if r.get("frame") else None,
-                              split=r.get("split") or None))
+        samples.append(
+            Sample(
+                label=class_names.index(r["label"]),
+                path=path,
+                subject=r.get("subject") or None,
+                sequence=r.get("sequence") or None,
+                frame=int(r["frame"]) if r.get("frame") else None,
+                split=r.get("split") or None,
+            )
+        )
     splits = tuple(sorted({s.split for s in samples if s.split}))
     return Dataset(kind, root, class_names, samples, problems, official_splits=splits)
 
@@ -505,9 +603,17 @@ def load_prepared(root: str) -> Dataset:
     samples, problems = [], []
     for r in rows:
         if r["status"] in ("ok", "precropped"):
-            samples.append(Sample(label=class_names.index(r["label"]), path=os.path.join(folder, r["crop"]), subject=r["subject"] or None,
-                                  sequence=r["sequence"] or None, frame=int(r["frame"]) if r["frame"] else None, split=r["split"] or None,
-                                  meta={"source": r["source"], "box": r["box"], "score": r["score"]}))
+            samples.append(
+                Sample(
+                    label=class_names.index(r["label"]),
+                    path=os.path.join(folder, r["crop"]),
+                    subject=r["subject"] or None,
+                    sequence=r["sequence"] or None,
+                    frame=int(r["frame"]) if r["frame"] else None,
+                    split=r["split"] or None,
+                    meta={"source": r["source"], "box": r["box"], "score": r["score"]},
+                )
+            )
         else:
             problems.append(Problem(r["status"].replace("_", "-"), r["source"], r["reason"] or r["status"]))
     splits = tuple(sorted({s.split for s in samples if s.split}))

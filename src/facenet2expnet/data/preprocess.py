@@ -1,7 +1,15 @@
 """Preprocessing: the single source of truth for turning face images into network input.
 
-A :class:`Preprocessing` travels with every model and teacher (in checkpoints as JSON), so
-that training, evaluation, export and inference all resize and normalize the same way.
+The pipeline, one function per step, each defined here or in ``face/`` and nowhere else::
+
+    read (data.images.read_image, always RGB)
+      -> detect + align (face.face_chips)  |  resize (resize_square)
+      -> channel mode (to_channels)
+      -> normalize (Preprocessing.normalize)  -> (mirror: flip the last axis)
+
+``prepare``, the teacher-feature store, training, int8 calibration and the recognizer all go
+through these functions. A :class:`Preprocessing` travels with every model and teacher (in
+checkpoints as JSON), so that they all resize and normalize the same way.
 """
 
 from __future__ import annotations
@@ -55,16 +63,11 @@ class Preprocessing:
     # ---- images -> tensors
 
     def resize(self, img: np.ndarray) -> np.ndarray:
-        """uint8 HxW or HxWx3 -> size x size (area interpolation when shrinking, bilinear when growing)."""
-        h, w = img.shape[:2]
-        if (h, w) == (self.size, self.size):
-            return img
-        interp = cv2.INTER_AREA if min(h, w) > self.size else cv2.INTER_LINEAR
-        return cv2.resize(img, (self.size, self.size), interpolation=interp)
+        return resize_square(img, self.size)
 
     def load(self, src: ImageLike) -> np.ndarray:
-        """Any image source -> resized uint8 array in this preprocessing's colour mode."""
-        return self.resize(read_image(src, self.channels))
+        """Any image source (an already cropped face) -> resized uint8 array in this preprocessing's colour mode."""
+        return fit(read_image(src, "RGB"), self.size, self.channels)
 
     def normalize(self, batch: torch.Tensor) -> torch.Tensor:
         """N x C x H x W float on the 0..255 scale -> normalized network input."""
@@ -79,6 +82,29 @@ class Preprocessing:
     def to_tensor(self, images) -> torch.Tensor:
         """A list of image sources (paths, arrays, PIL) -> N x C x size x size normalized float tensor."""
         return self.batch(self.load(im) for im in images)
+
+
+def resize_square(img: np.ndarray, size: int) -> np.ndarray:
+    """uint8 HxW or HxWx3 -> size x size (area interpolation when shrinking, bilinear when growing)."""
+    h, w = img.shape[:2]
+    if (h, w) == (size, size):
+        return img
+    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def to_channels(img: np.ndarray, channels: str) -> np.ndarray:
+    """uint8 HxWx3 RGB (or HxW grey) -> the colour mode: "L" (ITU-R 601 luma) or "RGB"."""
+    if channels == "L":
+        return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if channels == "RGB":
+        return img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    raise ValueError(f"channels must be 'L' or 'RGB', got {channels!r}")
+
+
+def fit(rgb: np.ndarray, size: int, channels: str) -> np.ndarray:
+    """An already cropped face (RGB) -> size x size in the colour mode: the no-detection branch of the pipeline."""
+    return resize_square(to_channels(rgb, channels), size)
 
 
 def uint8_to_float_batch(arrays) -> torch.Tensor:

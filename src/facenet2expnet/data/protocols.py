@@ -76,7 +76,9 @@ def _carve_val(ds: Dataset, train_idx: np.ndarray, val_fraction: float, seed: in
         subjects = [ds.samples[i].subject for i in train_idx]
         _, gid, hist = _group_histograms(labels, subjects, len(ds.class_names))
         if hist.shape[0] < 2:
-            raise FaceNet2ExpNetError("cannot carve a validation split from a single training subject; use fewer folds or more subjects")
+            raise FaceNet2ExpNetError(
+                "cannot carve a validation split from a single training subject; use fewer folds or more subjects"
+            )
         # with few training subjects the validation share grows (one subject at least)
         assign = balanced_group_assignment(hist, min(n_bins, hist.shape[0]), seed + 7919)
         is_val = assign[gid] == 0
@@ -125,8 +127,16 @@ def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> lis
     kind = ds.options.get("source_kind", ds.kind)  # a `prepared` cache keeps its source's protocol
     if kind == "tfd":
         tfd = np.array([s.meta["tfd_folds"] for s in ds.samples])
-        return [Fold(f, np.flatnonzero(tfd[:, f] == 1), np.flatnonzero(tfd[:, f] == 2), np.flatnonzero(tfd[:, f] == 3),
-                     note=f"TFD official fold {f + 1}") for f in range(tfd.shape[1])]
+        return [
+            Fold(
+                f,
+                np.flatnonzero(tfd[:, f] == 1),
+                np.flatnonzero(tfd[:, f] == 2),
+                np.flatnonzero(tfd[:, f] == 3),
+                note=f"TFD official fold {f + 1}",
+            )
+            for f in range(tfd.shape[1])
+        ]
     if kind == "fer2013":
         train = np.flatnonzero(splits == "train")
         public, private = np.flatnonzero(splits == "publictest"), np.flatnonzero(splits == "privatetest")
@@ -135,20 +145,36 @@ def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> lis
         # No PrivateTest (the usual folder release): validation is carved from Training (stratified), so that
         # PublicTest is seen once, for the reported number, and never for model selection.
         train, val = _carve_val(ds, train, val_fraction, seed)
-        return [Fold(0, train, val, public, note="FER2013 without PrivateTest: validation carved from Training, tested on PublicTest")]
+        return [
+            Fold(
+                0,
+                train,
+                val,
+                public,
+                note="FER2013 without PrivateTest: validation carved from Training, tested on PublicTest",
+            )
+        ]
     present = set(splits) - {""}
     test_name = "test" if "test" in present else ("val" if "val" in present else None)
     if "train" not in present or test_name is None:
-        raise FaceNet2ExpNetError(f"{ds.kind} has no official train/test split (found splits: {sorted(present) or 'none'}); use --protocol subject-kfold")
+        raise FaceNet2ExpNetError(
+            f"{ds.kind} has no official train/test split (found splits: {sorted(present) or 'none'}); use --protocol subject-kfold"
+        )
     train_all = np.flatnonzero(splits == "train")
     if test_name == "test" and "val" in present:
         return [Fold(0, train_all, np.flatnonzero(splits == "val"), np.flatnonzero(splits == "test"))]
     train, val = _carve_val(ds, train_all, val_fraction, seed)
-    note = "SFEW 2.0: tested on the official Val split (as the paper); validation carved from Train" if kind == "sfew" else ""
+    note = (
+        "SFEW 2.0: tested on the official Val split (as the paper); validation carved from Train"
+        if kind == "sfew"
+        else ""
+    )
     return [Fold(0, train, val, np.flatnonzero(splits == test_name), note=note)]
 
 
-def make_folds(ds: Dataset, protocol: str = "subject-kfold", folds: int = 10, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
+def make_folds(
+    ds: Dataset, protocol: str = "subject-kfold", folds: int = 10, seed: int = 0, val_fraction: float = 0.1
+) -> list[Fold]:
     if protocol == "subject-kfold":
         return subject_kfold(ds, folds, seed, val_fraction)
     if protocol == "official":

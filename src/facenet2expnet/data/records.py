@@ -75,5 +75,9 @@ class Dataset:
         return dataclasses.replace(self, samples=[self.samples[i] for i in indices], problems=list(self.problems))
 
     def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=len(self.class_names)) if self.samples else np.zeros(len(self.class_names), int)
+        counts = (
+            np.bincount(self.labels, minlength=len(self.class_names))
+            if self.samples
+            else np.zeros(len(self.class_names), int)
+        )
         return {name: int(c) for name, c in zip(self.class_names, counts)}

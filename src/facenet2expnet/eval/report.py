@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..utils import atomic_write_json, atomic_write_text, read_json
+from ..utils import atomic_write_json, atomic_write_text, read_json, save_figure
 from .metrics import confusion_matrix, mean_std, per_class_recall, row_normalize
 
 
@@ -14,15 +14,27 @@ def _pct(r) -> str:
     return "n/a" if r is None else f"{100 * r:.1f}"
 
 
-def build_report(method: str, dataset: str, protocol: str, class_names: list[str], fold_results: list[dict],
-                 y_true: np.ndarray, y_pred: np.ndarray, extra: dict | None = None) -> dict:
+def build_report(
+    method: str,
+    dataset: str,
+    protocol: str,
+    class_names: list[str],
+    fold_results: list[dict],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    extra: dict | None = None,
+) -> dict:
     cm = confusion_matrix(y_true, y_pred, len(class_names))
     acc_mean, acc_std = mean_std([f["accuracy"] for f in fold_results])
     recall = per_class_recall(cm)
     return {
-        "method": method, "dataset": dataset, "protocol": protocol, "classes": list(class_names),
+        "method": method,
+        "dataset": dataset,
+        "protocol": protocol,
+        "classes": list(class_names),
         "folds": [{"fold": f["fold"], "accuracy": f["accuracy"], "n_test": f["n_test"]} for f in fold_results],
-        "accuracy_mean": acc_mean, "accuracy_std": acc_std,
+        "accuracy_mean": acc_mean,
+        "accuracy_std": acc_std,
         "accuracy_pooled": float(np.trace(cm) / max(cm.sum(), 1)),
         "confusion_matrix": cm.tolist(),
         "per_class_recall": {c: (None if np.isnan(r) else float(r)) for c, r in zip(class_names, recall)},
@@ -49,25 +61,32 @@ def plot_confusion(cm, class_names: list[str], path: str, title: str) -> None:
         for i in range(data.shape[0]):
             for j in range(data.shape[1]):
                 v = data[i, j]
-                ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=8,
-                        color="white" if v > data.max() * 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    format(v, fmt),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if v > data.max() * 0.6 else "black",
+                )
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=110)
 
 
 def write_report(run_dir: str, report: dict) -> None:
     atomic_write_json(os.path.join(run_dir, "report.json"), report)
     title = f"{report['method']} on {report['dataset']} ({report['protocol']}): {100 * report['accuracy_mean']:.2f}% mean accuracy"
     plot_confusion(report["confusion_matrix"], report["classes"], os.path.join(run_dir, "confusion_matrix.png"), title)
-    lines = [f"# {report['method']} on {report['dataset']}", "",
-             f"- protocol: {report['protocol']}, {len(report['folds'])} fold(s)",
-             f"- accuracy: **{100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}** (mean ± std over folds); "
-             f"pooled over all test samples {100 * report['accuracy_pooled']:.2f}%"]
+    lines = [
+        f"# {report['method']} on {report['dataset']}",
+        "",
+        f"- protocol: {report['protocol']}, {len(report['folds'])} fold(s)",
+        f"- accuracy: **{100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}** (mean ± std over folds); "
+        f"pooled over all test samples {100 * report['accuracy_pooled']:.2f}%",
+    ]
     for k in ("command", "notes", "seconds"):
         if report.get(k):
             lines.append(f"- {k}: `{report[k]}`" if k == "command" else f"- {k}: {report[k]}")
@@ -89,13 +108,27 @@ def compare_runs(run_dirs: list[str]) -> tuple[str, list[dict]]:
         if not os.path.exists(path):
             raise FaceNet2ExpNetError(f"{d} has no report.json: the run is unfinished or not a run dir")
         r = read_json(path)
-        rows.append({"run": d, "method": r["method"], "dataset": r["dataset"], "protocol": r["protocol"], "folds": len(r["folds"]),
-                     "accuracy_mean": r["accuracy_mean"], "accuracy_std": r["accuracy_std"], "per_class_recall": r["per_class_recall"]})
+        rows.append(
+            {
+                "run": d,
+                "method": r["method"],
+                "dataset": r["dataset"],
+                "protocol": r["protocol"],
+                "folds": len(r["folds"]),
+                "accuracy_mean": r["accuracy_mean"],
+                "accuracy_std": r["accuracy_std"],
+                "per_class_recall": r["per_class_recall"],
+            }
+        )
     classes = list(rows[0]["per_class_recall"]) if rows else []
-    head = f"{'method':<10} {'dataset':<10} {'protocol':<14} {'folds':>5} {'accuracy':>16}  " + " ".join(f"{c[:8]:>8}" for c in classes)
+    head = f"{'method':<10} {'dataset':<10} {'protocol':<14} {'folds':>5} {'accuracy':>16}  " + " ".join(
+        f"{c[:8]:>8}" for c in classes
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         rec = " ".join(f"{_pct(r['per_class_recall'].get(c)):>8}" for c in classes)
-        lines.append(f"{r['method']:<10} {r['dataset'][:10]:<10} {r['protocol']:<14} {r['folds']:>5} "
-                     f"{100 * r['accuracy_mean']:>7.2f} ± {100 * r['accuracy_std']:>5.2f}%  {rec}")
+        lines.append(
+            f"{r['method']:<10} {r['dataset'][:10]:<10} {r['protocol']:<14} {r['folds']:>5} "
+            f"{100 * r['accuracy_mean']:>7.2f} ± {100 * r['accuracy_std']:>5.2f}%  {rec}"
+        )
     return "\n".join(lines), rows

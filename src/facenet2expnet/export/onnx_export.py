@@ -23,10 +23,21 @@ def export_onnx(checkpoint: str, out: str, opset: int = 17) -> dict:
     dummy = torch.zeros(2, c, pp["size"], pp["size"])
     os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
     tmp = out + ".tmp"
-    torch.onnx.export(model, (dummy,), tmp, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset, dynamo=False)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        tmp,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=opset,
+        dynamo=False,
+    )
     os.replace(tmp, out)
     side = {k: v for k, v in meta.items() if k not in ("config",)}
-    side.update(onnx_input="input (N x C x S x S, normalized as 'preprocessing' says)", onnx_output="logits (N x classes); probabilities = softmax(logits)")
+    side.update(
+        onnx_input="input (N x C x S x S, normalized as 'preprocessing' says)",
+        onnx_output="logits (N x classes); probabilities = softmax(logits)",
+    )
     atomic_write_json(os.path.splitext(out)[0] + ".json", side)
     return side

@@ -43,15 +43,23 @@ def quantize_onnx(onnx_in: str, onnx_out: str, calibration: np.ndarray, batch_si
     (``Preprocessing.to_tensor(...).numpy()``); a few hundred real faces are enough.
     """
     try:
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise FaceNet2ExpNetError(f"int8 quantization needs onnx and onnxruntime ({e}); install them with "
-                                  "`pip install onnx onnxruntime`") from e
+        raise FaceNet2ExpNetError(
+            f"int8 quantization needs onnx and onnxruntime ({e}); install them with `pip install onnx onnxruntime`"
+        ) from e
     calibration = np.asarray(calibration, dtype=np.float32)
     if calibration.ndim != 4 or len(calibration) == 0:
-        raise FaceNet2ExpNetError(f"calibration faces must be a non-empty N x C x S x S array, got shape {calibration.shape}")
+        raise FaceNet2ExpNetError(
+            f"calibration faces must be a non-empty N x C x S x S array, got shape {calibration.shape}"
+        )
 
     class _Faces(CalibrationDataReader):
         def __init__(self):
@@ -60,23 +68,37 @@ def quantize_onnx(onnx_in: str, onnx_out: str, calibration: np.ndarray, batch_si
         def get_next(self):
             if self.start >= len(calibration):
                 return None
-            batch = calibration[self.start:self.start + batch_size]
+            batch = calibration[self.start : self.start + batch_size]
             self.start += batch_size
             return {"input": batch}
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = os.path.join(tmp, "prepared.onnx")
-        quant_pre_process(onnx_in, prepared)  # shape inference + graph folding, as onnxruntime recommends before quantizing
+        quant_pre_process(
+            onnx_in, prepared
+        )  # shape inference + graph folding, as onnxruntime recommends before quantizing
         kept = _float_nodes(prepared)
         part = onnx_out + ".tmp"
-        quantize_static(prepared, part, _Faces(), quant_format=QuantFormat.QOperator, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept)
+        quantize_static(
+            prepared,
+            part,
+            _Faces(),
+            quant_format=QuantFormat.QOperator,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=kept,
+        )
         os.replace(part, onnx_out)
     meta_in = os.path.splitext(onnx_in)[0] + ".json"
     meta = json.load(open(meta_in)) if os.path.exists(meta_in) else {}
-    meta["quantization"] = {"weights": "int8, per output channel", "activations": "uint8, min/max over the calibration faces",
-                            "calibration_faces": int(len(calibration)), "kept_in_float": kept,
-                            "card": "the card's accuracy is the float model's; measure this file with benchmarks/inference.py"}
+    meta["quantization"] = {
+        "weights": "int8, per output channel",
+        "activations": "uint8, min/max over the calibration faces",
+        "calibration_faces": int(len(calibration)),
+        "kept_in_float": kept,
+        "card": "the card's accuracy is the float model's; measure this file with benchmarks/inference.py",
+    }
     atomic_write_json(os.path.splitext(onnx_out)[0] + ".json", meta)
     return meta

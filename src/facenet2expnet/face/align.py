@@ -18,13 +18,15 @@ import math
 import cv2
 import numpy as np
 
-FIVE_POINT_TEMPLATE = np.array([
-    [0.8595674595992, 0.2134981538014],
-    [0.6460604764104, 0.2289674387677],
-    [0.1205750620789, 0.2137274526848],
-    [0.3340850613712, 0.2290642403242],
-    [0.4901123135679, 0.6277975316310],
-])
+FIVE_POINT_TEMPLATE = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316310],
+    ]
+)
 
 
 def template_points(size: int, padding: float) -> np.ndarray:
@@ -40,7 +42,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[float, float
     u, sv, vt = np.linalg.svd(d0.T @ s0 / len(src))
     d = np.sign(np.linalg.det(u @ vt)) or 1.0
     r = u @ np.diag([1.0, d]) @ vt
-    scale = (sv * np.array([1.0, d])).sum() / ((s0 ** 2).sum() / len(src))
+    scale = (sv * np.array([1.0, d])).sum() / ((s0**2).sum() / len(src))
     return float(scale), math.atan2(r[1, 0], r[0, 0]), md - scale * r @ ms
 
 
@@ -69,8 +71,14 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, padding: flo
         image = cv2.pyrDown(image)
         m = m * 0.5  # pyrDown's pixel i sits on input pixel 2i
         side /= 2
-    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        image,
+        m,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
 
 
 def landmarks_from_box(box) -> np.ndarray:

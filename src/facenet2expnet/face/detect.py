@@ -37,8 +37,11 @@ class Face:
         return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
 
     def to_dict(self) -> dict:
-        return {"box": [round(float(v), 2) for v in self.box], "score": round(float(self.score), 4),
-                "landmarks": None if self.landmarks is None else np.round(self.landmarks, 2).tolist()}
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 4),
+            "landmarks": None if self.landmarks is None else np.round(self.landmarks, 2).tolist(),
+        }
 
 
 class FaceDetector:
@@ -63,10 +66,15 @@ class FaceDetector:
         if min(h, w) < self.min_face:
             return []
         scale = min(1.0, self.max_side / max(h, w))
-        small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+        small = (
+            cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+        )
         faces = self._detect(small)
         if scale < 1:
-            faces = [Face(tuple(v / scale for v in f.box), f.score, None if f.landmarks is None else f.landmarks / scale) for f in faces]
+            faces = [
+                Face(tuple(v / scale for v in f.box), f.score, None if f.landmarks is None else f.landmarks / scale)
+                for f in faces
+            ]
             faces = [self._refine(rgb, f) for f in faces]
         return sorted(faces, key=lambda f: -f.area)
 
@@ -75,12 +83,14 @@ class FaceDetector:
         return face
 
 
-def _dlib():
+def import_dlib(purpose: str = "the dlib detector", alternative: str = "or use --detector opencv"):
+    """dlib, or a named error that says how to get it (the prebuilt `dlib-bin` wheel)."""
     try:
         import dlib
     except ImportError:
-        raise FaceNet2ExpNetError("the dlib detector needs the dlib-bin package: `pip install dlib-bin`, "
-                                  "or use --detector opencv") from None
+        raise FaceNet2ExpNetError(
+            f"{purpose} needs dlib: `pip install dlib-bin` (make test installs it), {alternative}"
+        ) from None
     return dlib
 
 
@@ -99,12 +109,12 @@ class DlibDetector(FaceDetector):
     def load(self) -> None:
         from ..teachers.dlib_format import find_model_file
 
-        dlib = _dlib()
+        dlib = import_dlib()
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(find_model_file("shape_predictor_5_face_landmarks.dat"))
 
     def _landmarks(self, rgb, box) -> np.ndarray:
-        dlib = _dlib()
+        dlib = import_dlib()
         shape = self._predictor(rgb, dlib.rectangle(*[int(round(v)) for v in box]))
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
@@ -138,13 +148,23 @@ class OpenCVDetector(FaceDetector):
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
-            raise FaceNet2ExpNetError(f"cannot load the Haar cascade {path}; install opencv-python-headless<5 (5.x has no cascades)")
+            raise FaceNet2ExpNetError(
+                f"cannot load the Haar cascade {path}; install opencv-python-headless<5 (5.x has no cascades)"
+            )
 
     def _detect(self, rgb):
         grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-        boxes, _, weights = self._cascade.detectMultiScale3(grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                                            minSize=(self.min_face, self.min_face), outputRejectLevels=True)
-        return [Face((float(x), float(y), float(x + w), float(y + h)), float(s)) for (x, y, w, h), s in zip(boxes, np.ravel(weights))]
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            grey,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_face, self.min_face),
+            outputRejectLevels=True,
+        )
+        return [
+            Face((float(x), float(y), float(x + w), float(y + h)), float(s))
+            for (x, y, w, h), s in zip(boxes, np.ravel(weights))
+        ]
 
 
 def create_detector(name: str = "dlib", **kw) -> FaceDetector:

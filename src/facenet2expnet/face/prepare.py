@@ -24,7 +24,21 @@ from ..data.loaders import load_dataset
 from ..utils import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_json, stable_hash
 
 PRECROPPED_KINDS = ("ckplus48", "fer2013", "tfd")
-MANIFEST_FIELDS = ["index", "source", "label", "subject", "sequence", "frame", "split", "status", "reason", "box", "landmarks", "score", "crop"]
+MANIFEST_FIELDS = [
+    "index",
+    "source",
+    "label",
+    "subject",
+    "sequence",
+    "frame",
+    "split",
+    "status",
+    "reason",
+    "box",
+    "landmarks",
+    "score",
+    "crop",
+]
 
 _worker = {}
 
@@ -38,7 +52,8 @@ def _init_worker(detector_name: str, threads: int) -> None:
 
 def _process(job):
     from ..data.images import ImageReadError, read_image
-    from .align import align_face, landmarks_from_box
+    from ..data.preprocess import fit
+    from . import face_chips
 
     index, source, array, out_path, size, padding, channels, detect = job
     row = {"index": index, "status": "ok", "reason": "", "box": "", "landmarks": "", "score": "", "crop": ""}
@@ -47,43 +62,74 @@ def _process(job):
     except (ImageReadError, ValueError) as exc:
         return {**row, "status": "failed", "reason": str(exc)}
     if detect:
-        faces = _worker["detector"].detect(rgb)
+        faces = face_chips(rgb, _worker["detector"], size, padding, channels)
         if not faces:
             return {**row, "status": "no_face"}
-        face = faces[0]  # the largest
-        lm = face.landmarks if face.landmarks is not None else landmarks_from_box(face.box)
-        chip = align_face(rgb, lm, size, padding)
-        row.update(box=json.dumps(face.to_dict()["box"]), landmarks=json.dumps(np.round(lm, 2).tolist()), score=round(face.score, 4),
-                   reason=f"{len(faces)} faces, kept the largest" if len(faces) > 1 else "")
+        face, lm, chip = faces[0]  # the largest
+        row.update(
+            box=json.dumps(face.to_dict()["box"]),
+            landmarks=json.dumps(np.round(lm, 2).tolist()),
+            score=round(face.score, 4),
+            reason=f"{len(faces)} faces, kept the largest" if len(faces) > 1 else "",
+        )
     else:
-        interp = cv2.INTER_AREA if min(rgb.shape[:2]) > size else cv2.INTER_LINEAR
-        chip = cv2.resize(rgb, (size, size), interpolation=interp)
+        chip = fit(rgb, size, channels)
         row["status"] = "precropped"
-    if channels == "L":
-        chip = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)
     ok, buf = cv2.imencode(".png", chip if chip.ndim == 2 else cv2.cvtColor(chip, cv2.COLOR_RGB2BGR))
     atomic_write_bytes(out_path, buf.tobytes())
     row["crop"] = os.path.relpath(out_path, os.path.dirname(os.path.dirname(out_path)))
     return row
 
 
-def prepare_dataset(kind: str, root: str, out: str, size: int = 150, padding: float = 0.25, channels: str = "RGB",
-                    detector: str = "dlib", detect: str = "auto", workers: int = 2, progress: bool = True, log=print, **load_kw) -> str:
+def prepare_dataset(
+    kind: str,
+    root: str,
+    out: str,
+    size: int = 150,
+    padding: float = 0.25,
+    channels: str = "RGB",
+    detector: str = "dlib",
+    detect: str = "auto",
+    workers: int = 2,
+    progress: bool = True,
+    log=print,
+    **load_kw,
+) -> str:
     """Run detection + alignment over a dataset; return the cache folder (``prepared:`` that folder)."""
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
     ds = load_dataset(kind, root, check_images=False, **load_kw)
     do_detect = {"auto": kind not in PRECROPPED_KINDS, "always": True, "never": False}[detect]
-    settings = {"format": 1, "kind": kind, "root": os.path.abspath(root), "size": size, "padding": padding, "channels": channels,
-                "detector": detector if do_detect else None, "load_options": load_kw, "class_names": ds.class_names,
-                "files_sha256": stable_hash([s.key for s in ds.samples])}
+    settings = {
+        "format": 1,
+        "kind": kind,
+        "root": os.path.abspath(root),
+        "size": size,
+        "padding": padding,
+        "channels": channels,
+        "detector": detector if do_detect else None,
+        "load_options": load_kw,
+        "class_names": ds.class_names,
+        "files_sha256": stable_hash([s.key for s in ds.samples]),
+    }
     key = stable_hash(settings)[:16]
     folder = os.path.join(out, key)
     os.makedirs(os.path.join(folder, "crops"), exist_ok=True)
     atomic_write_json(os.path.join(folder, "settings.json"), {**settings, "key": key})
     prog_path = os.path.join(folder, "progress.jsonl")
+    done = _read_progress(prog_path)
+    if done:
+        log(f"resuming: {len(done)}/{len(ds)} images already prepared in {folder}")
+    jobs = [
+        (i, s.path, s.array, os.path.join(folder, "crops", f"{i:07d}.png"), size, padding, channels, do_detect)
+        for i, s in enumerate(ds.samples)
+        if i not in done
+    ]
+    _run_jobs(jobs, done, prog_path, len(ds), detector, workers, progress)
+    _write_manifest(ds, done, folder, log)
+    return folder
+
+
+def _read_progress(prog_path: str) -> dict:
+    """index -> row of every image a previous (killed) run finished."""
     done = {}
     if os.path.exists(prog_path):
         with open(prog_path) as f:
@@ -93,32 +139,48 @@ def prepare_dataset(kind: str, root: str, out: str, size: int = 150, padding: fl
                     done[r["index"]] = r
                 except json.JSONDecodeError:
                     pass
-        if done:
-            log(f"resuming: {len(done)}/{len(ds)} images already prepared in {folder}")
-    jobs = [(i, s.path, s.array, os.path.join(folder, "crops", f"{i:07d}.png"), size, padding, channels, do_detect)
-            for i, s in enumerate(ds.samples) if i not in done]
+    return done
+
+
+def _run_jobs(jobs: list, done: dict, prog_path: str, total: int, detector: str, workers: int, progress: bool) -> None:
+    """Process the jobs (in a spawn pool of ``workers``, or here), appending each finished row to progress.jsonl."""
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
     with open(prog_path, "a") as prog:
-        bar = tqdm(total=len(ds), initial=len(done), desc="prepare", unit="img", disable=not progress, file=sys.stderr)
+        bar = tqdm(total=total, initial=len(done), desc="prepare", unit="img", disable=not progress, file=sys.stderr)
+
+        def record(r):
+            done[r["index"]] = r
+            prog.write(json.dumps(r) + "\n")
+            prog.flush()
+            bar.update(1)
+
         if workers > 1 and len(jobs) > 1:
             with get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(detector, 1)) as pool:
                 for r in pool.imap_unordered(_process, jobs, chunksize=8):
-                    done[r["index"]] = r
-                    prog.write(json.dumps(r) + "\n")
-                    prog.flush()
-                    bar.update(1)
+                    record(r)
         else:
             _init_worker(detector, cv2.getNumThreads())
             for job in jobs:
-                r = _process(job)
-                done[r["index"]] = r
-                prog.write(json.dumps(r) + "\n")
-                prog.flush()
-                bar.update(1)
+                record(_process(job))
         bar.close()
 
-    manifest = [{**done[i], "source": s.path if s.path is not None else s.key, "label": ds.class_names[s.label], "subject": s.subject or "",
-                 "sequence": s.sequence or "", "frame": "" if s.frame is None else s.frame, "split": s.split or ""}
-                for i, s in enumerate(ds.samples)]
+
+def _write_manifest(ds, done: dict, folder: str, log) -> None:
+    manifest = [
+        {
+            **done[i],
+            "source": s.path if s.path is not None else s.key,
+            "label": ds.class_names[s.label],
+            "subject": s.subject or "",
+            "sequence": s.sequence or "",
+            "frame": "" if s.frame is None else s.frame,
+            "split": s.split or "",
+        }
+        for i, s in enumerate(ds.samples)
+    ]
     atomic_write_csv(os.path.join(folder, "manifest.csv"), manifest, MANIFEST_FIELDS)
     counts = Counter(done[i]["status"] for i in range(len(ds)))
     log(f"prepared {len(ds)} images -> {folder}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -128,7 +190,6 @@ def prepare_dataset(kind: str, root: str, out: str, size: int = 150, padding: fl
     missed = [ds.samples[i].path or ds.samples[i].key for i in range(len(ds)) if done[i]["status"] == "no_face"]
     if missed:
         log(f"  no face in {len(missed)} image(s), e.g. {', '.join(missed[:5])}")
-    return folder
 
 
 def resolve_prepared_root(root: str) -> str:
@@ -137,11 +198,21 @@ def resolve_prepared_root(root: str) -> str:
 
     if os.path.exists(os.path.join(root, "manifest.csv")):
         return root
-    subs = [os.path.join(root, d) for d in sorted(os.listdir(root)) if os.path.exists(os.path.join(root, d, "manifest.csv"))] if os.path.isdir(root) else []
+    subs = (
+        [
+            os.path.join(root, d)
+            for d in sorted(os.listdir(root))
+            if os.path.exists(os.path.join(root, d, "manifest.csv"))
+        ]
+        if os.path.isdir(root)
+        else []
+    )
     if len(subs) == 1:
         return subs[0]
     if not subs:
-        raise DatasetLayoutError(f"prepared: expected manifest.csv (made by `facenet2expnet prepare`) in {root} or one sub-folder")
+        raise DatasetLayoutError(
+            f"prepared: expected manifest.csv (made by `facenet2expnet prepare`) in {root} or one sub-folder"
+        )
     raise DatasetLayoutError(f"prepared: {root} holds {len(subs)} prepared caches; name one: {', '.join(subs)}")
 
 

@@ -51,8 +51,10 @@ def bundled_model_path(name: str = BUNDLED) -> str:
     """PATH (without extension) of a model shipped in the package."""
     path = os.path.join(pretrained_dir(), name)
     if not os.path.exists(path + ".json"):
-        raise FaceNet2ExpNetError(f"no bundled model {name!r}; bundled: {', '.join(bundled_names()) or 'none'}; "
-                                  "or pass a checkpoint path (.json/.safetensors from train, .onnx from export)")
+        raise FaceNet2ExpNetError(
+            f"no bundled model {name!r}; bundled: {', '.join(bundled_names()) or 'none'}; "
+            "or pass a checkpoint path (.json/.safetensors from train, .onnx from export)"
+        )
     return path
 
 
@@ -94,7 +96,9 @@ class TorchBackend:
         import torch
 
         with torch.inference_mode():
-            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).contiguous(memory_format=torch.channels_last)
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).contiguous(
+                memory_format=torch.channels_last
+            )
             return self.model(t).numpy()
 
 
@@ -108,7 +112,9 @@ class OnnxBackend:
             raise FaceNet2ExpNetError("running ONNX models needs onnxruntime: `pip install onnxruntime`") from None
         meta_path = os.path.splitext(path)[0] + ".json"
         if not os.path.exists(meta_path):
-            raise FaceNet2ExpNetError(f"{path}: its metadata {meta_path} (classes, preprocessing) is missing; re-export the model")
+            raise FaceNet2ExpNetError(
+                f"{path}: its metadata {meta_path} (classes, preprocessing) is missing; re-export the model"
+            )
         with open(meta_path) as f:
             self.meta = json.load(f)
         opts = ort.SessionOptions()
@@ -117,10 +123,15 @@ class OnnxBackend:
         self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         self.output = self.session.get_outputs()[0].name
         if self.output != "logits":
-            raise FaceNet2ExpNetError(f"{path}: its output is {self.output!r}, not 'logits' (an export from before logits were "
-                                      "the output); re-export it with `facenet2expnet export`")
+            raise FaceNet2ExpNetError(
+                f"{path}: its output is {self.output!r}, not 'logits' (an export from before logits were "
+                "the output); re-export it with `facenet2expnet export`"
+            )
         self.path = path
-        self.classes, self.preprocessing = list(self.meta["classes"]), Preprocessing.from_dict(self.meta["preprocessing"])
+        self.classes, self.preprocessing = (
+            list(self.meta["classes"]),
+            Preprocessing.from_dict(self.meta["preprocessing"]),
+        )
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self.output], {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]
@@ -144,4 +155,4 @@ def scores(backend: Backend, x: np.ndarray, test_flip: bool | None = None) -> np
     if not flip:
         return backend.logits(x)
     both = backend.logits(np.concatenate([x, x[..., ::-1]]))
-    return 0.5 * (both[:len(x)] + both[len(x):])
+    return 0.5 * (both[: len(x)] + both[len(x) :])

@@ -23,7 +23,9 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     out = []
     for p in inputs:
         if os.path.isdir(p):
-            found = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(p) for f in fs if is_image_file(f) or is_video_file(f))
+            found = sorted(
+                os.path.join(dp, f) for dp, _, fs in os.walk(p) for f in fs if is_image_file(f) or is_video_file(f)
+            )
             if not found:
                 raise FaceNet2ExpNetError(f"folder {p} has no images or videos")
             out += found
@@ -67,8 +69,12 @@ def video_frames(path: str, every: int = 1, max_frames: int | None = None, captu
 def video_info(path: str) -> dict:
     cap = cv2.VideoCapture(path)
     try:
-        return {"frames": int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), "fps": cap.get(cv2.CAP_PROP_FPS) or 25.0,
-                "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))}
+        return {
+            "frames": int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
+            "fps": cap.get(cv2.CAP_PROP_FPS) or 25.0,
+            "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        }
     finally:
         cap.release()
 
@@ -77,8 +83,10 @@ def open_webcam(index: int = 0):
     cap = cv2.VideoCapture(index)
     if not cap.isOpened():
         cap.release()
-        raise FaceNet2ExpNetError(f"no camera at index {index} on this machine (none connected, or no permission); "
-                                  "pass image or video files instead")
+        raise FaceNet2ExpNetError(
+            f"no camera at index {index} on this machine (none connected, or no permission); "
+            "pass image or video files instead"
+        )
     return cap
 
 

@@ -16,14 +16,25 @@ from ..utils import atomic_write_bytes
 from .media import draw_faces, expand_inputs, is_video_file, open_webcam, video_frames, video_info
 
 
-def run_predict(recognizer, inputs: list[str], every: int = 10, annotate: str | None = None, progress: bool = True,
-                webcam: int | None = None, max_frames: int | None = None, log=None, explain: str | None = None) -> dict:
+def run_predict(
+    recognizer,
+    inputs: list[str],
+    every: int = 10,
+    annotate: str | None = None,
+    progress: bool = True,
+    webcam: int | None = None,
+    max_frames: int | None = None,
+    log=None,
+    explain: str | None = None,
+) -> dict:
     """Returns {"records": [...], "no_face": [...], "failed": [{path, reason}], "annotated": [...]}."""
     from tqdm import tqdm
 
     if log is None:  # progress lines go to stderr: stdout carries the CSV/JSON records
+
         def log(msg):
             print(msg, file=sys.stderr)
+
     result = {"records": [], "no_face": [], "failed": [], "annotated": []}
     if annotate:
         os.makedirs(annotate, exist_ok=True)
@@ -67,7 +78,10 @@ def _explain(recognizer, rgb, path, out_dir) -> str:
 
     os.makedirs(out_dir, exist_ok=True)
     faces = recognizer.explain(rgb)
-    rows = [{"class": f"face {j}: {f['label']} {100 * f['p']:.0f}%", "images": [f["chip"]], "cams": [f["cam"]]} for j, f in enumerate(faces)]
+    rows = [
+        {"class": f"face {j}: {f['label']} {100 * f['p']:.0f}%", "images": [f["chip"]], "cams": [f["cam"]]}
+        for j, f in enumerate(faces)
+    ]
     out = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + "_gradcam.png")
     return saliency_grid(rows, out, f"Grad-CAM of the predicted class: {os.path.basename(path)}")
 
@@ -78,11 +92,16 @@ def _video(recognizer, path, every, annotate, result, max_frames, capture=None, 
         if capture is None:
             info = video_info(path)
         else:
-            info = {"fps": capture.get(cv2.CAP_PROP_FPS) or 25.0, "width": int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                    "height": int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))}
+            info = {
+                "fps": capture.get(cv2.CAP_PROP_FPS) or 25.0,
+                "width": int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                "height": int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            }
         stem = os.path.splitext(os.path.basename(path))[0].replace(":", "_")
         out = os.path.join(annotate, stem + "_annotated.mp4")
-        writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), max(1.0, info["fps"] / every), (info["width"], info["height"]))
+        writer = cv2.VideoWriter(
+            out, cv2.VideoWriter_fourcc(*"mp4v"), max(1.0, info["fps"] / every), (info["width"], info["height"])
+        )
     for fr in video_frames(path, every, max_frames, capture=capture):
         recs = recognizer.predict(fr.rgb)
         for r in recs:
@@ -91,7 +110,10 @@ def _video(recognizer, path, every, annotate, result, max_frames, capture=None, 
             result["no_face"].append(f"{path}#frame={fr.index}")
         result["records"] += recs
         if live is not None:
-            live(f"frame {fr.index}: " + (", ".join(f"{r['label']} {100 * r['probabilities'][r['label']]:.0f}%" for r in recs) or "no face"))
+            live(
+                f"frame {fr.index}: "
+                + (", ".join(f"{r['label']} {100 * r['probabilities'][r['label']]:.0f}%" for r in recs) or "no face")
+            )
         if writer is not None:
             writer.write(cv2.cvtColor(draw_faces(fr.rgb, recs), cv2.COLOR_RGB2BGR))
     if writer is not None:
@@ -107,9 +129,18 @@ def format_records(records: list[dict], classes: list[str], fmt: str) -> str:
     w = csv.writer(buf)
     w.writerow(cols)
     for r in records:
-        w.writerow([r.get("source"), r.get("frame", ""), r.get("time_s", ""), r.get("face"), r["label"],
-                    json.dumps(r["box"]) if r["box"] else "", r.get("detection_score") or ""] +
-                   [r["probabilities"][c] for c in classes])
+        w.writerow(
+            [
+                r.get("source"),
+                r.get("frame", ""),
+                r.get("time_s", ""),
+                r.get("face"),
+                r["label"],
+                json.dumps(r["box"]) if r["box"] else "",
+                r.get("detection_score") or "",
+            ]
+            + [r["probabilities"][c] for c in classes]
+        )
     return buf.getvalue()
 
 
@@ -117,7 +148,11 @@ def summary(result: dict) -> str:
     n = len(result["records"])
     lines = [f"{n} face(s) recognized"]
     if result["no_face"]:
-        lines.append(f"no face in {len(result['no_face'])}: " + ", ".join(result["no_face"][:10]) + (" ..." if len(result["no_face"]) > 10 else ""))
+        lines.append(
+            f"no face in {len(result['no_face'])}: "
+            + ", ".join(result["no_face"][:10])
+            + (" ..." if len(result["no_face"]) > 10 else "")
+        )
     for f in result["failed"]:
         lines.append(f"failed: {f['path']}: {f['reason']}")
     for a in result["annotated"]:

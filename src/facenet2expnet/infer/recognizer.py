@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.images import ImageLike
-from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
-
 from .backend import BUNDLED, bundled_model_path, load_backend, scores, softmax  # noqa: F401  (re-exported)
 
 
@@ -34,15 +32,29 @@ class FaceRecord:
     probabilities: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "face": self.face_index, "box": self.box, "landmarks": self.landmarks,
-                "detection_score": self.detection_score, "label": self.label, "probabilities": self.probabilities}
+        return {
+            "source": self.source,
+            "face": self.face_index,
+            "box": self.box,
+            "landmarks": self.landmarks,
+            "detection_score": self.detection_score,
+            "label": self.label,
+            "probabilities": self.probabilities,
+        }
 
 
 class ExpressionRecognizer:
     """Parameters only in ``__init__``; models load in :meth:`from_pretrained` (or lazily on first use)."""
 
-    def __init__(self, model: str | None = None, detector: str = "dlib", detect: bool = True, batch_size: int = 128,
-                 face_padding: float | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        model: str | None = None,
+        detector: str = "dlib",
+        detect: bool = True,
+        batch_size: int = 128,
+        face_padding: float | None = None,
+        threads: int | None = None,
+    ):
         self.model, self.detector, self.detect = model, detector, detect
         self.batch_size, self.face_padding, self.threads = batch_size, face_padding, threads
 
@@ -88,15 +100,19 @@ class ExpressionRecognizer:
         if not chips:
             return np.zeros((0, len(self.classes_)), np.float32)
         pp = self.preprocessing_
-        out = [softmax(scores(self.backend_, pp.batch(chips[i:i + self.batch_size]).numpy()))  # B x C x S x S in
-               for i in range(0, len(chips), self.batch_size)]
+        out = [
+            softmax(scores(self.backend_, pp.batch(chips[i : i + self.batch_size]).numpy()))  # B x C x S x S in
+            for i in range(0, len(chips), self.batch_size)
+        ]
         return np.concatenate(out).astype(np.float32)
 
     def explain(self, src: ImageLike) -> list[dict]:
         """Grad-CAM of the predicted class on each face of one input: [{"label", "chip", "cam"}] (torch models only)."""
         self._ensure()
         if self.backend_.kind != "torch":
-            raise FaceNet2ExpNetError("explanations need the torch model; load a .json/.safetensors checkpoint, not .onnx")
+            raise FaceNet2ExpNetError(
+                "explanations need the torch model; load a .json/.safetensors checkpoint, not .onnx"
+            )
         import torch
 
         from ..viz.run import grad_cam
@@ -107,7 +123,10 @@ class ExpressionRecognizer:
         x = self.preprocessing_.batch(chips)
         probs = self._probabilities(chips)
         cams = grad_cam(self.backend_.model, x, torch.from_numpy(probs.argmax(1)))
-        return [{"label": self.classes_[int(p.argmax())], "p": float(p.max()), "chip": c, "cam": m} for p, c, m in zip(probs, chips, cams)]
+        return [
+            {"label": self.classes_[int(p.argmax())], "p": float(p.max()), "chip": c, "cam": m}
+            for p, c, m in zip(probs, chips, cams)
+        ]
 
     def predict_records(self, inputs) -> list[list[FaceRecord]]:
         """One list of :class:`FaceRecord` per input (empty where no face was found)."""
@@ -126,8 +145,17 @@ class ExpressionRecognizer:
                 p = probs[k]
                 k += 1
                 d = f.to_dict() if f is not None else {"box": None, "landmarks": None, "score": None}
-                recs.append(FaceRecord(_name(src), j, d["box"], d["landmarks"], d["score"], self.classes_[int(p.argmax())],
-                                       {c: float(v) for c, v in zip(self.classes_, p)}))
+                recs.append(
+                    FaceRecord(
+                        _name(src),
+                        j,
+                        d["box"],
+                        d["landmarks"],
+                        d["score"],
+                        self.classes_[int(p.argmax())],
+                        {c: float(v) for c, v in zip(self.classes_, p)},
+                    )
+                )
             out.append(recs)
         return out
 
@@ -139,8 +167,12 @@ class ExpressionRecognizer:
     def predict_proba(self, inputs):
         """Class probabilities (columns in ``classes_`` order): a faces x classes array per input."""
         recs = self.predict_records(inputs)
-        arrays = [np.array([[r.probabilities[c] for c in self.classes_] for r in rs], dtype=np.float32).reshape(len(rs), len(self.classes_))
-                  for rs in recs]
+        arrays = [
+            np.array([[r.probabilities[c] for c in self.classes_] for r in rs], dtype=np.float32).reshape(
+                len(rs), len(self.classes_)
+            )
+            for rs in recs
+        ]
         return arrays if isinstance(inputs, (list, tuple)) else arrays[0]
 
 

@@ -55,9 +55,16 @@ class BasicBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                                  nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout))
-        self.shortcut = nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        self.shortcut = (
+            nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        )
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,15 +81,31 @@ def _pool(spec) -> list[nn.Module]:
 
 
 class ExpNet(nn.Module):
-    def __init__(self, stages: list[list[int]], num_classes: int, in_channels: int, input_size: int,
-                 target_shape: tuple[int, int, int], pool_after: list, batch_norm: bool,
-                 projection: bool = False, fc_dim: int = 256, dropout: float = 0.5, block: str = "plain",
-                 stem: int | None = None, stem_stride: int = 1):
+    def __init__(
+        self,
+        stages: list[list[int]],
+        num_classes: int,
+        in_channels: int,
+        input_size: int,
+        target_shape: tuple[int, int, int],
+        pool_after: list,
+        batch_norm: bool,
+        projection: bool = False,
+        fc_dim: int = 256,
+        dropout: float = 0.5,
+        block: str = "plain",
+        stem: int | None = None,
+        stem_stride: int = 1,
+    ):
         super().__init__()
         layers, cin = [], in_channels
         if stem:  # residual nets: one plain conv (stride 1 or 2), then 2x2 max pooling, before the blocks
-            layers += [nn.Conv2d(cin, stem, 3, stride=stem_stride, padding=1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2, 2)]
+            layers += [
+                nn.Conv2d(cin, stem, 3, stride=stem_stride, padding=1, bias=False),
+                nn.BatchNorm2d(stem),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, 2),
+            ]
             cin = stem
         last = len(stages) - 1
         for i, widths in enumerate(stages):
@@ -101,8 +124,15 @@ class ExpNet(nn.Module):
         # steps can push every FC unit negative at once (dead ReLUs, a constant prediction): BatchNorm
         # after the FC prevents that in the BatchNorm configs.
         fc = [nn.Linear(c * h * w, fc_dim, bias=not batch_norm)] + ([nn.BatchNorm1d(fc_dim)] if batch_norm else [])
-        self.head = nn.Sequential(nn.Flatten(), *fc, nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc_dim, num_classes))
-        self.target_shape, self.num_classes, self.input_size, self.in_channels = tuple(target_shape), num_classes, input_size, in_channels
+        self.head = nn.Sequential(
+            nn.Flatten(), *fc, nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc_dim, num_classes)
+        )
+        self.target_shape, self.num_classes, self.input_size, self.in_channels = (
+            tuple(target_shape),
+            num_classes,
+            input_size,
+            in_channels,
+        )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -126,24 +156,51 @@ class ExpNet(nn.Module):
 EXPNET_CONFIGS = {
     # The paper's net as we reconstruct it: five 3x3 conv blocks with ReLU and max-pooling,
     # 224 px in, 512 x 7 x 7 out (the shape of VGG-Face pool5).
-    "paper": dict(stages=[[64], [128], [256], [512], [512]], pool_after=[True] * 5, batch_norm=False,
-                  preprocessing=Preprocessing(size=224, channels="RGB", mean=(128.0,) * 3, std=(64.0,) * 3)),
+    "paper": dict(
+        stages=[[64], [128], [256], [512], [512]],
+        pool_after=[True] * 5,
+        batch_norm=False,
+        preprocessing=Preprocessing(size=224, channels="RGB", mean=(128.0,) * 3, std=(64.0,) * 3),
+    ),
     # For 48-96 px grey crops on 2 CPU cores (~0.065 GMAC at 48 px). BatchNorm after every conv:
     # it lets a net trained from scratch converge in the few epochs a CPU affords.
-    "compact": dict(stages=[[32], [64, 64], [128, 128]], pool_after=[True, True, False], batch_norm=True,
-                    preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,))),
+    "compact": dict(
+        stages=[[32], [64, 64], [128, 128]],
+        pool_after=[True, True, False],
+        batch_norm=True,
+        preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,)),
+    ),
     # For fast inference (~18.5 MMAC at 48 px, 0.6-0.8 ms per face at batch 1 on one core with onnxruntime):
     # a quarter of compact's conv width. Its 64 channels reach the tap's 128 through a learned 1x1
     # projection, and the FC layer is 128 wide: the 8192 x 256 FC of compact alone is an 8 MB weight
     # read per face, which costs more than all of this net's convs at batch 1.
-    "fast": dict(stages=[[16], [32], [64, 64, 64]], pool_after=[True, True, False], batch_norm=True, projection=True, fc_dim=128,
-                 preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,))),
+    "fast": dict(
+        stages=[[16], [32], [64, 64, 64]],
+        pool_after=[True, True, False],
+        batch_norm=True,
+        projection=True,
+        fc_dim=128,
+        preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,)),
+    ),
     # A student whose tap sees the whole face (the level2 tap of the 29-layer teacher does): a residual net of
     # ~74 MMAC at 48 px. Stem 48 -> 24, six basic blocks at 24, 12 and 8 px (the tap's 8 x 8), 12 3x3 convs
     # after the stem: the receptive field at the tap spans well over the 48 px input.
-    "res48": dict(stages=[[32, 32], [64, 64], [128, 128]], pool_after=[True, [8, 8], False], batch_norm=True, block="residual",
-                  stem=32, preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,))),
+    "res48": dict(
+        stages=[[32, 32], [64, 64], [128, 128]],
+        pool_after=[True, [8, 8], False],
+        batch_norm=True,
+        block="residual",
+        stem=32,
+        preprocessing=Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,)),
+    ),
     # The same trunk on 96 px crops (a stride-2 stem): more detail in, about the same compute.
-    "res96": dict(stages=[[32, 32], [64, 64], [128, 128]], pool_after=[True, [8, 8], False], batch_norm=True, block="residual",
-                  stem=32, stem_stride=2, preprocessing=Preprocessing(size=96, channels="L", mean=(128.0,), std=(64.0,))),
+    "res96": dict(
+        stages=[[32, 32], [64, 64], [128, 128]],
+        pool_after=[True, [8, 8], False],
+        batch_norm=True,
+        block="residual",
+        stem=32,
+        stem_stride=2,
+        preprocessing=Preprocessing(size=96, channels="L", mean=(128.0,), std=(64.0,)),
+    ),
 }

@@ -6,8 +6,16 @@ import torch.nn as nn
 
 
 class FinetuneNet(nn.Module):
-    def __init__(self, teacher_name: str, layer: str, tap_shape, num_classes: int, fc_dim: int = 256, dropout: float = 0.5,
-                 backbone: nn.Module | None = None):
+    def __init__(
+        self,
+        teacher_name: str,
+        layer: str,
+        tap_shape,
+        num_classes: int,
+        fc_dim: int = 256,
+        dropout: float = 0.5,
+        backbone: nn.Module | None = None,
+    ):
         super().__init__()
         from ..teachers.registry import TEACHERS
 
@@ -18,10 +26,23 @@ class FinetuneNet(nn.Module):
         c = 1
         for d in tap_shape:
             c *= d
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c, fc_dim), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc_dim, num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c, fc_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(fc_dim, num_classes),
+        )
         self.preprocessing = TEACHERS[teacher_name].preprocessing
-        self.arch = {"kind": "finetune", "teacher_name": teacher_name, "layer": layer, "tap_shape": list(tap_shape),
-                     "num_classes": num_classes, "fc_dim": fc_dim, "dropout": dropout}
+        self.arch = {
+            "kind": "finetune",
+            "teacher_name": teacher_name,
+            "layer": layer,
+            "tap_shape": list(tap_shape),
+            "num_classes": num_classes,
+            "fc_dim": fc_dim,
+            "dropout": dropout,
+        }
 
     @classmethod
     def from_arch(cls, arch: dict) -> "FinetuneNet":

@@ -23,8 +23,15 @@ def default_preprocessing(name: str) -> Preprocessing:
     return EXPNET_CONFIGS[name]["preprocessing"]
 
 
-def create_model(name: str, num_classes: int, target_shape=(128, 8, 8), in_channels: int | None = None,
-                 input_size: int | None = None, projection: bool | None = None, **kw) -> ExpNet:
+def create_model(
+    name: str,
+    num_classes: int,
+    target_shape=(128, 8, 8),
+    in_channels: int | None = None,
+    input_size: int | None = None,
+    projection: bool | None = None,
+    **kw,
+) -> ExpNet:
     """Build a registered expression net. ``target_shape`` is the teacher tap's C x H x W.
 
     ``projection`` None takes the config's default (a learned 1x1 projection onto the tap's channels
@@ -36,10 +43,23 @@ def create_model(name: str, num_classes: int, target_shape=(128, 8, 8), in_chann
     pp = cfg.pop("preprocessing")
     default_projection = cfg.pop("projection", False)
     projection = default_projection if projection is None else projection
-    model = ExpNet(num_classes=num_classes, in_channels=in_channels or pp.num_channels, input_size=input_size or pp.size,
-                   target_shape=tuple(target_shape), projection=projection, **cfg)
-    model.arch = {"name": name, "num_classes": num_classes, "target_shape": list(target_shape), "in_channels": model.in_channels,
-                  "input_size": model.input_size, "projection": projection, **kw}
+    model = ExpNet(
+        num_classes=num_classes,
+        in_channels=in_channels or pp.num_channels,
+        input_size=input_size or pp.size,
+        target_shape=tuple(target_shape),
+        projection=projection,
+        **cfg,
+    )
+    model.arch = {
+        "name": name,
+        "num_classes": num_classes,
+        "target_shape": list(target_shape),
+        "in_channels": model.in_channels,
+        "input_size": model.input_size,
+        "projection": projection,
+        **kw,
+    }
     return model
 
 

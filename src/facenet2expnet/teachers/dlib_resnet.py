@@ -32,10 +32,24 @@ from .taps import requested_taps
 
 DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
 DLIB_STD = 256.0
-LEVELS = (("level4", 32, 3, False), ("level3", 64, 4, True), ("level2", 128, 3, True), ("level1", 256, 3, True), ("level0", 256, 1, True))
+LEVELS = (
+    ("level4", 32, 3, False),
+    ("level3", 64, 4, True),
+    ("level2", 128, 3, True),
+    ("level1", 256, 3, True),
+    ("level0", 256, 1, True),
+)
 TAPS = ("stem", "level4", "level3", "level2", "level1", "level0", "pooled", "embedding")
-TAP_SHAPES_150 = {"stem": (32, 35, 35), "level4": (32, 35, 35), "level3": (64, 17, 17), "level2": (128, 8, 8),
-                  "level1": (256, 4, 4), "level0": (256, 2, 2), "pooled": (256,), "embedding": (128,)}
+TAP_SHAPES_150 = {
+    "stem": (32, 35, 35),
+    "level4": (32, 35, 35),
+    "level3": (64, 17, 17),
+    "level2": (128, 8, 8),
+    "level1": (256, 4, 4),
+    "level0": (256, 2, 2),
+    "pooled": (256,),
+    "embedding": (128,),
+}
 
 
 class ScaleShift(nn.Module):
@@ -84,7 +98,9 @@ class DlibResNet29(nn.Module):
         self.stem_scale = ScaleShift(32)
         levels, ch = {}, 32
         for name, out_ch, n_blocks, down in LEVELS:
-            blocks = [ResidualBlock(ch, out_ch, down)] + [ResidualBlock(out_ch, out_ch, False) for _ in range(n_blocks - 1)]
+            blocks = [ResidualBlock(ch, out_ch, down)] + [
+                ResidualBlock(out_ch, out_ch, False) for _ in range(n_blocks - 1)
+            ]
             levels[name] = nn.Sequential(*blocks)
             ch = out_ch
         self.levels = nn.ModuleDict(levels)
@@ -130,18 +146,24 @@ def load_dlib_resnet29(path: str) -> DlibResNet29:
     from .dlib_format import DlibFormatError, read_dlib_network
 
     info, layers = read_dlib_network(path)
-    convs = [l for l in layers if l.kind == "con"]
-    affines = [l for l in layers if l.kind == "affine"]
-    fcs = [l for l in layers if l.kind == "fc"]
+    convs = [lay for lay in layers if lay.kind == "con"]
+    affines = [lay for lay in layers if lay.kind == "affine"]
+    fcs = [lay for lay in layers if lay.kind == "fc"]
     model = DlibResNet29()
     pairs = model.conv_scale_pairs()
     if len(convs) != len(pairs) or len(affines) != len(pairs) or len(fcs) != 1:
-        raise DlibFormatError(f"{path}: expected 29 conv, 29 affine and 1 fc layers; found {len(convs)}, {len(affines)}, {len(fcs)}")
+        raise DlibFormatError(
+            f"{path}: expected 29 conv, 29 affine and 1 fc layers; found {len(convs)}, {len(affines)}, {len(fcs)}"
+        )
     with torch.no_grad():
         for (conv, scale), lc, la in zip(pairs, convs, affines):
             w = conv.weight
             if (lc.fields["num_filters"], lc.fields["nr"], lc.fields["stride_y"], lc.fields["padding_y"]) != (
-                    w.shape[0], w.shape[2], conv.stride[0], conv.padding[0]):
+                w.shape[0],
+                w.shape[2],
+                conv.stride[0],
+                conv.padding[0],
+            ):
                 raise DlibFormatError(f"{path}: conv layer does not match the ResNet-29 architecture: {lc.fields}")
             n_w = w.numel()
             if lc.params.size != n_w + w.shape[0]:

@@ -16,8 +16,9 @@ import torch.nn as nn
 
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError, UnknownNameError
+from ..utils import file_sha256
 from . import dlib_resnet, vggface
-from .dlib_format import find_model_file, sha256_of
+from .dlib_format import find_model_file
 
 DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 # sha256 of dlib_face_recognition_resnet_model_v1.dat as shipped by face-recognition-models 0.3.0
@@ -42,25 +43,48 @@ def _dlib_default() -> str:
 
 
 def _vgg_default() -> str:
-    raise FaceNet2ExpNetError("VGG-Face weights are not bundled (about 500 MB) and cannot be downloaded here; "
-                              "pass weights=PATH to a Caffe-named PyTorch state dict (.pth/.safetensors) or MatConvNet vgg-face.mat")
+    raise FaceNet2ExpNetError(
+        "VGG-Face weights are not bundled (about 500 MB) and cannot be downloaded here; "
+        "pass weights=PATH to a Caffe-named PyTorch state dict (.pth/.safetensors) or MatConvNet vgg-face.mat"
+    )
 
 
 def _vgg_shapes():
-    sizes = {"pool1": (64, 112, 112), "pool2": (128, 56, 56), "pool3": (256, 28, 28), "pool4": (512, 14, 14), "pool5": (512, 7, 7)}
+    sizes = {
+        "pool1": (64, 112, 112),
+        "pool2": (128, 56, 56),
+        "pool3": (256, 28, 28),
+        "pool4": (512, 14, 14),
+        "pool5": (512, 7, 7),
+    }
     return {**sizes, "fc6": (4096,), "fc7": (4096,), "fc8": (2622,)}
 
 
 TEACHERS: dict[str, TeacherSpec] = {
     "dlib-resnet29": TeacherSpec(
-        "dlib-resnet29", dlib_resnet.TAPS, "level2", dlib_resnet.TAP_SHAPES_150,
-        Preprocessing(size=150, channels="RGB", mean=dlib_resnet.DLIB_MEAN_RGB, std=(dlib_resnet.DLIB_STD,) * 3, face_padding=0.25),
-        dlib_resnet.load_dlib_resnet29, _dlib_default, DLIB_RESNET_SHA256,
-        "dlib's ResNet-29 face recognition net (LFW 99.38%), ported to PyTorch"),
+        "dlib-resnet29",
+        dlib_resnet.TAPS,
+        "level2",
+        dlib_resnet.TAP_SHAPES_150,
+        Preprocessing(
+            size=150, channels="RGB", mean=dlib_resnet.DLIB_MEAN_RGB, std=(dlib_resnet.DLIB_STD,) * 3, face_padding=0.25
+        ),
+        dlib_resnet.load_dlib_resnet29,
+        _dlib_default,
+        DLIB_RESNET_SHA256,
+        "dlib's ResNet-29 face recognition net (LFW 99.38%), ported to PyTorch",
+    ),
     "vggface16": TeacherSpec(
-        "vggface16", vggface.TAPS, "pool5", _vgg_shapes(),
+        "vggface16",
+        vggface.TAPS,
+        "pool5",
+        _vgg_shapes(),
         Preprocessing(size=224, channels="RGB", mean=vggface.VGGFACE_MEAN_RGB, std=(1.0, 1.0, 1.0), face_padding=0.25),
-        vggface.load_vggface, None, None, "VGG-Face (VGG-16), the paper's face net"),
+        vggface.load_vggface,
+        None,
+        None,
+        "VGG-Face (VGG-16), the paper's face net",
+    ),
 }
 
 
@@ -96,12 +120,19 @@ class Teacher(nn.Module):
             return self.net.forward_features(x, [self.layer])[self.layer]
 
     def describe(self) -> dict:
-        return {"name": self.name, "layer": self.layer, "weights": os.path.basename(self.weights_path),
-                "weights_sha256": self.weights_sha256, "preprocessing": self.preprocessing.to_dict(),
-                "tap_shape": list(self.spec.tap_shapes[self.layer])}
+        return {
+            "name": self.name,
+            "layer": self.layer,
+            "weights": os.path.basename(self.weights_path),
+            "weights_sha256": self.weights_sha256,
+            "preprocessing": self.preprocessing.to_dict(),
+            "tap_shape": list(self.spec.tap_shapes[self.layer]),
+        }
 
 
-def create_teacher(name: str, weights: str | None = None, layer: str | None = None, check_sha256: bool = True) -> Teacher:
+def create_teacher(
+    name: str, weights: str | None = None, layer: str | None = None, check_sha256: bool = True
+) -> Teacher:
     """Build a frozen teacher. ``weights`` defaults to the bundled file where there is one."""
     if name not in TEACHERS:
         raise UnknownNameError("teacher", name, TEACHERS)
@@ -115,8 +146,10 @@ def create_teacher(name: str, weights: str | None = None, layer: str | None = No
         weights = spec.default_weights()
     if not os.path.isfile(weights):
         raise FaceNet2ExpNetError(f"{name}: weights file {weights} does not exist")
-    digest = sha256_of(weights)
+    digest = file_sha256(weights)
     if check_sha256 and spec.expected_sha256 and weights.endswith(DLIB_RESNET_FILE) and digest != spec.expected_sha256:
-        raise FaceNet2ExpNetError(f"{weights}: sha256 {digest} differs from the known {spec.expected_sha256}; "
-                                  "the file is corrupt or another version: reinstall face-recognition-models==0.3.0")
+        raise FaceNet2ExpNetError(
+            f"{weights}: sha256 {digest} differs from the known {spec.expected_sha256}; "
+            "the file is corrupt or another version: reinstall face-recognition-models==0.3.0"
+        )
     return Teacher(spec, spec.build(weights), layer, weights, digest)

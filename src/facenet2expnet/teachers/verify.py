@@ -16,11 +16,9 @@ from .registry import create_teacher
 
 
 def _dlib():
-    try:
-        import dlib
-    except ImportError:
-        raise FaceNet2ExpNetError("the parity check compares against dlib itself: `pip install dlib-bin` (make test installs it)") from None
-    return dlib
+    from ..face.detect import import_dlib
+
+    return import_dlib("the parity check (it compares against dlib itself)", "or skip `teacher verify`")
 
 
 def dlib_chips(paths: list[str], size: int = 150, padding: float = 0.25) -> dict[str, np.ndarray]:
@@ -63,7 +61,11 @@ def verify_dlib_port(faces_dir: str, weights: str | None = None) -> dict:
     if len(obama) >= 2 and "biden.jpg" in ours_by_name:
         same = [float(np.linalg.norm(ours_by_name[a] - ours_by_name[b])) for a, b in itertools.combinations(obama, 2)]
         diff = [float(np.linalg.norm(ours_by_name[a] - ours_by_name["biden.jpg"])) for a in obama]
-        result["identity"] = {"same_person_max": max(same), "different_person_min": min(diff), "threshold": 0.6,
-                              "passed": max(same) < 0.6 < min(diff)}
+        result["identity"] = {
+            "same_person_max": max(same),
+            "different_person_min": min(diff),
+            "threshold": 0.6,
+            "passed": max(same) < 0.6 < min(diff),
+        }
     result["passed"] = result["max_abs_diff"] <= 1e-4 and result.get("identity", {}).get("passed", True)
     return result

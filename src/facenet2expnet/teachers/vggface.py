@@ -52,7 +52,7 @@ class VGGFace16(nn.Module):
             if b + 1 > last:
                 return out
         x = x.flatten(1)
-        for i, name in enumerate(("fc6", "fc7", "fc8")):
+        for name in ("fc6", "fc7", "fc8"):
             x = getattr(self, name)(x)
             if name != "fc8":
                 x = F.relu(x)  # dropout is identity at inference
@@ -68,8 +68,11 @@ class VGGFace16(nn.Module):
 
 def _infer_arch(state: dict) -> dict:
     try:
-        return {"width_div": 64 // state["conv1_1.weight"].shape[0], "fc_dim": state["fc6.weight"].shape[0],
-                "num_classes": state["fc8.weight"].shape[0]}
+        return {
+            "width_div": 64 // state["conv1_1.weight"].shape[0],
+            "fc_dim": state["fc6.weight"].shape[0],
+            "num_classes": state["fc8.weight"].shape[0],
+        }
     except KeyError as exc:
         raise FaceNet2ExpNetError(f"VGG-Face weights lack {exc}; expected Caffe layer names conv1_1 ... fc8") from None
 
@@ -86,7 +89,9 @@ def load_vggface_state_dict(path: str) -> VGGFace16:
     model = VGGFace16(**_infer_arch(state))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise FaceNet2ExpNetError(f"{path}: not a VGG-Face state dict; missing {missing[:4]}, unexpected {unexpected[:4]}")
+        raise FaceNet2ExpNetError(
+            f"{path}: not a VGG-Face state dict; missing {missing[:4]}, unexpected {unexpected[:4]}"
+        )
     return model
 
 

@@ -17,8 +17,13 @@ def flip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
 
 
-def random_affine(x: torch.Tensor, gen: torch.Generator, max_rotation_deg: float = 10.0, max_shift: float = 0.1,
-                  scale_range: tuple = (0.9, 1.1)) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor,
+    gen: torch.Generator,
+    max_rotation_deg: float = 10.0,
+    max_shift: float = 0.1,
+    scale_range: tuple = (0.9, 1.1),
+) -> torch.Tensor:
     """Rotate by up to +-max_rotation_deg, shift by up to +-max_shift of the side, zoom in/out (a random crop).
 
     Borders are filled by replicating the edge, so no black corners teach the net anything.
@@ -33,7 +38,9 @@ def random_affine(x: torch.Tensor, gen: torch.Generator, max_rotation_deg: float
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def random_erasing(x: torch.Tensor, gen: torch.Generator, p: float, area=(0.02, 0.25), aspect=(0.3, 3.3)) -> torch.Tensor:
+def random_erasing(
+    x: torch.Tensor, gen: torch.Generator, p: float, area=(0.02, 0.25), aspect=(0.3, 3.3)
+) -> torch.Tensor:
     """With probability ``p`` per image, fill one random rectangle (2-25% of the area) with uniform noise on 0..255.
 
     ``x``: N x C x H x W on the 0..255 scale. Occlusions (hands, glasses, hair) are common in the wild;
@@ -49,8 +56,13 @@ def random_erasing(x: torch.Tensor, gen: torch.Generator, p: float, area=(0.02, 
     left = (torch.rand(n, generator=gen) * (w - ew + 1).float()).long()
     rows = torch.arange(h).view(1, h, 1)
     cols = torch.arange(w).view(1, 1, w)
-    mask = ((rows >= top.view(-1, 1, 1)) & (rows < (top + eh).view(-1, 1, 1)) & (cols >= left.view(-1, 1, 1))
-            & (cols < (left + ew).view(-1, 1, 1)) & apply.view(-1, 1, 1)).unsqueeze(1)  # N x 1 x H x W
+    mask = (
+        (rows >= top.view(-1, 1, 1))
+        & (rows < (top + eh).view(-1, 1, 1))
+        & (cols >= left.view(-1, 1, 1))
+        & (cols < (left + ew).view(-1, 1, 1))
+        & apply.view(-1, 1, 1)
+    ).unsqueeze(1)  # N x 1 x H x W
     noise = torch.rand(x.shape, generator=gen, dtype=x.dtype) * 255.0
     return torch.where(mask, noise, x)
 

@@ -70,9 +70,18 @@ class TrainState:
         self._save(model, {}, gen)
 
     def _save(self, model, opt_state: dict, gen: torch.Generator) -> None:
-        state = {"stage_index": self.stage_index, "epoch": self.epoch, "metrics": self.metrics, "best_val_acc": self.best_val_acc,
-                 "best_epoch": self.best_epoch, "best_val_loss": self.best_val_loss, "model": model.state_dict(),
-                 "optimizer": opt_state, "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}
+        state = {
+            "stage_index": self.stage_index,
+            "epoch": self.epoch,
+            "metrics": self.metrics,
+            "best_val_acc": self.best_val_acc,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss,
+            "model": model.state_dict(),
+            "optimizer": opt_state,
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(self.path, buf.getvalue())  # a kill mid-write leaves the previous checkpoint intact

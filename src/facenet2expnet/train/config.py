@@ -38,39 +38,80 @@ class TrainConfig:
     folds: int = opt(10, "number of folds (subject-kfold)", group="data")
     max_folds: int | None = opt(None, "run only the first N folds (a quick look; the report says so)", group="data")
     seed: int = opt(0, "seed of the folds, the initialization and the batches", group="data")
-    val_fraction: float = opt(0.1, "share of the training side (by subject where there are subjects) held out for model selection",
-                              group="data")
+    val_fraction: float = opt(
+        0.1,
+        "share of the training side (by subject where there are subjects) held out for model selection",
+        group="data",
+    )
     classes: str | None = opt(None, "class set (ck6, ck7, ck8, basic7, oulu6) or comma-separated names", group="data")
     skip_bad: bool = opt(False, "leave out unreadable images (they are listed) instead of failing", group="data")
-    check_images: bool = opt(True, "decode every image once while loading (corrupt files are named up front)", group="data")
+    check_images: bool = opt(
+        True, "decode every image once while loading (corrupt files are named up front)", group="data"
+    )
     # ---- method and networks
-    method: str = opt("fn2en", "fn2en (the paper), scratch (no stage 1), finetune (the face net), probe (linear on teacher features)",
-                      METHODS, group="model")
-    arch: str = opt("compact", "expression-net architecture (models registry: compact, fast, res48, res96, paper)", group="model")
+    method: str = opt(
+        "fn2en",
+        "fn2en (the paper), scratch (no stage 1), finetune (the face net), probe (linear on teacher features)",
+        METHODS,
+        group="model",
+    )
+    arch: str = opt(
+        "compact", "expression-net architecture (models registry: compact, fast, res48, res96, paper)", group="model"
+    )
     dropout: float = opt(0.5, "dropout before the head's last layer", group="model")
-    projection: bool | None = opt(None, "learned 1x1 projection onto the tap's channels (default: the architecture's)", group="model")
+    projection: bool | None = opt(
+        None, "learned 1x1 projection onto the tap's channels (default: the architecture's)", group="model"
+    )
     teacher: str = opt("dlib-resnet29", "the frozen face net (dlib-resnet29 or vggface16)", group="model")
-    teacher_weights: str | None = opt(None, "teacher weights file (default: the bundled one where there is one)", group="model")
-    layer: str | None = opt(None, "teacher tap that stage 1 regresses onto (default: the teacher's default tap)", group="model")
-    init_trunk: str | None = opt(None, "fn2en/scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
-                                       "of a stage-1 run on a larger face set)", group="model")
+    teacher_weights: str | None = opt(
+        None, "teacher weights file (default: the bundled one where there is one)", group="model"
+    )
+    layer: str | None = opt(
+        None, "teacher tap that stage 1 regresses onto (default: the teacher's default tap)", group="model"
+    )
+    init_trunk: str | None = opt(
+        None,
+        "fn2en/scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
+        "of a stage-1 run on a larger face set)",
+        group="model",
+    )
     # ---- stage 1: regress the trunk onto the teacher
     stage1_epochs: int = opt(30, "stage-1 epochs (fn2en)", group="stage 1")
-    stage1_optimizer: str = opt("sgd", "sgd (Nesterov momentum) or adam (no weight decay; use --lr-stage1 0.001)", ("sgd", "adam"),
-                                group="stage 1")
+    stage1_optimizer: str = opt(
+        "sgd",
+        "sgd (Nesterov momentum) or adam (no weight decay; use --lr-stage1 0.001)",
+        ("sgd", "adam"),
+        group="stage 1",
+    )
     lr_stage1: float = opt(0.05, "stage-1 base learning rate", group="stage 1")
-    stage1_loss: str = opt("l2", "l2 (the paper's regression loss) or cosine (1 - cosine similarity per face)", STAGE1_LOSSES,
-                           group="stage 1")
-    target_norm: str = opt("none", "none (the paper's plain targets) or channel (per-channel standardized targets)",
-                           ("none", "channel"), group="stage 1")
+    stage1_loss: str = opt(
+        "l2",
+        "l2 (the paper's regression loss) or cosine (1 - cosine similarity per face)",
+        STAGE1_LOSSES,
+        group="stage 1",
+    )
+    target_norm: str = opt(
+        "none",
+        "none (the paper's plain targets) or channel (per-channel standardized targets)",
+        ("none", "channel"),
+        group="stage 1",
+    )
     # ---- stage 2: refine with labels
-    stage2_epochs: int = opt(30, "refining epochs; 0 with fn2en: stage-1 pre-training only (writes folds/fold_XX/trunk.*)",
-                             group="stage 2")
+    stage2_epochs: int = opt(
+        30, "refining epochs; 0 with fn2en: stage-1 pre-training only (writes folds/fold_XX/trunk.*)", group="stage 2"
+    )
     lr_stage2: float = opt(0.01, "refining base learning rate", group="stage 2")
-    refine_trunk_lr_scale: float = opt(1.0, "fn2en refining: learning-rate factor of the pre-trained trunk (head: 1)", group="stage 2")
-    finetune_backbone_lr_scale: float = opt(0.1, "finetune: learning-rate factor of the face net's layers (head: 1)", group="stage 2")
-    aux_weight: float = opt(0.0, "our extension: weight of the stage-1 loss kept as an auxiliary term while refining (fn2en)",
-                            group="stage 2")
+    refine_trunk_lr_scale: float = opt(
+        1.0, "fn2en refining: learning-rate factor of the pre-trained trunk (head: 1)", group="stage 2"
+    )
+    finetune_backbone_lr_scale: float = opt(
+        0.1, "finetune: learning-rate factor of the face net's layers (head: 1)", group="stage 2"
+    )
+    aux_weight: float = opt(
+        0.0,
+        "our extension: weight of the stage-1 loss kept as an auxiliary term while refining (fn2en)",
+        group="stage 2",
+    )
     label_smoothing: float = opt(0.0, "label smoothing of the refining loss", group="stage 2")
     mixup: float = opt(0.0, "mixup alpha while refining (0: off)", group="stage 2")
     # ---- optimization, shared by both stages
@@ -86,7 +127,9 @@ class TrainConfig:
     scale_min: float = opt(0.9, "smallest random scale", group="augmentation")
     scale_max: float = opt(1.1, "largest random scale", group="augmentation")
     erasing: float = opt(0.0, "probability of random erasing (a random rectangle set to noise)", group="augmentation")
-    eval_flip: bool = opt(False, "score validation and test faces by the mean of their and their mirror's logits", group="augmentation")
+    eval_flip: bool = opt(
+        False, "score validation and test faces by the mean of their and their mirror's logits", group="augmentation"
+    )
     # ---- baselines and plumbing
     probe_C: list = opt([0.001, 0.01, 0.1, 1.0], "probe: inverse regularization strengths tried on validation")
     cache_dir: str = opt("cache/teacher", "teacher feature stores (reused across runs)")
@@ -97,17 +140,27 @@ class TrainConfig:
             if choices and getattr(self, f.name) not in choices:
                 raise UnknownNameError(f.name.replace("_", " "), getattr(self, f.name), choices)
         if self.stage2_epochs == 0 and self.method != "fn2en":
-            raise FaceNet2ExpNetError(f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}")
+            raise FaceNet2ExpNetError(
+                f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}"
+            )
         if self.init_trunk and self.method not in ("fn2en", "scratch"):
-            raise FaceNet2ExpNetError(f"--init-trunk starts the expression net (fn2en or scratch) from a pre-trained trunk; "
-                                      f"{self.method} does not use one")
+            raise FaceNet2ExpNetError(
+                f"--init-trunk starts the expression net (fn2en or scratch) from a pre-trained trunk; "
+                f"{self.method} does not use one"
+            )
         if self.eval_flip and self.method == "probe":
-            raise FaceNet2ExpNetError("--eval-flip scores the mirror of each face with the trained net; the probe classifies cached "
-                                      "teacher features of the image alone. Drop --eval-flip for --method probe")
+            raise FaceNet2ExpNetError(
+                "--eval-flip scores the mirror of each face with the trained net; the probe classifies cached "
+                "teacher features of the image alone. Drop --eval-flip for --method probe"
+            )
         if self.aux_weight and self.method != "fn2en":
-            raise FaceNet2ExpNetError(f"--aux-weight keeps fn2en's stage-1 loss while refining; {self.method} has no stage 1")
+            raise FaceNet2ExpNetError(
+                f"--aux-weight keeps fn2en's stage-1 loss while refining; {self.method} has no stage 1"
+            )
         if not 0 < self.scale_min <= self.scale_max:
-            raise FaceNet2ExpNetError(f"--scale-min {self.scale_min} / --scale-max {self.scale_max}: need 0 < min <= max")
+            raise FaceNet2ExpNetError(
+                f"--scale-min {self.scale_min} / --scale-max {self.scale_max}: need 0 < min <= max"
+            )
 
     def require_dataset(self) -> None:
         if not self.dataset:
@@ -139,8 +192,10 @@ class TrainConfig:
             d["arch"] = d.pop("config")
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
-            raise FaceNet2ExpNetError(f"{source}: unknown field(s) {', '.join(unknown)}; the fields are listed by "
-                                      "`facenet2expnet train --help`")
+            raise FaceNet2ExpNetError(
+                f"{source}: unknown field(s) {', '.join(unknown)}; the fields are listed by "
+                "`facenet2expnet train --help`"
+            )
         return cls(**d)
 
 
@@ -193,7 +248,9 @@ def add_config_flags(parser) -> None:
     groups = {}
     for f in fields(TrainConfig):
         meta = f.metadata
-        g = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(f"config: {meta['group']}"))
+        g = groups.get(meta["group"]) or groups.setdefault(
+            meta["group"], parser.add_argument_group(f"config: {meta['group']}")
+        )
         default = field_defaults()[f.name]
         help_text = meta["help"] + ("" if default is None else f" (default: {default})")
         kw = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
@@ -204,8 +261,13 @@ def add_config_flags(parser) -> None:
         elif typ is list or typing.get_origin(typ) is list:
             g.add_argument(flag_name(f.name), nargs="+", type=float, metavar="X", **kw)
         else:
-            g.add_argument(flag_name(f.name), type=typ, choices=meta["choices"], metavar=f.name.upper() if not meta["choices"] else None,
-                           **kw)
+            g.add_argument(
+                flag_name(f.name),
+                type=typ,
+                choices=meta["choices"],
+                metavar=f.name.upper() if not meta["choices"] else None,
+                **kw,
+            )
 
 
 def config_from_args(args, base: dict | None = None) -> TrainConfig:
@@ -214,8 +276,10 @@ def config_from_args(args, base: dict | None = None) -> TrainConfig:
     d.update(base or {})
     if getattr(args, "config", None):
         if not args.config.endswith((".toml", ".json")) and not os.path.exists(args.config):
-            raise FaceNet2ExpNetError(f"--config {args.config}: --config now takes a TOML or JSON file of config fields; "
-                                      f"the expression-net architecture is --arch (e.g. --arch {args.config})")
+            raise FaceNet2ExpNetError(
+                f"--config {args.config}: --config now takes a TOML or JSON file of config fields; "
+                f"the expression-net architecture is --arch (e.g. --arch {args.config})"
+            )
         d.update(read_config_file(args.config))
     d.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
     return TrainConfig.from_dict(d, source="command line")

@@ -16,7 +16,9 @@ def load_images(ds: Dataset, pp: Preprocessing, progress: bool = True) -> torch.
     from tqdm import tqdm
 
     out = np.empty((len(ds), pp.num_channels, pp.size, pp.size), dtype=np.uint8)
-    for i, s in enumerate(tqdm(ds.samples, desc="loading images", unit="img", disable=not progress or len(ds) < 2000, file=sys.stderr)):
+    for i, s in enumerate(
+        tqdm(ds.samples, desc="loading images", unit="img", disable=not progress or len(ds) < 2000, file=sys.stderr)
+    ):
         img = pp.load(s.path if s.path is not None else s.array)
         out[i] = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
     return torch.from_numpy(out)

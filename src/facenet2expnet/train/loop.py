@@ -38,8 +38,21 @@ from .augment import flip, mixup_pairs, random_affine, random_erasing, random_fl
 from .checkpoint import TrainState
 from .config import TrainConfig
 
-METRIC_FIELDS = ["fold", "stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
-                 "val_r2", "val_cos", "train_r2", "train_cos", "seconds"]
+METRIC_FIELDS = [
+    "fold",
+    "stage",
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_r2",
+    "val_cos",
+    "train_r2",
+    "train_cos",
+    "seconds",
+]
 
 
 class TrainingDivergedError(FaceNet2ExpNetError):
@@ -84,7 +97,9 @@ class TeacherTargets:
 
     def __init__(self, targets, train_idx: np.ndarray, target_norm: str):
         self.store = targets
-        sample = np.asarray(targets[np.sort(train_idx)[:: max(1, len(train_idx) // 2000)]], dtype=np.float32)  # n x 2 x C x H x W
+        sample = np.asarray(
+            targets[np.sort(train_idx)[:: max(1, len(train_idx) // 2000)]], dtype=np.float32
+        )  # n x 2 x C x H x W
         self.position_mean = sample.mean(axis=(0, 1))  # C x H x W
         self.mean = self.std = None
         if target_norm == "channel":
@@ -133,10 +148,18 @@ class Pretrain:
         model.eval()
         idx = np.sort(idx)
         target = torch.from_numpy(np.asarray(self.teacher.store[idx, 0], dtype=np.float32))  # n x C x H x W
-        out = torch.cat([model.forward_features(_normalized(self.images[idx[i:i + 256]], self.pp)) for i in range(0, len(idx), 256)])
+        out = torch.cat(
+            [
+                model.forward_features(_normalized(self.images[idx[i : i + 256]], self.pp))
+                for i in range(0, len(idx), 256)
+            ]
+        )
         raw = self.teacher.raw(out).numpy()
-        return {"loss": F.mse_loss(out, self.teacher.normalize(target)).item(),
-                "r2": explained_variance(raw, target.numpy(), self.teacher.position_mean), "cos": mean_cosine(raw, target.numpy())}
+        return {
+            "loss": F.mse_loss(out, self.teacher.normalize(target)).item(),
+            "r2": explained_variance(raw, target.numpy(), self.teacher.position_mean),
+            "cos": mean_cosine(raw, target.numpy()),
+        }
 
     def validate(self, model) -> dict:
         row = {}
@@ -153,8 +176,15 @@ class Refine:
 
     name, selects = "stage2", True
 
-    def __init__(self, cfg: TrainConfig, fold: Fold, images, labels: np.ndarray, pp: Preprocessing,
-                 teacher: TeacherTargets | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        fold: Fold,
+        images,
+        labels: np.ndarray,
+        pp: Preprocessing,
+        teacher: TeacherTargets | None = None,
+    ):
         self.cfg, self.fold, self.images, self.labels, self.pp = cfg, fold, images, labels, pp
         self.y = torch.from_numpy(labels)
         self.epochs, self.base_lr = cfg.stage2_epochs, cfg.lr_stage2
@@ -165,7 +195,10 @@ class Refine:
         if cfg.method in ("finetune", "fn2en"):
             # pre-trained layers (the face net's, or stage 1's) may move more slowly than the new head
             scale = cfg.finetune_backbone_lr_scale if cfg.method == "finetune" else cfg.refine_trunk_lr_scale
-            groups = [{"params": model.trunk_parameters(), "lr_scale": scale}, {"params": list(model.head.parameters()), "lr_scale": 1.0}]
+            groups = [
+                {"params": model.trunk_parameters(), "lr_scale": scale},
+                {"params": list(model.head.parameters()), "lr_scale": 1.0},
+            ]
         else:
             groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
         return _sgd(groups, self.base_lr, cfg)
@@ -181,7 +214,8 @@ class Refine:
             x, perm, lam = mixup_pairs(x, gen, cfg.mixup)
             logits = model(_cl(self.pp.normalize(x)))
             loss = lam * F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing) + (1 - lam) * F.cross_entropy(
-                logits, y[perm], label_smoothing=cfg.label_smoothing)
+                logits, y[perm], label_smoothing=cfg.label_smoothing
+            )
         else:
             logits = model(_cl(self.pp.normalize(x)))  # B x classes
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
@@ -194,8 +228,10 @@ class Refine:
         if not len(self.fold.val):
             return {}
         logits = predict_logits(model, self.images, self.fold.val, self.pp)
-        return {"val_loss": F.cross_entropy(logits, self.y[self.fold.val]).item(),
-                "val_acc": accuracy(self.labels[self.fold.val], logits.argmax(1).numpy())}
+        return {
+            "val_loss": F.cross_entropy(logits, self.y[self.fold.val]).item(),
+            "val_acc": accuracy(self.labels[self.fold.val], logits.argmax(1).numpy()),
+        }
 
 
 def _sgd(groups, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -212,12 +248,14 @@ def lr_at(base: float, epoch: int, epochs: int, schedule: str = "cosine", warmup
 
 
 @torch.no_grad()
-def predict_logits(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessing, batch_size: int = 256) -> torch.Tensor:
+def predict_logits(
+    model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessing, batch_size: int = 256
+) -> torch.Tensor:
     """Logits of ``images[idx]`` (N x classes); with ``pp.test_flip``, the mean of each face's and its mirror's."""
     model.eval()
     out = []
     for i in range(0, len(idx), batch_size):
-        x = _normalized(images[idx[i:i + batch_size]], pp)  # B x C x S x S
+        x = _normalized(images[idx[i : i + batch_size]], pp)  # B x C x S x S
         logits = model(x)
         if pp.test_flip:  # faces are left-right symmetric up to expression asymmetries: a second look for free
             logits = 0.5 * (logits + model(_cl(x.flip(3))))
@@ -225,7 +263,9 @@ def predict_logits(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessi
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def train_epoch(stage, model, opt, order: torch.Tensor, images, gen, batch_size: int, desc: str, progress: bool) -> dict:
+def train_epoch(
+    stage, model, opt, order: torch.Tensor, images, gen, batch_size: int, desc: str, progress: bool
+) -> dict:
     """One pass over the shuffled training rows ``order``: -> train_loss, train_acc."""
     from tqdm import tqdm
 
@@ -233,7 +273,7 @@ def train_epoch(stage, model, opt, order: torch.Tensor, images, gen, batch_size:
     tot_loss, tot_correct, tot_n = 0.0, 0, 0
     bar = tqdm(range(math.ceil(len(order) / batch_size)), desc=desc, leave=False, disable=not progress, file=sys.stderr)
     for b in bar:
-        idx = order[b * batch_size:(b + 1) * batch_size]
+        idx = order[b * batch_size : (b + 1) * batch_size]
         if len(idx) < 2:  # BatchNorm cannot train on a batch of one
             continue
         mirrored = random_flips(len(idx), gen)
@@ -242,7 +282,8 @@ def train_epoch(stage, model, opt, order: torch.Tensor, images, gen, batch_size:
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"{desc}: the loss became {loss.item()}; training stopped. Lower the learning rate (--lr-stage1/--lr-stage2) "
-                "or use --target-norm channel; the last good checkpoint is kept and --resume continues from it.")
+                "or use --target-norm channel; the last good checkpoint is kept and --resume continues from it."
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -251,10 +292,15 @@ def train_epoch(stage, model, opt, order: torch.Tensor, images, gen, batch_size:
         tot_n += len(idx)
         bar.set_postfix(loss=f"{tot_loss / tot_n:.4f}")
     bar.close()
-    return {"train_loss": tot_loss / max(tot_n, 1), "train_acc": (tot_correct / tot_n) if stage.selects and tot_n else ""}
+    return {
+        "train_loss": tot_loss / max(tot_n, 1),
+        "train_acc": (tot_correct / tot_n) if stage.selects and tot_n else "",
+    }
 
 
-def run_stage(stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: TrainConfig, on_best, progress: bool, log) -> None:
+def run_stage(
+    stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: TrainConfig, on_best, progress: bool, log
+) -> None:
     """Drive ``stage`` from the epoch ``state`` says, checkpointing after every epoch."""
     opt = stage.optimizer(model)
     start = state.start_epoch(si, opt)
@@ -266,8 +312,19 @@ def run_stage(stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: Tr
         order = torch.from_numpy(fold.train)[torch.randperm(len(fold.train), generator=gen)]
         row = {f: "" for f in METRIC_FIELDS}
         row.update(fold=fold.index, stage=stage.name, epoch=epoch + 1, lr=lr)
-        row.update(train_epoch(stage, model, opt, order, stage.images, gen, cfg.batch_size,
-                               f"fold {fold.index}, {stage.name}, epoch {epoch + 1}", progress))
+        row.update(
+            train_epoch(
+                stage,
+                model,
+                opt,
+                order,
+                stage.images,
+                gen,
+                cfg.batch_size,
+                f"fold {fold.index}, {stage.name}, epoch {epoch + 1}",
+                progress,
+            )
+        )
         row.update(stage.validate(model))  # never the test fold
         row["seconds"] = round(time.time() - t0, 2)
         log(format_epoch(row, stage.epochs))
@@ -284,7 +341,9 @@ def build_model(cfg: TrainConfig, num_classes: int, tap_shape):
         from ..teachers import create_teacher
 
         t = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=cfg.layer)
-        model = FinetuneNet(cfg.teacher, t.layer, tap_shape, num_classes, dropout=cfg.dropout, backbone=t.net)  # a trainable copy
+        model = FinetuneNet(
+            cfg.teacher, t.layer, tap_shape, num_classes, dropout=cfg.dropout, backbone=t.net
+        )  # a trainable copy
         return model, model.preprocessing
     from ..models.registry import default_preprocessing
 
@@ -292,9 +351,20 @@ def build_model(cfg: TrainConfig, num_classes: int, tap_shape):
     return model, default_preprocessing(cfg.arch)
 
 
-def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.ndarray, class_names: list[str],
-               fold_dir: str, targets=None, tap_shape=(128, 8, 8), teacher_desc: dict | None = None,
-               resume: bool = False, progress: bool = True, log=print) -> dict:
+def train_fold(
+    cfg: TrainConfig,
+    fold: Fold,
+    images: torch.Tensor,
+    labels: np.ndarray,
+    class_names: list[str],
+    fold_dir: str,
+    targets=None,
+    tap_shape=(128, 8, 8),
+    teacher_desc: dict | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    log=print,
+) -> dict:
     os.makedirs(fold_dir, exist_ok=True)
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), tap_shape)
@@ -307,13 +377,18 @@ def train_fold(cfg: TrainConfig, fold: Fold, images: torch.Tensor, labels: np.nd
 
     teacher = TeacherTargets(targets, fold.train, cfg.target_norm) if cfg.method == "fn2en" else None
     stages = ([Pretrain(cfg, fold, images, pp, teacher)] if cfg.method == "fn2en" else []) + (
-        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher)])
+        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher)]
+    )
     state = TrainState(fold_dir, METRIC_FIELDS)
     if resume and state.load(model, gen):
-        log(f"fold {fold.index}: resuming at {stages[min(state.stage_index, len(stages) - 1)].name} epoch {state.epoch + 1}")
+        log(
+            f"fold {fold.index}: resuming at {stages[min(state.stage_index, len(stages) - 1)].name} epoch {state.epoch + 1}"
+        )
 
     def save_best(epoch: int, row: dict) -> None:
-        save_checkpoint(model, os.path.join(fold_dir, "best"), _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row))
+        save_checkpoint(
+            model, os.path.join(fold_dir, "best"), _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row)
+        )
 
     for si, stage in enumerate(stages):
         if si >= state.stage_index:
@@ -328,10 +403,23 @@ def _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teac
     """The product of stage 1 alone is the trunk (the head is untrained): `--init-trunk` starts later runs from it."""
     rows = [r for r in state.metrics if r["stage"] == "stage1"]
     last = rows[-1] if rows else {}
-    save_checkpoint(model, os.path.join(fold_dir, "trunk"), {**_ckpt_meta(cfg, class_names, pp, teacher_desc, fold, len(rows), last),
-                                                             "stage1_val_mse": last.get("val_loss")})
-    result = {"fold": fold.index, "pretrain_only": True, "n_train": int(len(fold.train)), "n_val": int(len(fold.val)),
-              "stage1_train_mse": last.get("train_loss"), "stage1_val_mse": last.get("val_loss"), **stage1_fidelity(state.metrics)}
+    save_checkpoint(
+        model,
+        os.path.join(fold_dir, "trunk"),
+        {
+            **_ckpt_meta(cfg, class_names, pp, teacher_desc, fold, len(rows), last),
+            "stage1_val_mse": last.get("val_loss"),
+        },
+    )
+    result = {
+        "fold": fold.index,
+        "pretrain_only": True,
+        "n_train": int(len(fold.train)),
+        "n_val": int(len(fold.val)),
+        "stage1_train_mse": last.get("train_loss"),
+        "stage1_val_mse": last.get("val_loss"),
+        **stage1_fidelity(state.metrics),
+    }
     atomic_write_json(os.path.join(fold_dir, "result.json"), result)
     return result
 
@@ -342,7 +430,10 @@ def stage1_fidelity(metrics: list[dict]) -> dict:
     if not rows:
         return {}
     last = rows[-1]
-    return {f"stage1_{k}": (float(last[k]) if last.get(k) not in ("", None) else None) for k in ("val_r2", "val_cos", "train_r2", "train_cos")}
+    return {
+        f"stage1_{k}": (float(last[k]) if last.get(k) not in ("", None) else None)
+        for k in ("val_r2", "val_cos", "train_r2", "train_cos")
+    }
 
 
 def _test_selected(fold, fold_dir, images, labels, pp, state, class_names) -> dict:
@@ -351,11 +442,21 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names) -> di
     logits = predict_logits(best, images, fold.test, pp)
     probs = torch.softmax(logits, 1).numpy()
     pred = probs.argmax(1)
-    result = {"fold": fold.index, "accuracy": accuracy(labels[fold.test], pred), "n_test": int(len(fold.test)),
-              "n_train": int(len(fold.train)), "n_val": int(len(fold.val)), "best_epoch": state.best_epoch,
-              "best_val_acc": state.best_val_acc, **stage1_fidelity(state.metrics),
-              "test_index": [int(i) for i in fold.test], "test_pred": pred.tolist()}
-    _write_predictions(os.path.join(fold_dir, "predictions.csv"), fold.test, labels[fold.test], pred, probs, class_names)
+    result = {
+        "fold": fold.index,
+        "accuracy": accuracy(labels[fold.test], pred),
+        "n_test": int(len(fold.test)),
+        "n_train": int(len(fold.train)),
+        "n_val": int(len(fold.val)),
+        "best_epoch": state.best_epoch,
+        "best_val_acc": state.best_val_acc,
+        **stage1_fidelity(state.metrics),
+        "test_index": [int(i) for i in fold.test],
+        "test_pred": pred.tolist(),
+    }
+    _write_predictions(
+        os.path.join(fold_dir, "predictions.csv"), fold.test, labels[fold.test], pred, probs, class_names
+    )
     atomic_write_json(os.path.join(fold_dir, "result.json"), result)  # marks the fold as done
     return result
 
@@ -370,20 +471,39 @@ def load_trunk(model, path: str) -> None:
         raise FaceNet2ExpNetError(
             f"--init-trunk {path}: its trunk ({meta['arch'].get('name')}, tap {meta['arch'].get('target_shape')}) does not match "
             f"this run's ({getattr(model, 'arch', {}).get('name')}, tap {list(getattr(model, 'target_shape', []))}); "
-            f"differing weights: {', '.join(bad[:5])}. Use the same --arch, --layer and --projection as the pre-training run.")
+            f"differing weights: {', '.join(bad[:5])}. Use the same --arch, --layer and --projection as the pre-training run."
+        )
     model.load_state_dict(theirs, strict=False)
 
 
 def _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row) -> dict:
-    return {"method": cfg.method, "classes": list(class_names), "preprocessing": pp.to_dict(), "teacher": teacher_desc,
-            "tap": (teacher_desc or {}).get("layer"), "fold": fold.index, "epoch": epoch, "val_acc": row.get("val_acc"),
-            "config": cfg.to_dict()}
+    return {
+        "method": cfg.method,
+        "classes": list(class_names),
+        "preprocessing": pp.to_dict(),
+        "teacher": teacher_desc,
+        "tap": (teacher_desc or {}).get("layer"),
+        "fold": fold.index,
+        "epoch": epoch,
+        "val_acc": row.get("val_acc"),
+        "config": cfg.to_dict(),
+    }
 
 
 def format_epoch(row: dict, epochs: int) -> str:
-    parts = [f"fold {row['fold']} {row['stage']} epoch {row['epoch']:>3}/{epochs}", f"lr {row['lr']:.4g}", f"loss {row['train_loss']:.4f}"]
-    for key, label in (("train_acc", "train acc"), ("val_loss", "val loss"), ("val_acc", "val acc"), ("val_r2", "val R²"),
-                       ("train_r2", "train R²"), ("val_cos", "val cos")):
+    parts = [
+        f"fold {row['fold']} {row['stage']} epoch {row['epoch']:>3}/{epochs}",
+        f"lr {row['lr']:.4g}",
+        f"loss {row['train_loss']:.4f}",
+    ]
+    for key, label in (
+        ("train_acc", "train acc"),
+        ("val_loss", "val loss"),
+        ("val_acc", "val acc"),
+        ("val_r2", "val R²"),
+        ("train_r2", "train R²"),
+        ("val_cos", "val cos"),
+    ):
         if row.get(key, "") != "":
             parts.append(f"{label} {row[key]:.4f}" if key == "val_loss" else f"{label} {row[key]:.3f}")
     parts.append(f"{row['seconds']:.1f}s")
@@ -392,6 +512,8 @@ def format_epoch(row: dict, epochs: int) -> str:
 
 def _write_predictions(path, idx, y_true, y_pred, probs, class_names) -> None:
     fields = ["index", "true", "pred"] + [f"p_{c}" for c in class_names]
-    rows = [dict(zip(fields, [int(i), class_names[t], class_names[p]] + [f"{v:.5f}" for v in pr]))
-            for i, t, p, pr in zip(idx, y_true, y_pred, probs)]
+    rows = [
+        dict(zip(fields, [int(i), class_names[t], class_names[p]] + [f"{v:.5f}" for v in pr]))
+        for i, t, p, pr in zip(idx, y_true, y_pred, probs)
+    ]
     atomic_write_csv(path, rows, fields)

@@ -40,8 +40,16 @@ def probe_fold(fold: Fold, features, labels: np.ndarray, Cs, fold_dir: str, seed
     va, C, clf = best
     pred = clf.predict(xte)
     os.makedirs(fold_dir, exist_ok=True)
-    result = {"fold": fold.index, "accuracy": accuracy(yte, pred), "n_test": int(len(yte)), "n_train": int(len(ytr)),
-              "n_val": int(len(yva)), "best_C": C, "best_val_acc": va,
-              "test_index": np.sort(fold.test).tolist(), "test_pred": pred.tolist()}
+    result = {
+        "fold": fold.index,
+        "accuracy": accuracy(yte, pred),
+        "n_test": int(len(yte)),
+        "n_train": int(len(ytr)),
+        "n_val": int(len(yva)),
+        "best_C": C,
+        "best_val_acc": va,
+        "test_index": np.sort(fold.test).tolist(),
+        "test_pred": pred.tolist(),
+    }
     atomic_write_json(os.path.join(fold_dir, "result.json"), result)
     return result

@@ -12,9 +12,9 @@ Run dir layout::
 
 from __future__ import annotations
 
-import csv
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from ..data.loaders import load_dataset, parse_dataset_spec
 from ..data.protocols import make_folds
 from ..errors import FaceNet2ExpNetError
 from ..eval.report import build_report, write_report
-from ..utils import atomic_write_csv, atomic_write_json, atomic_write_text, code_version, read_json
+from ..utils import atomic_write_csv, atomic_write_json, atomic_write_text, code_version, read_csv_rows, read_json
 from .config import TrainConfig
 
 
@@ -31,12 +31,16 @@ def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, log) -> TrainC
     path = os.path.join(out_dir, "config.json")
     if os.path.exists(path):
         if not resume:
-            raise FaceNet2ExpNetError(f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out")
+            raise FaceNet2ExpNetError(
+                f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out"
+            )
         saved = TrainConfig.from_dict(read_json(path), source=path)
         if saved.key() != cfg.key():
             diff = "; ".join(f"{k}: run has {a!r}, now {b!r}" for k, (a, b) in saved.diff(cfg).items())
-            raise FaceNet2ExpNetError(f"--resume {out_dir}: the configuration differs from the run's ({diff}). Resume with the "
-                                      f"run's own settings (`--resume --out {out_dir}` alone uses them), or start a new --out")
+            raise FaceNet2ExpNetError(
+                f"--resume {out_dir}: the configuration differs from the run's ({diff}). Resume with the "
+                f"run's own settings (`--resume --out {out_dir}` alone uses them), or start a new --out"
+            )
         return saved
     os.makedirs(out_dir, exist_ok=True)
     atomic_write_json(path, cfg.to_dict())
@@ -44,104 +48,145 @@ def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, log) -> TrainC
     return cfg
 
 
-def run_experiment(cfg: TrainConfig, out_dir: str, resume: bool = False, progress: bool = True, log=print,
-                   command: str | None = None) -> dict:
-    import torch
+@dataclass
+class Inputs:
+    """What every fold of a run reads: the dataset, its folds, the teacher's targets and the images in memory."""
 
-    from ..teachers import TEACHERS, create_teacher
+    ds: object
+    folds: list
+    tap_shape: tuple
+    targets: object = None  # N x 2 x C x H x W teacher features (memory-mapped), for fn2en and the probe
+    teacher_desc: dict | None = None
+    cache_seconds: float = 0.0
+    images: object = None  # N x C x S x S uint8, for the methods that train a net
+
+
+def run_experiment(
+    cfg: TrainConfig, out_dir: str, resume: bool = False, progress: bool = True, log=print, command: str | None = None
+) -> dict:
+    """Resolve the config against the run dir, load the inputs once, train (or resume) every fold, report."""
+    import torch
 
     t_start = time.time()
     torch.use_deterministic_algorithms(True, warn_only=True)
     cfg.require_dataset()
     cfg = _resolve_config(cfg, out_dir, resume, log)
-    record = {"config": cfg.to_dict(), "config_key": cfg.key(), "code": code_version(), "command": command}
+    inp = load_inputs(cfg, progress, log)
+    # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
+    # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
+    earlier_seconds = sum(float(r["seconds"]) for r in _read_metrics(out_dir, inp.folds)) if resume else 0.0
+    results = [run_fold(cfg, inp, fold, out_dir, resume, progress, log) for fold in inp.folds]
+    rows = _merge_metrics(out_dir, inp.folds)
+    record = {
+        "config": cfg.to_dict(),
+        "config_key": cfg.key(),
+        "code": code_version(),
+        "command": command,
+        "teacher": inp.teacher_desc,
+        "seconds": round(time.time() - t_start + earlier_seconds, 1),
+        "teacher_cache_seconds": round(inp.cache_seconds, 1),
+        "seconds_per_epoch": _epoch_seconds(rows),
+    }
+    if cfg.pretrain_only:
+        # stage-1 pre-training only: the product is each fold's trunk checkpoint, there is nothing to test
+        summary = {"pretrain_only": True, **record, "folds": results}
+        atomic_write_json(os.path.join(out_dir, "pretrain.json"), summary)
+        log(
+            f"stage-1 pre-training done: trunk(s) in {out_dir}/folds/fold_XX/trunk.json; start fn2en from one with --init-trunk"
+        )
+        return summary
+    return _write_run_report(cfg, inp, results, record, out_dir, log)
+
+
+def load_inputs(cfg: TrainConfig, progress: bool, log) -> Inputs:
+    """Dataset and folds; the teacher's cached features (fn2en, probe); the images in the model's preprocessing."""
+    from ..errors import UnknownNameError
+    from ..teachers import TEACHERS, create_teacher
+
     kind, root = parse_dataset_spec(cfg.dataset)
     kw = {"classes": cfg.classes} if cfg.classes else {}
     ds = load_dataset(kind, root, skip_bad=cfg.skip_bad, check_images=cfg.check_images, **kw)
     folds = make_folds(ds, cfg.protocol, folds=cfg.folds, seed=cfg.seed, val_fraction=cfg.val_fraction)
-    if cfg.max_folds:
-        folds = folds[: cfg.max_folds]
-    labels = ds.labels
-    log(f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} fold(s)")
-
-    from ..errors import UnknownNameError
-
+    folds = folds[: cfg.max_folds] if cfg.max_folds else folds
+    log(
+        f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} fold(s)"
+    )
     if cfg.teacher not in TEACHERS:
         raise UnknownNameError("teacher", cfg.teacher, TEACHERS)
     spec = TEACHERS[cfg.teacher]
     layer = cfg.layer or spec.default_tap
     if layer not in spec.taps:  # checked for every method, scratch included (it sizes its trunk from the tap)
         raise UnknownNameError(f"{cfg.teacher} layer", layer, spec.taps)
-    tap_shape = tuple(spec.tap_shapes[layer])
-    targets, teacher_desc, cache_seconds = None, None, 0.0
+    inp = Inputs(ds, folds, tuple(spec.tap_shapes[layer]))
     if cfg.method in ("fn2en", "probe", "finetune"):
         teacher = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=layer)
-        teacher_desc = teacher.describe()
+        inp.teacher_desc = teacher.describe()
         if cfg.method in ("fn2en", "probe"):
             from ..teachers.cache import extract_features
 
             t0 = time.time()
             store = extract_features(teacher, ds, cfg.cache_dir, progress=progress, log=log)
-            cache_seconds = time.time() - t0
+            inp.cache_seconds = time.time() - t0
             if not np.array_equal(store.rows(ds), np.arange(len(ds))):
                 raise FaceNet2ExpNetError(f"feature store {store.path} is not in dataset order; delete it and rerun")
-            targets, tap_shape = store.features, store.tap_shape
-        del teacher
-    if len(tap_shape) != 3 and cfg.method in ("fn2en", "scratch"):
-        raise FaceNet2ExpNetError(f"stage 1 needs a convolutional tap (C x H x W); {cfg.teacher}:{layer} is {tap_shape}")
-
-    images = pp = None
+            inp.targets, inp.tap_shape = store.features, store.tap_shape
+    if len(inp.tap_shape) != 3 and cfg.method in ("fn2en", "scratch"):
+        raise FaceNet2ExpNetError(
+            f"stage 1 needs a convolutional tap (C x H x W); {cfg.teacher}:{layer} is {inp.tap_shape}"
+        )
     if cfg.method != "probe":
         from .data import load_images
         from .loop import build_model
 
-        _, pp = build_model(cfg, len(ds.class_names), tap_shape)  # only its preprocessing is needed here
-        images = load_images(ds, pp, progress=progress)
+        _, pp = build_model(cfg, len(ds.class_names), inp.tap_shape)  # only its preprocessing is needed here
+        inp.images = load_images(ds, pp, progress=progress)
+    return inp
 
-    # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
-    # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
-    earlier_seconds = sum(float(r["seconds"]) for r in _read_metrics(out_dir, folds)) if resume else 0.0
-    results = []
-    for fold in folds:
-        fold_dir = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}")
-        done = os.path.join(fold_dir, "result.json")
-        if resume and os.path.exists(done):
-            results.append(read_json(done))
-            log(f"fold {fold.index}: done already" + ("" if cfg.pretrain_only else f", accuracy {results[-1]['accuracy']:.4f}"))
-            continue
-        if cfg.method == "probe":
-            from .probe import probe_fold
 
-            r = probe_fold(fold, targets, labels, cfg.probe_C, fold_dir, seed=cfg.seed, log=log)
-        else:
-            from .loop import train_fold
+def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, progress: bool, log) -> dict:
+    """One fold, or its saved result when a resumed run finished it already."""
+    fold_dir = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}")
+    done = os.path.join(fold_dir, "result.json")
+    if resume and os.path.exists(done):
+        r = read_json(done)
+        log(f"fold {fold.index}: done already" + ("" if cfg.pretrain_only else f", accuracy {r['accuracy']:.4f}"))
+        return r
+    if cfg.method == "probe":
+        from .probe import probe_fold
 
-            r = train_fold(cfg, fold, images, labels, ds.class_names, fold_dir, targets=targets, tap_shape=tap_shape,
-                           teacher_desc=teacher_desc, resume=resume, progress=progress, log=log)
-        if not cfg.pretrain_only:
-            log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
-        results.append(r)
+        r = probe_fold(fold, inp.targets, inp.ds.labels, cfg.probe_C, fold_dir, seed=cfg.seed, log=log)
+    else:
+        from .loop import train_fold
 
-    rows = _merge_metrics(out_dir, folds)
-    if cfg.pretrain_only:
-        # stage-1 pre-training only: the product is each fold's trunk checkpoint, there is nothing to test
-        summary = {"pretrain_only": True, **record, "teacher": teacher_desc, "folds": results,
-                   "seconds": round(time.time() - t_start + earlier_seconds, 1), "teacher_cache_seconds": round(cache_seconds, 1),
-                   "seconds_per_epoch": _epoch_seconds(rows)}
-        atomic_write_json(os.path.join(out_dir, "pretrain.json"), summary)
-        log(f"stage-1 pre-training done: trunk(s) in {out_dir}/folds/fold_XX/trunk.json; start fn2en from one with --init-trunk")
-        return summary
+        r = train_fold(
+            cfg, fold, inp.images, inp.ds.labels, inp.ds.class_names, fold_dir, targets=inp.targets,
+            tap_shape=inp.tap_shape, teacher_desc=inp.teacher_desc, resume=resume, progress=progress, log=log,
+        )  # fmt: skip
+    if not cfg.pretrain_only:
+        log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
+    return r
+
+
+def _write_run_report(cfg: TrainConfig, inp: Inputs, results: list[dict], record: dict, out_dir: str, log) -> dict:
+    labels = inp.ds.labels
     y_true = np.concatenate([labels[np.array(r["test_index"], dtype=np.int64)] for r in results])
     y_pred = np.concatenate([np.array(r["test_pred"], dtype=np.int64) for r in results])
-    notes = sorted({f.note for f in folds if f.note})
+    notes = sorted({f.note for f in inp.folds if f.note})
     if cfg.max_folds:
-        notes.append(f"only the first {len(folds)} of {cfg.folds} folds were run (--max-folds)")
-    extra = {**record, "teacher": teacher_desc, "notes": "; ".join(notes), **_mean_fidelity(results),
-             "seconds": round(time.time() - t_start + earlier_seconds, 1), "teacher_cache_seconds": round(cache_seconds, 1),
-             "seconds_per_epoch": _epoch_seconds(rows), "best_epochs": [r.get("best_epoch") for r in results]}
-    report = build_report(cfg.method, cfg.dataset.split(":", 1)[0], cfg.protocol, ds.class_names, results, y_true, y_pred, extra)
+        notes.append(f"only the first {len(inp.folds)} of {cfg.folds} folds were run (--max-folds)")
+    extra = {
+        **record,
+        "notes": "; ".join(notes),
+        **_mean_fidelity(results),
+        "best_epochs": [r.get("best_epoch") for r in results],
+    }
+    dataset = cfg.dataset.split(":", 1)[0]
+    report = build_report(cfg.method, dataset, cfg.protocol, inp.ds.class_names, results, y_true, y_pred, extra)
     write_report(out_dir, report)
-    log(f"{cfg.method}: {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f} over {len(results)} fold(s) -> {out_dir}/report.md")
+    log(
+        f"{cfg.method}: {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f} over {len(results)} "
+        f"fold(s) -> {out_dir}/report.md"
+    )
     return report
 
 
@@ -157,13 +202,11 @@ def _mean_fidelity(results: list[dict]) -> dict:
 
 def _read_metrics(out_dir: str, folds) -> list[dict]:
     """Every fold's metrics.csv rows (one per epoch and stage), in fold order; folds not started have none."""
-    rows = []
-    for fold in folds:
-        path = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}", "metrics.csv")
-        if os.path.exists(path):
-            with open(path, newline="") as f:
-                rows += list(csv.DictReader(f))
-    return rows
+    return [
+        r
+        for fold in folds
+        for r in read_csv_rows(os.path.join(out_dir, "folds", f"fold_{fold.index:02d}", "metrics.csv"))
+    ]
 
 
 def _merge_metrics(out_dir: str, folds) -> list[dict]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 
@@ -17,13 +15,9 @@ def _plt():
 
 
 def _save(fig, path: str) -> str:
-    plt = _plt()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from ..utils import save_figure
+
+    return save_figure(fig, path, dpi=100)
 
 
 def neuron_grid(panels: list[dict], class_names: list[str], path: str, title: str) -> str:
@@ -45,10 +39,12 @@ def neuron_grid(panels: list[dict], class_names: list[str], path: str, title: st
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if j == 0:
-                    ax.set_ylabel(f"u{unit['unit']}\n{unit['selectivity']:.2f}", fontsize=6, rotation=0, labelpad=14, va="center")
+                    ax.set_ylabel(
+                        f"u{unit['unit']}\n{unit['selectivity']:.2f}", fontsize=6, rotation=0, labelpad=14, va="center"
+                    )
                 if ui == 0 and j == 0:
                     ax.set_title(f"{panel['name']}  (selectivity {panel['score']:.3f})", fontsize=8, loc="left")
-            ax = fig.add_subplot(inner[ui, k + 1:])
+            ax = fig.add_subplot(inner[ui, k + 1 :])
             counts = np.bincount(unit["labels"], minlength=len(class_names))
             ax.bar(range(len(class_names)), counts, color="tab:blue")
             ax.set_xticks(range(len(class_names)))
@@ -73,7 +69,14 @@ def saliency_grid(rows: list[dict], path: str, title: str) -> str:
             if j < len(r["images"]):
                 img = r["images"][j]
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
-                ax.imshow(r["cams"][j], cmap="jet", alpha=0.45, vmin=0, vmax=1, extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5))
+                ax.imshow(
+                    r["cams"][j],
+                    cmap="jet",
+                    alpha=0.45,
+                    vmin=0,
+                    vmax=1,
+                    extent=(-0.5, img.shape[1] - 0.5, img.shape[0] - 0.5, -0.5),
+                )
             if j == 0:
                 ax.set_ylabel(r["class"], fontsize=8)
     fig.suptitle(title, fontsize=10)
@@ -112,10 +115,24 @@ def training_curves(rows: list[dict], path: str, title: str) -> str:
         boundary = s1 if s1 else boundary
         tl = [float(r["train_loss"]) for r in fr]
         vl = [float(r["val_loss"]) if r["val_loss"] not in ("", None) else np.nan for r in fr]
-        axes[0].plot(x[:s1], tl[:s1], color="tab:purple", alpha=0.5, lw=1, label="stage 1 train (MSE)" if f == folds[0] else None)
-        axes[0].plot(x[:s1], vl[:s1], color="tab:purple", alpha=0.5, lw=1, ls="--", label="stage 1 val (MSE)" if f == folds[0] else None)
-        axes[1].plot(x[s1:], tl[s1:], color="tab:blue", alpha=0.5, lw=1, label="stage 2 train (CE)" if f == folds[0] else None)
-        axes[1].plot(x[s1:], vl[s1:], color="tab:orange", alpha=0.5, lw=1, label="stage 2 val (CE)" if f == folds[0] else None)
+        axes[0].plot(
+            x[:s1], tl[:s1], color="tab:purple", alpha=0.5, lw=1, label="stage 1 train (MSE)" if f == folds[0] else None
+        )
+        axes[0].plot(
+            x[:s1],
+            vl[:s1],
+            color="tab:purple",
+            alpha=0.5,
+            lw=1,
+            ls="--",
+            label="stage 1 val (MSE)" if f == folds[0] else None,
+        )
+        axes[1].plot(
+            x[s1:], tl[s1:], color="tab:blue", alpha=0.5, lw=1, label="stage 2 train (CE)" if f == folds[0] else None
+        )
+        axes[1].plot(
+            x[s1:], vl[s1:], color="tab:orange", alpha=0.5, lw=1, label="stage 2 val (CE)" if f == folds[0] else None
+        )
         ta = [float(r["train_acc"]) if r["train_acc"] not in ("", None) else np.nan for r in fr]
         va = [float(r["val_acc"]) if r["val_acc"] not in ("", None) else np.nan for r in fr]
         axes[2].plot(x, ta, color="tab:blue", alpha=0.5, lw=1, label="train acc" if f == folds[0] else None)
@@ -146,7 +163,15 @@ def confusion_and_recall(reports: list[dict], path: str) -> str:
         ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
         for i in range(len(classes)):
             for j in range(len(classes)):
-                ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=6, color="white" if cm[i, j] > 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{cm[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if cm[i, j] > 0.6 else "black",
+                )
         ax.set_xticks(range(len(classes)), [c[:4] for c in classes], rotation=45, fontsize=7)
         ax.set_yticks(range(len(classes)), [c[:4] for c in classes], fontsize=7)
         ax.set_xlabel("predicted")
