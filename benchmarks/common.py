@@ -25,110 +25,116 @@ def machine() -> dict:
     }
 
 
-def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None) -> dict:
-    """Run one method through the same harness as `facenet2expnet train` (resuming a partial run)."""
+def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None, command: str | None = None) -> dict:
+    """Run one config through the same harness as `facenet2expnet train` (resuming a partial run; a run dir
+    whose config differs is an error, never old numbers)."""
     import torch
 
-    from facenet2expnet.train.config import TrainConfig
+    from facenet2expnet.train.config import TrainConfig, field_defaults
     from facenet2expnet.train.runner import run_experiment
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = TrainConfig(**cfg_kwargs)
+    cfg = TrainConfig.from_dict({**field_defaults(), **cfg_kwargs})
     resume = os.path.exists(os.path.join(run_dir, "config.json"))
-    return run_experiment(cfg, run_dir, resume=resume, progress=False, command=train_command(cfg_kwargs, run_dir))
+    return run_experiment(cfg, run_dir, resume=resume, progress=False, command=command)
 
 
-FER2013_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
-# Stage 1 alone on the 28,709 FER2013 Training faces (labels unused): the trunk that fn2en starts from on
-# FER2013 and on CK+48, where a fold has only ~880 training faces to learn the regression from (docs/method.md).
-FER2013_STAGE1 = dict(method="fn2en", stage1_epochs=8, stage2_epochs=0, stage1_optimizer="adam", lr_stage1=0.001)
+# ---- recipes: benchmarks/recipes/<dataset>/<name>.toml, one file per recipe (TrainConfig fields + a [recipe] table)
+RECIPES = os.path.join(ROOT, "benchmarks", "recipes")
+RUNS = os.path.join(ROOT, "runs")  # default root of the benchmarks' run dirs: RUNS/<recipe name>
 
 
-def fer2013_stage1_run(config: str = "compact") -> str:
-    """Run dir of the FER2013 stage-1 pre-training of an expression-net config (compact's predates the others)."""
-    return os.path.join(ROOT, "runs", "fer2013_stage1" if config == "compact" else f"fer2013_stage1_{config}")
-
-
-def fer2013_stage1_trunk(threads: int | None = None, data: str = FER2013_DATA, config: str = "compact") -> str:
-    """Path of the FER2013 stage-1 trunk checkpoint; runs (or resumes) the pre-training first if it is not done."""
-    run = fer2013_stage1_run(config)
-    if not os.path.exists(os.path.join(run, "pretrain.json")):
-        run_method(
-            dict(
-                dataset=f"fer2013:{data}",
-                protocol="official",
-                seed=0,
-                check_images=False,
-                config=config,
-                cache_dir=os.path.join(ROOT, "cache", "teacher"),
-                **FER2013_STAGE1,
-            ),
-            run,
-            threads=threads,
-        )
-    return os.path.join(run, "folds", "fold_00", "trunk.json")
-
-
-def fer2013_stage1_record(config: str = "compact") -> dict:
-    """What the JSON of a benchmark that used the FER2013 stage-1 trunk says about it."""
-    summary = json.load(open(os.path.join(fer2013_stage1_run(config), "pretrain.json")))
-    fold = summary["folds"][0]
-    return {
-        "command": portable(summary["command"]),
-        "epochs": summary["config"]["stage1_epochs"],
-        "train_mse": fold["stage1_train_mse"],
-        "publictest_mse": fold["stage1_val_mse"],
-        "seconds": summary["seconds"],
-        "seconds_per_epoch": summary["seconds_per_epoch"].get("stage1"),
-        "n_train_faces": fold["n_train"],
-    }
-
-
-FER2013_RUNS = os.path.join(ROOT, "runs", "fer2013")  # benchmarks/fer2013.py's run dirs, one per method
-
-
-def fer2013_model_trunk(recipe: str) -> str:
-    """The trunk of the FER2013 benchmark's model of ``recipe`` (fn2en, scratch, fn2en_fast, ...), refined with FER2013's labels."""
-    run = os.path.join(FER2013_RUNS, recipe)
-    path = os.path.join(run, "folds", "fold_00", "best.json")
-    if not os.path.exists(os.path.join(run, "report.json")):
-        raise SystemExit(
-            f"{portable(path)} is missing: run `.venv/bin/python benchmarks/fer2013.py --methods {recipe}` first "
-            "(1-2 hours on 2 CPU cores)"
-        )
+def recipe_file(name: str) -> str:
+    path = os.path.join(RECIPES, name + ".toml")
+    if not os.path.exists(path):
+        known = sorted(os.path.relpath(os.path.join(d, f), RECIPES)[:-5] for d, _, fs in os.walk(RECIPES) for f in fs)
+        raise SystemExit(f"no recipe {name!r} ({path}); recipes: {', '.join(known)}")
     return path
 
 
-def fer2013_model_record(recipe: str) -> dict:
-    """What the JSON of a benchmark that started from a FER2013 benchmark model says about it."""
-    report = json.load(open(os.path.join(FER2013_RUNS, recipe, "report.json")))
-    rec = {"command": portable(report["command"]), "publictest_accuracy": report["accuracy_mean"]}
-    if report["config"].get("init_trunk"):
-        rec["stage1_command"] = fer2013_stage1_record(report["config"].get("config", "compact"))["command"]
+def recipes_of(dataset: str) -> list[str]:
+    folder = os.path.join(RECIPES, dataset)
+    return sorted(f"{dataset}/{f[:-5]}" for f in os.listdir(folder) if f.endswith(".toml"))
+
+
+def load_recipe(name: str) -> tuple[dict, dict]:
+    """(TrainConfig fields, the [recipe] table: description, trunk_from) of a recipe file."""
+    import tomllib
+
+    from facenet2expnet.train.config import read_config_file
+
+    path = recipe_file(name)
+    with open(path, "rb") as f:
+        meta = tomllib.load(f).get("recipe", {})
+    return read_config_file(path), meta
+
+
+def recipe_product(name: str, runs: str, threads: int | None = None) -> str:
+    """The checkpoint a recipe's run makes (trunk.json for stage 1 alone, else best.json), running it first if needed."""
+    fields, _ = load_recipe(name)
+    product = "trunk.json" if fields.get("stage2_epochs") == 0 else "best.json"
+    done = os.path.join(runs, name, "pretrain.json" if product == "trunk.json" else "report.json")
+    if not os.path.exists(done):
+        run_recipe(name, runs, threads)
+    return os.path.join(runs, name, "folds", "fold_00", product)
+
+
+def run_recipe(
+    name: str, runs: str = RUNS, threads: int | None = None, overrides: dict | None = None, tag: str = ""
+) -> dict:
+    """Run (or resume, or re-read) a recipe into RUNS/<name><tag>; a trunk it starts from is made first.
+
+    -> the run's report (or pretrain summary), plus ``recipe`` (the file), ``code`` (the commit) and, where
+    the recipe starts from another's product, ``trunk_from`` with that run's record.
+    """
+    fields, meta = load_recipe(name)
+    fields = {**fields, "cache_dir": os.path.join(runs, "cache", "teacher"), **(overrides or {})}
+    flags = [f"--config {os.path.relpath(recipe_file(name), ROOT)}"]
+    if meta.get("trunk_from"):
+        fields["init_trunk"] = recipe_product(meta["trunk_from"], runs, threads)
+        flags.append(f"--init-trunk {fields['init_trunk']}")
+    flags += [f"--{k.replace('_', '-')} {v}" for k, v in (overrides or {}).items()]
+    run_dir = os.path.join(runs, name + tag)
+    command = f"facenet2expnet train {' '.join(flags)} --out {run_dir}"
+    r = run_method(fields, run_dir, threads=threads, command=command)
+    r = {**r, "recipe": os.path.relpath(recipe_file(name), ROOT), "run_dir": run_dir}
+    if meta.get("trunk_from"):
+        r["trunk_from"] = run_record(meta["trunk_from"], runs)
+    return r
+
+
+def run_record(name: str, runs: str = RUNS) -> dict:
+    """How a finished recipe run was made, for the JSON of a benchmark that used its product."""
+    from facenet2expnet.utils import read_json
+
+    run = os.path.join(runs, name)
+    summary_path = os.path.join(run, "pretrain.json")
+    r = read_json(summary_path if os.path.exists(summary_path) else os.path.join(run, "report.json"))
+    rec = {
+        "recipe": os.path.relpath(recipe_file(name), ROOT),
+        "command": portable(r["command"]),
+        "code": r.get("code"),
+        "seconds": r["seconds"],
+    }
+    if r.get("pretrain_only"):
+        fold = r["folds"][0]
+        rec.update(
+            train_mse=fold["stage1_train_mse"],
+            val_mse=fold["stage1_val_mse"],
+            val_r2=fold.get("stage1_val_r2"),
+            n_train_faces=fold["n_train"],
+        )
+    else:
+        rec["accuracy"] = r["accuracy_mean"]
     return rec
 
 
 def portable(text: str) -> str:
     """Paths relative to the repository root (where the commands are run), not to this machine."""
-    return str(text).replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)
+    from facenet2expnet.utils import portable as _portable
 
-
-def train_command(cfg_kwargs: dict, run_dir: str) -> str:
-    """The equivalent CLI command, for the record."""
-    flags = []
-    for k, v in cfg_kwargs.items():
-        if k == "dataset":
-            continue
-        if isinstance(v, bool):
-            if k in ("augment", "check_images") and not v:
-                flags.append({"augment": "--no-augment", "check_images": "--no-check"}[k])
-            elif v and k not in ("augment", "check_images"):
-                flags.append(f"--{k.replace('_', '-')}")
-            continue
-        if v is not None:
-            flags.append(f"--{k.replace('_', '-')} {v}")
-    return portable(f"facenet2expnet train --dataset {cfg_kwargs['dataset']} {' '.join(flags)} --out {run_dir}")
+    return _portable(text, ROOT).replace(os.path.expanduser("~") + os.sep, "~" + os.sep)
 
 
 def merged_methods(path: str, ran: dict) -> dict:
@@ -139,23 +145,16 @@ def merged_methods(path: str, ran: dict) -> dict:
 
 
 def write_results(path: str, payload: dict) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    from facenet2expnet.utils import atomic_write_json
+
+    atomic_write_json(path, payload)
     print(f"wrote {path}")
 
 
 def table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
-    """cols: (key, header, format)."""
-    head = "  ".join(f"{h:>{max(len(h), 10)}}" for _, h, _ in cols)
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            "  ".join(f"{format(r[k], f) if r.get(k) is not None else '':>{max(len(h), 10)}}" for k, h, f in cols)
-        )
-    return "\n".join(lines)
+    from facenet2expnet.utils import format_table
+
+    return format_table(rows, cols)
 
 
 def now() -> str:

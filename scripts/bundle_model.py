@@ -9,9 +9,12 @@ teacher and tap) plus a short card: data, protocol, accuracy and the command tha
 import argparse
 import json
 import os
-import shutil
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "src"))
+
+from facenet2expnet.utils import atomic_write_bytes, atomic_write_json, portable  # noqa: E402
 
 
 def main():
@@ -55,12 +58,9 @@ def main():
         pretrain = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(trunk))), "pretrain.json")
         if os.path.exists(pretrain):
             meta["card"]["stage1_command"] = json.load(open(pretrain))["command"]
-    portable = json.dumps(meta).replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)
-    meta = json.loads(portable)  # paths relative to the repository root, not this machine
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    shutil.copyfile(src + ".safetensors", dst + ".safetensors")
-    with open(dst + ".json", "w") as f:
-        json.dump(meta, f, indent=2)
+    meta = json.loads(portable(json.dumps(meta), ROOT))  # paths relative to the repository root, not this machine
+    atomic_write_bytes(dst + ".safetensors", open(src + ".safetensors", "rb").read())
+    atomic_write_json(dst + ".json", meta)
     size = os.path.getsize(dst + ".safetensors") / 2**20
     print(f"bundled {dst} ({size:.1f} MiB), accuracy {100 * report['accuracy_mean']:.2f}%")
 

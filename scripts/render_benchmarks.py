@@ -5,6 +5,7 @@
 
 import json
 import os
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RES = os.path.join(ROOT, "benchmarks", "results")
@@ -65,21 +66,23 @@ def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str
     ]
 
 
-def _control(recipe: str) -> str:
-    """The scratch recipe an fn2en recipe is measured against: same config, budget and (for _fer_refined) FER2013 labels."""
-    if recipe.endswith("_fer_refined"):
-        return recipe.replace("fn2en", "scratch", 1)  # fn2en_fast_fer_refined -> scratch_fast_fer_refined
-    config = "_fast" if "_fast" in recipe else ""
-    budget = "_" + recipe.rsplit("_", 1)[1] if recipe.endswith("ep") else ""  # e.g. _40ep: compare with scratch_40ep
-    return "scratch" + config + budget
+def _control(dataset: str, recipe: str) -> str | None:
+    """The control a recipe names in its file ([recipe] control = "DATASET/NAME"): same net and budget, no face net."""
+    import tomllib
+
+    path = os.path.join(ROOT, "benchmarks", "recipes", dataset, recipe + ".toml")
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        control = tomllib.load(f).get("recipe", {}).get("control")
+    return control.split("/", 1)[1] if control else None
 
 
-def _comparison_lines(meths: dict, others=("finetune",), why_suffix: str = "") -> list[str]:
-    """Every fn2en recipe fold by fold against its scratch control (and ``others``), on the same folds."""
+def _comparison_lines(meths: dict, others=("finetune",), why_suffix: str = "", dataset: str = "ckplus48") -> list[str]:
+    """Every recipe that names a control, fold by fold against it (and against ``others``), on the same folds."""
     out = []
-    for ours in [m for m in meths if m.startswith("fn2en")]:
-        why = " (the same FER2013 labels, without the face net's stage 1)" if ours.endswith("_fer_refined") else ""
-        out += _fold_by_fold(meths, ours, _control(ours), why + why_suffix)
+    for ours in [m for m in meths if _control(dataset, m)]:
+        out += _fold_by_fold(meths, ours, _control(dataset, ours), " (its control: no face net)" + why_suffix)
         for other in others:
             out += _fold_by_fold(meths, ours, other, why_suffix)
     return out
@@ -273,9 +276,10 @@ def main():
         out.append("")
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     text = "\n".join(out) + "\n"
-    text = text.replace(ROOT + os.sep, "").replace(os.path.dirname(ROOT) + os.sep, ".." + os.sep)  # portable paths
-    with open(path, "w") as f:
-        f.write(text)
+    sys.path.insert(0, os.path.join(ROOT, "src"))
+    from facenet2expnet.utils import atomic_write_text, portable
+
+    atomic_write_text(path, portable(text, ROOT))
     print(f"wrote {path}")
 
 

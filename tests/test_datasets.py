@@ -218,7 +218,11 @@ def test_fer2013_csv_and_folders(tmp_path):
     assert sorted({s.split for s in ds2.samples}) == ["publictest", "train"]
     assert ds2.class_names[0] == "anger" and ds2.class_names[4] == "sadness"
     (f2,) = make_folds(ds2, "official")
-    assert "optimistic" in f2.note  # no PrivateTest: the reuse is said out loud
+    # no PrivateTest: validation is carved from Training, and PublicTest is only the test
+    assert "validation carved from Training" in f2.note
+    assert set(f2.val) <= {i for i, s in enumerate(ds2.samples) if s.split == "train"} and len(f2.val) > 0
+    assert set(f2.test) == {i for i, s in enumerate(ds2.samples) if s.split == "publictest"}
+    assert not set(f2.train) & set(f2.val)
     write_face(fold_root / "test" / "happy" / "Other_1.jpg")
     with pytest.raises(DatasetLayoutError, match="PublicTest_"):
         load_dataset("fer2013", fold_root)

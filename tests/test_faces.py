@@ -124,6 +124,7 @@ def test_single_face_photos(name, dlib_detector):
     )  # 45 degrees of yaw cannot fit a frontal template exactly
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_multi_face_landscape_and_odd_files(dlib_detector):
     multi = str(shared("faces", "multi_face.jpg"))
@@ -138,6 +139,7 @@ def test_multi_face_landscape_and_odd_files(dlib_detector):
     assert len(big) >= 1 and big[0].box[2] > 1280 * 0.5  # boxes are in original-image pixels
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_our_chips_keep_teacher_parity(dlib_detector):
     """Our aligned 150 px chips give nearly dlib's own descriptors, and the identity check still holds."""
@@ -190,6 +192,7 @@ def _ckplus_tree_from_photos(root, photos, mountain):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_prepare_raw_ckplus_and_train_on_it(tmp_path, capsys):
     pytest.importorskip("dlib")
@@ -269,6 +272,7 @@ def test_prepare_raw_ckplus_and_train_on_it(tmp_path, capsys):
     assert os.path.exists(run / "report.json")
 
 
+@pytest.mark.slow
 def test_prepare_precropped_synthetic_parallel(tmp_path):
     """A cropped dataset skips detection; two spawn workers; corrupt files are reported as failed."""
     for i in range(6):

@@ -63,6 +63,7 @@ def test_bundled_model_loads_offline():
     assert p.shape == (1, 7) and abs(p.sum() - 1) < 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
     pytest.importorskip("dlib")
@@ -99,6 +100,7 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
         assert cam.exists() and cam.stat().st_size > 5000
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_predict_video_one_record_per_sampled_frame(tiny_ckpt, tmp_path, capsys):
     pytest.importorskip("dlib")
@@ -184,6 +186,7 @@ def _faces_for_parity():
         return [np.random.default_rng(i).integers(0, 255, (48, 48), dtype=np.uint8) for i in range(3)]
 
 
+@pytest.mark.slow
 def test_onnx_export_parity_and_onnx_backend(tiny_ckpt, tmp_path):
     pytest.importorskip("onnxruntime")
     out = str(tmp_path / "m.onnx")
@@ -198,6 +201,7 @@ def test_onnx_export_parity_and_onnx_backend(tiny_ckpt, tmp_path):
     assert np.abs(a - b).max() <= 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["fresh", "bundled"])
 def test_torch_and_onnx_backends_give_the_same_logits(tiny_ckpt, tmp_path, which):
     """The ONNX graph ends at the logits, and both backends agree on them to 1e-4 (a fresh and the bundled model)."""
@@ -315,6 +319,7 @@ def test_synthetic_video_file(tiny_ckpt, tmp_path, capsys):
     assert [r["frame"] for r in json.loads(capsys.readouterr().out)] == [0, 4, 8]
 
 
+@pytest.mark.slow
 def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     """`export --int8 FACES`: a quantized ONNX model (first conv, pooling and the logits' Gemm kept in float, as documented) that
     runs in the recognizer like the float one and agrees with it on faces it was not calibrated on (of the same kind:
@@ -392,6 +397,8 @@ def test_bundled_int8_model_runs_offline_like_the_float_one(tmp_path):
     assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.8
 
 
+@pytest.mark.realdata
+@pytest.mark.slow
 def test_int8_export_on_real_faces_keeps_the_accuracy(tmp_path):
     """Calibrated on FER2013 Training faces, the int8 bundled model labels FER2013 PublicTest faces as the float one does."""
     pytest.importorskip("onnxruntime")

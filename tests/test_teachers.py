@@ -76,6 +76,7 @@ def test_dlib_weights_checksum(tmp_path):
         create_teacher("dlib-resnet29", weights=str(tmp_path / "missing.dat"))
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_dlib_parity_and_identity_against_dlib():
     pytest.importorskip("dlib", reason="dlib-bin is a test dependency; install requirements-test.txt")
@@ -176,6 +177,7 @@ def _tiny_dataset(tmp_path, n=10):
     return load_dataset("ckplus48", tmp_path / "ck")
 
 
+@pytest.mark.slow
 def test_feature_store_build_reuse_resume_rebuild(tmp_path, dlib_teacher, monkeypatch):
     ds = _tiny_dataset(tmp_path)
     out = str(tmp_path / "store")

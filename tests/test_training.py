@@ -94,6 +94,7 @@ def _check_report(run_dir, method):
     return report
 
 
+@pytest.mark.slow
 def test_fn2en_end_to_end(synth_root, tmp_path):
     run = str(tmp_path / "fn2en")
     report = run_experiment(_cfg(synth_root, tmp_path), run, progress=False, log=lambda m: None)
@@ -110,6 +111,7 @@ def test_fn2en_end_to_end(synth_root, tmp_path):
     assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 3)
 
 
+@pytest.mark.slow
 def test_stage1_trains_trunk_only(synth_root, tmp_path, monkeypatch):
     """Stage 1 must not touch the head: its weights stay at their initial values."""
     seen = {}
@@ -128,6 +130,7 @@ def test_stage1_trains_trunk_only(synth_root, tmp_path, monkeypatch):
     assert seen["head"] and all(torch.equal(v, init.state_dict()[k]) for k, v in seen["head"].items())
 
 
+@pytest.mark.slow
 def test_scratch_finetune_probe_and_compare(synth_root, tmp_path, capsys):
     runs = []
     for method, kw in (
@@ -149,6 +152,7 @@ def test_scratch_finetune_probe_and_compare(synth_root, tmp_path, capsys):
     assert all(m in out for m in ("scratch", "finetune", "probe"))
 
 
+@pytest.mark.slow
 def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
     cfg = _cfg(synth_root, tmp_path, stage1_epochs=2, stage2_epochs=3)
     full = run_experiment(cfg, str(tmp_path / "full"), progress=False, log=lambda m: None)
@@ -195,6 +199,7 @@ def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
     assert abs(float(rows[-1]["train_loss"]) - float(_metrics(str(tmp_path / "full"))[-1]["train_loss"])) < 1e-4
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_cleanly(synth_root, tmp_path):
     cfg = _cfg(synth_root, tmp_path, lr_stage1=1e12, stage1_epochs=3)
     with pytest.raises(TrainingDivergedError, match=r"fold 0, stage1, epoch \d+: the loss became (nan|inf)"):
@@ -275,6 +280,7 @@ def test_projection_default_comes_from_the_config_and_travels_with_the_checkpoin
     assert isinstance(rebuilt.project, torch.nn.Identity) and rebuilt.arch["projection"] is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag, projected", [([], True), (["--no-projection"], False)])
 def test_train_cli_fast_config_projection_flag(synth_root, tmp_path, flag, projected):
     run = tmp_path / "fast"
@@ -320,6 +326,7 @@ def test_paper_config_trunk_is_pool5_at_224():
         assert tuple(model.trunk(torch.zeros(1, 3, 224, 224)).shape) == (1, 512, 7, 7)
 
 
+@pytest.mark.slow
 def test_stage1_adam_option(synth_root, tmp_path):
     cfg = _cfg(synth_root, tmp_path, stage1_optimizer="adam", lr_stage1=1e-3, stage1_epochs=3, stage2_epochs=1)
     run = str(tmp_path / "adam")
@@ -330,6 +337,7 @@ def test_stage1_adam_option(synth_root, tmp_path):
         _cfg(synth_root, tmp_path, stage1_optimizer="rmsprop")
 
 
+@pytest.mark.slow
 def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
     """--stage2-epochs 0 writes a trunk (no labels, no test); --init-trunk starts fn2en from exactly those weights."""
     from facenet2expnet.errors import FaceNet2ExpNetError
@@ -438,6 +446,7 @@ def _sample_value(f):
     return "ckplus48:/data/x" if f.name == "dataset" else f"value-of-{f.name}"
 
 
+@pytest.mark.slow
 def test_every_config_field_has_a_generated_flag():
     """Walk every TrainConfig field: its flag exists, parses to the field's type, and lands in the config."""
     import argparse
@@ -495,6 +504,7 @@ def test_config_file_and_flags_layer(tmp_path, synth_root):
         config_from_args(argparse.Namespace(config="fast"))
 
 
+@pytest.mark.slow
 def test_resume_with_a_changed_config_is_a_named_error(synth_root, tmp_path):
     run = str(tmp_path / "run")
     cfg = _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=1)
@@ -508,3 +518,23 @@ def test_resume_with_a_changed_config_is_a_named_error(synth_root, tmp_path):
     assert run_experiment(same, run, resume=True, progress=False, log=lambda m: None)["accuracy_mean"] >= 0
     assert main(["train", "--out", run, "--resume", "--no-progress"]) == 0
     assert main(["train", "--out", run, "--resume", "--no-progress", "--lr-stage2", "0.5"]) == 2
+
+
+def test_bundled_model_card_commands_parse_as_written():
+    """Every command on a bundled model's card is a valid `facenet2expnet train` command line today."""
+    import glob
+    import shlex
+
+    from facenet2expnet.cli import build_parser
+    from facenet2expnet.train.config import config_from_args
+
+    here = os.path.join(os.path.dirname(load_checkpoint.__code__.co_filename), "..", "pretrained")
+    cards = [json.load(open(p)).get("card", {}) for p in glob.glob(os.path.join(here, "*.json"))]
+    commands = [c[k] for c in cards for k in ("command", "stage1_command") if c.get(k)]
+    assert len(commands) >= 2
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[:2] == ["facenet2expnet", "train"], command
+        args = build_parser().parse_args(argv[1:])  # exits (SystemExit) on an unknown flag
+        cfg = config_from_args(args)
+        assert cfg.dataset.startswith("fer2013:") and cfg.arch == "fast"

@@ -69,6 +69,7 @@ def tiny_runs(tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow
 def test_visualize_writes_every_figure(tiny_runs, tmp_path, capsys):
     out = tmp_path / "figs"
     assert (

@@ -15,14 +15,15 @@ import cv2
 
 
 def _table(records: list[dict], classes: list[str]) -> str:
-    head = f"{'source':<28} {'face':>4}  {'label':<9} " + " ".join(f"{c[:8]:>8}" for c in classes)
-    lines = [head, "-" * len(head)]
-    for r in records:
-        src = os.path.basename(str(r.get("source", "")))[:20] + (f"#{r['frame']}" if "frame" in r else "")
-        lines.append(
-            f"{src:<28} {r['face']:>4}  {r['label']:<9} " + " ".join(f"{r['probabilities'][c]:>8.3f}" for c in classes)
-        )
-    return "\n".join(lines)
+    from .utils import format_table
+
+    rows = [
+        {**r["probabilities"], "src": os.path.basename(str(r.get("source", "")))[:20] + (f"#{r['frame']}" if "frame" in r else ""),
+         "face": r["face"], "label": r["label"]}
+        for r in records
+    ]  # fmt: skip
+    cols = [("src", "source", "<s", 28), ("face", "face", "d", 4), ("label", "label", "<s", 9)]
+    return format_table(rows, cols + [(c, c[:8], ".3f", 8) for c in classes])
 
 
 def run_demo(data: str | None = None, input: str | None = None, out: str = "demo_out") -> int:

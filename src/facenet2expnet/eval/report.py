@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..utils import atomic_write_json, atomic_write_text, read_json, save_figure
+from ..utils import atomic_write_json, atomic_write_text, format_table, read_json, save_figure
 from .metrics import confusion_matrix, mean_std, per_class_recall, row_normalize
 
 
@@ -99,7 +99,7 @@ def write_report(run_dir: str, report: dict) -> None:
 
 
 def compare_runs(run_dirs: list[str]) -> tuple[str, list[dict]]:
-    """One table across runs (methods), from their report.json files."""
+    """One table across runs (methods), from their report.json files: accuracy, stage-1 fidelity, per-class recall."""
     from ..errors import FaceNet2ExpNetError
 
     rows = []
@@ -117,18 +117,19 @@ def compare_runs(run_dirs: list[str]) -> tuple[str, list[dict]]:
                 "folds": len(r["folds"]),
                 "accuracy_mean": r["accuracy_mean"],
                 "accuracy_std": r["accuracy_std"],
+                "stage1_val_r2": r.get("stage1_val_r2"),
+                "stage1_val_cos": r.get("stage1_val_cos"),
                 "per_class_recall": r["per_class_recall"],
             }
         )
     classes = list(rows[0]["per_class_recall"]) if rows else []
-    head = f"{'method':<10} {'dataset':<10} {'protocol':<14} {'folds':>5} {'accuracy':>16}  " + " ".join(
-        f"{c[:8]:>8}" for c in classes
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        rec = " ".join(f"{_pct(r['per_class_recall'].get(c)):>8}" for c in classes)
-        lines.append(
-            f"{r['method']:<10} {r['dataset'][:10]:<10} {r['protocol']:<14} {r['folds']:>5} "
-            f"{100 * r['accuracy_mean']:>7.2f} ± {100 * r['accuracy_std']:>5.2f}%  {rec}"
-        )
-    return "\n".join(lines), rows
+    cells = [
+        {**r, "acc": 100 * r["accuracy_mean"], "std": 100 * r["accuracy_std"],
+         **{c: None if r["per_class_recall"].get(c) is None else 100 * r["per_class_recall"][c] for c in classes}}
+        for r in rows
+    ]  # fmt: skip
+    cols = [("method", "method", "<s", 10), ("dataset", "dataset", "<s", 10), ("protocol", "protocol", "<s", 14),
+            ("folds", "folds", "d", 5), ("acc", "accuracy %", ".2f"), ("std", "± std", ".2f", 6),
+            ("stage1_val_r2", "st.1 R²", ".3f", 8), ("stage1_val_cos", "st.1 cos", ".3f", 8)]  # fmt: skip
+    cols += [(c, c[:8], ".1f", 8) for c in classes]
+    return format_table(cells, cols), rows

@@ -1,0 +1,79 @@
+"""Does stage 1 reproduce the teacher? Stage-1 fidelity (R² and cosine on held-out faces) across students and settings.
+
+    .venv/bin/python benchmarks/stage1_fidelity.py [--rows NAME ...] [--runs ~/runs] [--threads 1]
+
+Each row is stage 1 alone (``--stage2-epochs 0``, labels unused) on fold 0 of CK+48's subject folds,
+from the recipe ``benchmarks/recipes/ckplus48/stage1.toml`` with the overrides the row names: the
+student architecture, the teacher tap, target normalization, loss and epochs. R² is
+1 - MSE / variance of the targets about their per-position mean over training faces (predicting the
+mean map scores 0), measured on the fold's validation subjects and on training faces; cosine is the
+mean per-face cosine similarity. Rows from FER2013 stage-1 runs (stage-1 data: FER2013's Training
+faces) are read from their run dirs where they exist. Writes benchmarks/results/stage1_fidelity.json.
+"""
+
+import argparse
+import os
+
+from common import ROOT, RUNS, machine, merged_methods, now, portable, run_recipe, run_record, table, write_results
+
+# name -> overrides of the base recipe (its defaults: compact, level2, no target normalization, L2, 30 Adam epochs)
+ROWS = {
+    "compact_level2": {},
+    "compact_level2_channel": {"target_norm": "channel"},
+    "compact_level3_channel": {"layer": "level3", "target_norm": "channel"},
+    "compact_level2_channel_cosine": {"target_norm": "channel", "stage1_loss": "cosine"},
+    "fast_level2_channel": {"arch": "fast", "target_norm": "channel"},
+    "res48_level2": {"arch": "res48"},
+    "res48_level2_channel": {"arch": "res48", "target_norm": "channel"},
+    "res48_level3_channel": {"arch": "res48", "layer": "level3", "target_norm": "channel"},
+    "res48_level2_channel_60ep": {"arch": "res48", "target_norm": "channel", "stage1_epochs": 60},
+}
+BASE = "ckplus48/stage1"
+FER_RUNS = ("fer2013/stage1_compact", "fer2013/stage1_fast", "fer2013/stage1_res48")  # stage-1 data: FER2013 faces
+
+
+def row_of(r: dict, name: str, overrides: dict, data: str) -> dict:
+    fold = r["folds"][0]
+    return {
+        "stage1_data": data, "overrides": overrides, "arch": r["config"]["arch"], "tap": r["config"]["layer"] or "level2",
+        "target_norm": r["config"]["target_norm"], "loss": r["config"]["stage1_loss"], "epochs": r["config"]["stage1_epochs"],
+        "val_r2": fold.get("stage1_val_r2"), "val_cos": fold.get("stage1_val_cos"), "train_r2": fold.get("stage1_train_r2"),
+        "train_cos": fold.get("stage1_train_cos"), "val_mse": fold["stage1_val_mse"], "n_train": fold["n_train"],
+        "seconds": r["seconds"], "recipe": r.get("recipe"), "code": r.get("code"), "command": portable(r["command"]),
+        "finished": now(),
+    }  # fmt: skip
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    ap.add_argument("--runs", default=RUNS)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "stage1_fidelity.json"))
+    args = ap.parse_args()
+    runs = os.path.expanduser(args.runs)
+    results = {}
+    for name in args.rows:
+        r = run_recipe(BASE, runs, args.threads, overrides=ROWS[name], tag="_" + name)
+        results[name] = row_of(r, name, ROWS[name], "CK+48 fold 0 training subjects")
+    for name in FER_RUNS:  # read, never started from here (hours of CPU each): see benchmarks/fer2013.py
+        if os.path.exists(os.path.join(runs, name, "pretrain.json")):
+            from facenet2expnet.utils import read_json
+
+            r = {**read_json(os.path.join(runs, name, "pretrain.json")), **run_record(name, runs)}
+            results[name.replace("/", "_")] = row_of(r, name, {}, "FER2013 Training faces (validation: 10% of them)")
+    results = merged_methods(args.out, results)
+    rows = [{"row": k, **v} for k, v in results.items()]
+    cols = [("row", "row", "<s", 36), ("arch", "arch", "<s", 8), ("tap", "tap", "<s", 7), ("target_norm", "norm", "<s", 8),
+            ("loss", "loss", "<s", 7), ("epochs", "epochs", "d", 6), ("train_r2", "train R²", ".3f", 9),
+            ("val_r2", "val R²", ".3f", 8), ("val_cos", "val cos", ".3f", 8), ("seconds", "seconds", ".0f", 8)]  # fmt: skip
+    print(table(rows, cols))
+    write_results(args.out, {
+        "benchmark": "stage-1 fidelity: R² and cosine of the student's tap against the teacher's, on held-out faces",
+        "rows": results, "machine": machine(),
+        "reproduce": ".venv/bin/python benchmarks/stage1_fidelity.py --rows " + " ".join(k for k in results if k in ROWS),
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
