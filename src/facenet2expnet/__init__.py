@@ -1,6 +1,6 @@
 """FaceNet2ExpNet: regularizing a deep face recognition net for expression recognition.
 
-Reference implementation of Ding, Zhou & Chellappa, FG 2017 (arXiv 1609.06591).
+An open reimplementation of Ding, Zhou & Chellappa, FG 2017 (arXiv 1609.06591).
 Nothing is loaded or downloaded at import time.
 """
 

@@ -109,6 +109,8 @@ def cmd_train(args) -> int:
     if base and "config" in base and "arch" not in base:
         base["arch"] = base.pop("config")
     cfg = config_from_args(args, base=base)
+    if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_under_torchrun(args.nproc)
     if args.threads:
         import torch
 
@@ -116,6 +118,31 @@ def cmd_train(args) -> int:
     command = "facenet2expnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_experiment(cfg, args.out, resume=args.resume, progress=not args.no_progress, command=command)
     return 0
+
+
+def _relaunch_under_torchrun(nproc: int) -> int:
+    """`train --nproc N`: the same command, started N times by torch's own launcher (torch.distributed.run)."""
+    import subprocess
+
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # drop --nproc N (or --nproc=N): the launched processes must not relaunch
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            argv.append(a)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "facenet2expnet",
+    ]
+    print("launching: " + " ".join(cmd + argv), file=sys.stderr)
+    return subprocess.call(cmd + argv)
 
 
 def cmd_compare(args) -> int:
@@ -314,7 +341,9 @@ def _add_train_command(sub) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint (same config)"
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=int, help="torch CPU threads (per process)")
+    p.add_argument("--nproc", type=int, help="start N processes on this machine through torch's launcher (torchrun); "
+                   "see --parallel and docs/distributed.md")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)

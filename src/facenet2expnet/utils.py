@@ -23,6 +23,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        if os.environ.get("FN2EN_WRITE_LOG"):  # which process wrote what (tests of rank-0-only writing under torchrun)
+            with open(os.environ["FN2EN_WRITE_LOG"], "a") as log:
+                log.write(f"{os.environ.get('RANK', '0')} {os.path.abspath(path)}\n")
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

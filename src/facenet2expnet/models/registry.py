@@ -79,7 +79,7 @@ def save_checkpoint(model: torch.nn.Module, path: str, meta: dict) -> None:
     """``path`` without extension: writes PATH.safetensors (weights) and PATH.json (everything to rebuild it)."""
     from safetensors.torch import save
 
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # from any device
     atomic_write_bytes(path + ".safetensors", save(state))
     atomic_write_json(path + ".json", {"format": "facenet2expnet-checkpoint-1", "arch": model.arch, **meta})
 

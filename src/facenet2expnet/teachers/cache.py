@@ -97,14 +97,28 @@ def extract_features(
     progress: bool = True,
     verify_checksum: bool = True,
     log=print,
+    dist=None,
 ) -> FeatureStore:
-    """Compute (or reuse, or resume) the teacher features of every sample and its mirror."""
+    """Compute (or reuse, or resume) the teacher features of every sample and its mirror.
+
+    Under torchrun (``dist`` with several ranks) each rank computes its share of the batches into its own
+    shard file, and rank 0 merges them into the layout one process writes (``_extract_sharded``).
+    """
     from tqdm import tqdm
 
     samples = dataset.samples
     key, parts = store_key(teacher, dataset, dtype)
     path = os.path.join(out_dir, f"{teacher.name}-{teacher.layer}-{key[:16]}")
     meta_path, feats_path, prog_path = (os.path.join(path, n) for n in ("meta.json", "features.npy", "progress.json"))
+    if dist is not None and dist.world > 1:
+        done = os.path.exists(meta_path) and _valid_complete(path, parts, verify_checksum)
+        dist.barrier()  # every rank looked before any rank writes
+        if done:
+            return FeatureStore(path)
+        shape = (len(samples), 2) + tuple(teacher.output_shape())
+        _extract_sharded(teacher, dataset, path, _new_meta(key, parts, dataset, shape, teacher), shape, batch_size, dtype,
+                         dist, progress, log)  # fmt: skip
+        return FeatureStore(path)
     if os.path.exists(meta_path) and read_json(meta_path).get("complete"):
         if _valid_complete(path, parts, verify_checksum):
             return FeatureStore(path)
@@ -127,17 +141,7 @@ def extract_features(
             start = 0
     if start == 0:
         os.makedirs(path, exist_ok=True)
-        atomic_write_json(
-            meta_path,
-            {
-                "key": key,
-                "key_parts": parts,
-                "keys": sample_keys(dataset),
-                "tap_shape": shape[2:],
-                "teacher": teacher.describe(),
-                "complete": False,
-            },
-        )
+        atomic_write_json(meta_path, _new_meta(key, parts, dataset, shape, teacher))
         feats = np.lib.format.open_memmap(feats_path, mode="w+", dtype=dtype, shape=shape)
         atomic_write_json(prog_path, {"done": 0})
 
@@ -153,12 +157,9 @@ def extract_features(
     )
     for lo in range(start, len(samples), batch_size):
         batch = samples[lo : lo + batch_size]
-        x = pp.batch(pp.load(s.path if s.path is not None else s.array) for s in batch)
-        x = torch.cat([x, x.flip(3)]).contiguous(memory_format=torch.channels_last)  # originals, then mirrors
-        y = net(x).float().numpy()
+        y = _teacher_batch(net, pp, batch)
         n = len(batch)
-        feats[lo : lo + n, 0] = y[:n]
-        feats[lo : lo + n, 1] = y[n:]
+        feats[lo : lo + n] = y
         feats.flush()
         atomic_write_json(prog_path, {"done": lo + n})
         bar.update(n)
@@ -168,3 +169,86 @@ def extract_features(
     meta.update(complete=True, features_sha256=file_sha256(feats_path))
     atomic_write_json(meta_path, meta)
     return FeatureStore(path)
+
+
+def _new_meta(key: str, parts: dict, dataset: Dataset, shape: tuple, teacher: Teacher) -> dict:
+    return {"key": key, "key_parts": parts, "keys": sample_keys(dataset), "tap_shape": shape[2:],
+            "teacher": teacher.describe(), "complete": False}  # fmt: skip
+
+
+@torch.no_grad()
+def _teacher_batch(net, pp, batch: list[Sample]) -> np.ndarray:
+    """Teacher features of a batch and of its mirrors: n x 2 x tap shape (float32)."""
+    device = next(net.parameters()).device
+    x = pp.batch(pp.load(s.path if s.path is not None else s.array) for s in batch)
+    x = torch.cat([x, x.flip(3)]).to(device).contiguous(memory_format=torch.channels_last)  # originals, then mirrors
+    y = net(x).float().cpu().numpy()
+    n = len(batch)
+    return np.stack([y[:n], y[n:]], axis=1)
+
+
+def _extract_sharded(teacher, dataset, path, meta, shape, batch_size, dtype, dist, progress, log) -> None:
+    """Rank r computes batches b with b % world == r into shard-r-of-W.npy (resumable by its own progress file);
+    rank 0 then merges the shards into features.npy in batch order: the bytes one process would write, since
+    every batch is computed with the same rows as there."""
+    from tqdm import tqdm
+
+    samples, w, r = dataset.samples, dist.world, dist.rank
+    if dist.is_main:
+        if os.path.exists(os.path.join(path, "meta.json")) and read_json(os.path.join(path, "meta.json")).get(
+            "complete"
+        ):
+            log(f"feature store {path} is corrupt or stale (size or checksum mismatch): rebuilding it")
+            shutil.rmtree(path)
+        os.makedirs(path, exist_ok=True)
+        atomic_write_json(os.path.join(path, "meta.json"), meta)
+    dist.barrier()
+    batches = [b for b in range(-(-len(samples) // batch_size)) if b % w == r]
+    shard_path, shard_prog = (os.path.join(path, f"shard-{r}-of-{w}.{ext}") for ext in ("npy", "json"))
+    n_rows = sum(len(samples[b * batch_size : (b + 1) * batch_size]) for b in batches)
+    start = 0
+    if os.path.exists(shard_path) and os.path.exists(shard_prog):
+        prog = read_json(shard_prog)
+        shard = np.load(shard_path, mmap_mode="r+")
+        if prog.get("key") == meta["key"] and shard.shape == (n_rows,) + shape[1:]:
+            start = int(prog["done_batches"])  # rows past it are from a killed rank: redone
+            log(f"rank {r}: resuming its shard at batch {start}/{len(batches)}")
+    if start == 0:
+        shard = np.lib.format.open_memmap(shard_path, mode="w+", dtype=dtype, shape=(n_rows,) + shape[1:])
+        atomic_write_json(shard_prog, {"key": meta["key"], "done_batches": 0})  # (a rank may have no batch at all)
+    net = teacher.to(memory_format=torch.channels_last)
+    for j in tqdm(
+        range(start, len(batches)),
+        desc=f"{teacher.name}:{teacher.layer} rank {r}",
+        disable=not progress,
+        file=sys.stderr,
+    ):
+        batch = samples[batches[j] * batch_size : (batches[j] + 1) * batch_size]
+        shard[j * batch_size : j * batch_size + len(batch)] = _teacher_batch(net, teacher.preprocessing, batch)
+        shard.flush()
+        atomic_write_json(shard_prog, {"key": meta["key"], "done_batches": j + 1})
+    del shard
+    dist.barrier()
+    if dist.is_main:
+        _merge_shards(path, meta, shape, batch_size, dtype, w, len(samples))
+    dist.barrier()
+
+
+def _merge_shards(path: str, meta: dict, shape: tuple, batch_size: int, dtype: str, world: int, n: int) -> None:
+    feats_path = os.path.join(path, "features.npy")
+    feats = np.lib.format.open_memmap(feats_path, mode="w+", dtype=dtype, shape=shape)
+    for q in range(world):
+        shard = np.load(os.path.join(path, f"shard-{q}-of-{world}.npy"), mmap_mode="r")
+        for j, b in enumerate(b for b in range(-(-n // batch_size)) if b % world == q):
+            lo, hi = b * batch_size, min((b + 1) * batch_size, n)
+            feats[lo:hi] = shard[j * batch_size : j * batch_size + hi - lo]
+        del shard
+    feats.flush()
+    del feats
+    atomic_write_json(os.path.join(path, "progress.json"), {"done": n})
+    atomic_write_json(
+        os.path.join(path, "meta.json"), {**meta, "complete": True, "features_sha256": file_sha256(feats_path)}
+    )
+    for q in range(world):
+        for ext in ("npy", "json"):
+            os.remove(os.path.join(path, f"shard-{q}-of-{world}.{ext}"))

@@ -17,13 +17,18 @@ from ..utils import atomic_write_bytes, atomic_write_csv
 
 
 class TrainState:
-    def __init__(self, fold_dir: str, metric_fields: list[str]):
-        self.fold_dir, self.metric_fields = fold_dir, metric_fields
+    """Where one fold's training stands; under data-parallel training only rank 0 writes it, every rank reads it."""
+
+    def __init__(self, fold_dir: str, metric_fields: list[str], dist=None):
+        from .distributed import Dist
+
+        self.fold_dir, self.metric_fields, self.dist = fold_dir, metric_fields, dist or Dist()
         self.path = os.path.join(fold_dir, "last.pt")
         self.stage_index, self.epoch = 0, 0  # the next epoch to run is `epoch` of stage `stage_index`
         self.metrics: list[dict] = []
         self.best_val_acc, self.best_val_loss, self.best_epoch = -1.0, float("inf"), -1
         self._opt_state = None
+        self._saved_epochs = 0  # epochs checkpointed by this invocation
 
     # ---- resume
     def load(self, model, gen: torch.Generator) -> bool:
@@ -32,8 +37,10 @@ class TrainState:
             return False
         saved = torch.load(self.path, map_location="cpu", weights_only=True)  # tensors and plain containers only
         model.load_state_dict(saved["model"])
-        gen.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])  # dropout draws from the global generator
+        gen.set_state(saved["generator"])  # the batch and augmentation generator: the same on every rank
+        rngs = saved["torch_rng"]  # dropout draws from each rank's global generator: one state per rank
+        torch.set_rng_state(rngs[self.dist.rank] if isinstance(rngs, list) and len(rngs) == self.dist.world else
+                            (rngs[0] if isinstance(rngs, list) else rngs))  # fmt: skip
         self._opt_state = saved["optimizer"]
         for k in ("stage_index", "epoch", "metrics", "best_val_acc", "best_epoch", "best_val_loss"):
             setattr(self, k, saved[k])
@@ -61,8 +68,16 @@ class TrainState:
     def end_epoch(self, si: int, row: dict, model, opt, gen: torch.Generator) -> None:
         self.metrics.append(row)
         self.stage_index, self.epoch = si, row["epoch"]
-        atomic_write_csv(os.path.join(self.fold_dir, "metrics.csv"), self.metrics, self.metric_fields)
+        if self.dist.is_main:
+            atomic_write_csv(os.path.join(self.fold_dir, "metrics.csv"), self.metrics, self.metric_fields)
         self._save(model, opt.state_dict(), gen)
+        self._saved_epochs += 1
+        if self._saved_epochs == int(os.environ.get("FN2EN_FAULT_AFTER_EPOCHS", "0")):
+            # a failpoint for resume tests (e.g. under torchrun, where a test cannot time a kill): stop as a kill would,
+            # right after the checkpoint of that many epochs of this invocation
+            raise SystemExit(
+                f"FN2EN_FAULT_AFTER_EPOCHS={self._saved_epochs}: stopping after the checkpoint, as if killed"
+            )
 
     def end_stage(self, si: int, model, gen: torch.Generator) -> None:
         """The stage is over: the checkpoint must not resume into it again."""
@@ -70,6 +85,9 @@ class TrainState:
         self._save(model, {}, gen)
 
     def _save(self, model, opt_state: dict, gen: torch.Generator) -> None:
+        rngs = self.dist.gather(torch.get_rng_state())  # a collective: every rank takes part, rank 0 writes
+        if not self.dist.is_main:
+            return
         state = {
             "stage_index": self.stage_index,
             "epoch": self.epoch,
@@ -80,7 +98,7 @@ class TrainState:
             "model": model.state_dict(),
             "optimizer": opt_state,
             "generator": gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": rngs,
         }
         buf = io.BytesIO()
         torch.save(state, buf)

@@ -19,7 +19,7 @@ METHODS = ("fn2en", "scratch", "finetune", "probe")
 STAGE1_LOSSES = ("l2", "cosine")
 SCHEDULES = ("cosine", "constant")
 # Fields that change how a run is carried out, not what it computes: left out of the run's key.
-RUNTIME_FIELDS = ("cache_dir", "check_images")
+RUNTIME_FIELDS = ("cache_dir", "check_images", "device", "parallel")
 
 
 def opt(default, help: str, choices: tuple | None = None, group: str = "training"):
@@ -130,6 +130,13 @@ class TrainConfig:
     eval_flip: bool = opt(
         False, "score validation and test faces by the mean of their and their mirror's logits", group="augmentation"
     )
+    # ---- where it runs (docs/distributed.md)
+    device: str = opt("auto", "auto (CUDA where available), cpu, cuda or cuda:N", group="runtime")
+    amp: bool = opt(False, "bf16 mixed precision (autocast) on CUDA; no effect on CPU", group="runtime")
+    parallel: str = opt("data", "under torchrun: data (one model, DistributedDataParallel) or folds (rank r trains "
+                        "folds i with i % world == r)", ("data", "folds"), group="runtime")  # fmt: skip
+    sync_bn: bool = opt(False, "data-parallel: BatchNorm statistics over the global batch (matches one process)",
+                        group="runtime")  # fmt: skip
     # ---- baselines and plumbing
     probe_C: list = opt([0.001, 0.01, 0.1, 1.0], "probe: inverse regularization strengths tried on validation")
     cache_dir: str = opt("cache/teacher", "teacher feature stores (reused across runs)")

@@ -37,6 +37,7 @@ from ..utils import atomic_write_csv, atomic_write_json
 from .augment import flip, mixup_pairs, random_affine, random_erasing, random_flips
 from .checkpoint import TrainState
 from .config import TrainConfig
+from .distributed import Dist, autocast, convert_sync_bn, weighted, wrap
 
 METRIC_FIELDS = [
     "fold",
@@ -123,8 +124,8 @@ class Pretrain:
 
     name, selects = "stage1", False
 
-    def __init__(self, cfg: TrainConfig, fold: Fold, images, pp: Preprocessing, teacher: TeacherTargets):
-        self.cfg, self.fold, self.images, self.pp, self.teacher = cfg, fold, images, pp, teacher
+    def __init__(self, cfg: TrainConfig, fold: Fold, images, pp: Preprocessing, teacher: TeacherTargets, dist: Dist):
+        self.cfg, self.fold, self.images, self.pp, self.teacher, self.dist = cfg, fold, images, pp, teacher, dist
         self.epochs, self.base_lr = cfg.stage1_epochs, cfg.lr_stage1
         # fidelity on the training faces too (a fixed subsample): train R² near val R² means under-fitting
         self.train_probe = np.sort(fold.train)[:: max(1, len(fold.train) // 1000)]
@@ -136,11 +137,13 @@ class Pretrain:
             return torch.optim.Adam(groups, lr=self.base_lr)
         return _sgd(groups, self.base_lr, self.cfg)
 
-    def loss(self, model, x: torch.Tensor, idx: np.ndarray, mirrored: np.ndarray, gen) -> tuple[torch.Tensor, int]:
+    def loss(self, net, x: torch.Tensor, idx: np.ndarray, mirrored: np.ndarray, gen) -> tuple[torch.Tensor, int, int]:
+        """-> (mean loss over this rank's share of the global batch, correct predictions, share size)."""
+        lo, hi = self.dist.share(len(idx))  # the whole batch on one process
         # Targets exist for the image and its mirror only, so stage 1 augments by flipping alone.
-        target = self.teacher.batch(idx, mirrored)  # B x C x H x W
-        out = model.forward_features(_cl(self.pp.normalize(x)))  # B x C x H x W
-        return regression_loss(out, target, self.cfg.stage1_loss), 0
+        target = self.teacher.batch(idx[lo:hi], mirrored[lo:hi]).to(self.dist.device)  # b x C x H x W
+        out, _ = net(_cl(self.pp.normalize(x[lo:hi])), 0)  # b x C x H x W
+        return regression_loss(out.float(), target, self.cfg.stage1_loss), 0, hi - lo
 
     @torch.no_grad()
     def fidelity(self, model, idx: np.ndarray) -> dict:
@@ -148,12 +151,8 @@ class Pretrain:
         model.eval()
         idx = np.sort(idx)
         target = torch.from_numpy(np.asarray(self.teacher.store[idx, 0], dtype=np.float32))  # n x C x H x W
-        out = torch.cat(
-            [
-                model.forward_features(_normalized(self.images[idx[i : i + 256]], self.pp))
-                for i in range(0, len(idx), 256)
-            ]
-        )
+        batches = [self.images[idx[i : i + 256]].to(self.dist.device) for i in range(0, len(idx), 256)]
+        out = torch.cat([model.forward_features(_normalized(b, self.pp)).float().cpu() for b in batches])
         raw = self.teacher.raw(out).numpy()
         return {
             "loss": F.mse_loss(out, self.teacher.normalize(target)).item(),
@@ -176,16 +175,9 @@ class Refine:
 
     name, selects = "stage2", True
 
-    def __init__(
-        self,
-        cfg: TrainConfig,
-        fold: Fold,
-        images,
-        labels: np.ndarray,
-        pp: Preprocessing,
-        teacher: TeacherTargets | None = None,
-    ):
-        self.cfg, self.fold, self.images, self.labels, self.pp = cfg, fold, images, labels, pp
+    def __init__(self, cfg: TrainConfig, fold: Fold, images, labels: np.ndarray, pp: Preprocessing,
+                 teacher: TeacherTargets | None, dist: Dist):  # fmt: skip
+        self.cfg, self.fold, self.images, self.labels, self.pp, self.dist = cfg, fold, images, labels, pp, dist
         self.y = torch.from_numpy(labels)
         self.epochs, self.base_lr = cfg.stage2_epochs, cfg.lr_stage2
         self.teacher = teacher if cfg.aux_weight > 0 else None  # our extension: keep regressing onto the teacher
@@ -203,26 +195,37 @@ class Refine:
             groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
         return _sgd(groups, self.base_lr, cfg)
 
-    def loss(self, model, x: torch.Tensor, idx: np.ndarray, mirrored: np.ndarray, gen) -> tuple[torch.Tensor, int]:
-        cfg, y = self.cfg, self.y[idx]
-        x_flipped = x  # B x C x S x S, 0..255: what the teacher's cached targets describe
+    def loss(self, net, x: torch.Tensor, idx: np.ndarray, mirrored: np.ndarray, gen) -> tuple[torch.Tensor, int, int]:
+        """-> (mean loss over this rank's share of the global batch, correct predictions, share size).
+
+        Augmentation is drawn for the whole global batch (every rank draws the same numbers, so a
+        face is augmented as it would be on one process), then each rank takes its share.
+        """
+        cfg, dev = self.cfg, self.dist.device
+        lo, hi = self.dist.share(len(idx))
+        x_flipped = x[lo:hi]  # b x C x S x S, 0..255: what the teacher's cached targets describe
         if cfg.augment:
             x = random_affine(x, gen, cfg.rotation_deg, cfg.shift, (cfg.scale_min, cfg.scale_max))
         if cfg.erasing > 0:
             x = random_erasing(x, gen, cfg.erasing)
+        y = self.y[idx].to(dev)
+        y2, lam = y, 1.0
         if cfg.mixup > 0:  # convex pairs of faces and of their labels
             x, perm, lam = mixup_pairs(x, gen, cfg.mixup)
-            logits = model(_cl(self.pp.normalize(x)))
-            loss = lam * F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing) + (1 - lam) * F.cross_entropy(
-                logits, y[perm], label_smoothing=cfg.label_smoothing
-            )
-        else:
-            logits = model(_cl(self.pp.normalize(x)))  # B x classes
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-        if self.teacher is not None:  # a second, un-augmented pass: the targets match only the flipped face
-            out = model.forward_features(_cl(self.pp.normalize(x_flipped)))
-            loss = loss + cfg.aux_weight * regression_loss(out, self.teacher.batch(idx, mirrored), cfg.stage1_loss)
-        return loss, int((logits.argmax(1) == y).sum())
+            y2 = y[perm.to(dev)]
+        x, y, y2 = x[lo:hi], y[lo:hi], y2[lo:hi]
+        if self.teacher is None:
+            _, logits = net(_cl(self.pp.normalize(x)), hi - lo)  # b x classes
+        else:  # one trunk pass over the augmented faces and the plain (flipped) ones, whose targets are cached
+            feats, logits = net(_cl(self.pp.normalize(torch.cat([x, x_flipped]))), hi - lo)
+        logits = logits.float()
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        if lam < 1.0:
+            loss = lam * loss + (1 - lam) * F.cross_entropy(logits, y2, label_smoothing=cfg.label_smoothing)
+        if self.teacher is not None:
+            target = self.teacher.batch(idx[lo:hi], mirrored[lo:hi]).to(dev)
+            loss = loss + cfg.aux_weight * regression_loss(feats[hi - lo :].float(), target, cfg.stage1_loss)
+        return loss, int((logits.argmax(1) == y).sum()), hi - lo
 
     def validate(self, model) -> dict:
         if not len(self.fold.val):
@@ -253,81 +256,74 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits of ``images[idx]`` (N x classes); with ``pp.test_flip``, the mean of each face's and its mirror's."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(idx), batch_size):
-        x = _normalized(images[idx[i : i + batch_size]], pp)  # B x C x S x S
-        logits = model(x)
+        x = _normalized(images[idx[i : i + batch_size]].to(device), pp)  # B x C x S x S
+        logits = model(x).float()
         if pp.test_flip:  # faces are left-right symmetric up to expression asymmetries: a second look for free
-            logits = 0.5 * (logits + model(_cl(x.flip(3))))
-        out.append(logits)
+            logits = 0.5 * (logits + model(_cl(x.flip(3))).float())
+        out.append(logits.cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def train_epoch(
-    stage, model, opt, order: torch.Tensor, images, gen, batch_size: int, desc: str, progress: bool
-) -> dict:
-    """One pass over the shuffled training rows ``order``: -> train_loss, train_acc."""
+def train_epoch(stage, net, opt, order: torch.Tensor, desc: str, gen, cfg: TrainConfig, progress: bool) -> dict:
+    """One pass over the shuffled training rows ``order``: -> train_loss, train_acc (over all ranks)."""
     from tqdm import tqdm
 
-    model.train()
+    dist, bs = stage.dist, cfg.batch_size
+    net.train()
     tot_loss, tot_correct, tot_n = 0.0, 0, 0
-    bar = tqdm(range(math.ceil(len(order) / batch_size)), desc=desc, leave=False, disable=not progress, file=sys.stderr)
+    bar = tqdm(range(math.ceil(len(order) / bs)), desc=desc, leave=False, disable=not progress, file=sys.stderr)
     for b in bar:
-        idx = order[b * batch_size : (b + 1) * batch_size]
-        if len(idx) < 2:  # BatchNorm cannot train on a batch of one
+        idx = order[b * bs : (b + 1) * bs]
+        # BatchNorm cannot train on a batch of one: nor on a rank's share of one, unless its statistics are global
+        if len(idx) < max(2, dist.world if cfg.sync_bn else 2 * dist.world):
             continue
         mirrored = random_flips(len(idx), gen)
-        x = flip(images[idx].float(), mirrored)  # B x C x S x S on 0..255
-        loss, correct = stage.loss(model, x, idx.numpy(), mirrored.numpy(), gen)
+        x = flip(stage.images[idx].to(dist.device).float(), mirrored.to(dist.device))  # B x C x S x S on 0..255
+        with autocast(dist.device, cfg.amp):
+            loss, correct, n = stage.loss(net, x, idx.numpy(), mirrored.numpy(), gen)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"{desc}: the loss became {loss.item()}; training stopped. Lower the learning rate (--lr-stage1/--lr-stage2) "
                 "or use --target-norm channel; the last good checkpoint is kept and --resume continues from it."
             )
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        weighted(loss, n, len(idx), dist.world).backward()  # DDP averages: the global batch's mean-loss gradient
         opt.step()
-        tot_loss += loss.item() * len(idx)
+        tot_loss += loss.item() * n
         tot_correct += correct
-        tot_n += len(idx)
+        tot_n += n
         bar.set_postfix(loss=f"{tot_loss / tot_n:.4f}")
     bar.close()
+    tot_loss, tot_correct, tot_n = dist.sum([tot_loss, tot_correct, tot_n])  # the metrics of the whole epoch
     return {
         "train_loss": tot_loss / max(tot_n, 1),
         "train_acc": (tot_correct / tot_n) if stage.selects and tot_n else "",
     }
 
 
-def run_stage(
-    stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: TrainConfig, on_best, progress: bool, log
-) -> None:
+def run_stage(stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: TrainConfig, on_best, progress: bool,
+              log) -> None:  # fmt: skip
     """Drive ``stage`` from the epoch ``state`` says, checkpointing after every epoch."""
     opt = stage.optimizer(model)
     start = state.start_epoch(si, opt)
+    net = wrap(model, stage.dist, unused_head=stage.name == "stage1")  # under DDP when several ranks train one model
     for epoch in range(start, stage.epochs):
         t0 = time.time()
         lr = lr_at(stage.base_lr, epoch, stage.epochs, cfg.schedule, cfg.warmup_epochs)
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
-        order = torch.from_numpy(fold.train)[torch.randperm(len(fold.train), generator=gen)]
+        order = torch.from_numpy(fold.train)[torch.randperm(len(fold.train), generator=gen)]  # same on every rank
         row = {f: "" for f in METRIC_FIELDS}
         row.update(fold=fold.index, stage=stage.name, epoch=epoch + 1, lr=lr)
-        row.update(
-            train_epoch(
-                stage,
-                model,
-                opt,
-                order,
-                stage.images,
-                gen,
-                cfg.batch_size,
-                f"fold {fold.index}, {stage.name}, epoch {epoch + 1}",
-                progress,
-            )
-        )
-        row.update(stage.validate(model))  # never the test fold
+        desc = f"fold {fold.index}, {stage.name}, epoch {epoch + 1}"
+        row.update(train_epoch(stage, net, opt, order, desc, gen, cfg, progress and stage.dist.is_main))
+        row.update(stage.validate(model))  # never the test fold; every rank scores the full split alike
         row["seconds"] = round(time.time() - t0, 2)
-        log(format_epoch(row, stage.epochs))
+        if stage.dist.is_main:
+            log(format_epoch(row, stage.epochs))
         if stage.selects and state.is_best(row, epoch):
             on_best(epoch + 1, row)
         state.end_epoch(si, row, model, opt, gen)
@@ -364,39 +360,52 @@ def train_fold(
     resume: bool = False,
     progress: bool = True,
     log=print,
-) -> dict:
-    os.makedirs(fold_dir, exist_ok=True)
+    dist: Dist | None = None,
+) -> dict | None:
+    """Train one fold (on this process, or as one rank of a data-parallel group). -> its result (None off rank 0)."""
+    dist = dist or Dist()
+    if dist.is_main:
+        os.makedirs(fold_dir, exist_ok=True)
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), tap_shape)
     if cfg.eval_flip:  # travels with the checkpoints, so the recognizer scores faces the way they were validated
         pp = dataclasses.replace(pp, test_flip=True)
     if cfg.init_trunk:
         load_trunk(model, cfg.init_trunk)
-    model = model.to(memory_format=torch.channels_last)
-    gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)  # batches, flips and augmentation
+    if cfg.sync_bn:  # global statistics under data parallelism; on one process the same numbers by the same formula
+        model = convert_sync_bn(model, dist.device, sync=dist.world > 1)
+    model = model.to(dist.device, memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(
+        cfg.seed * 1013 + fold.index
+    )  # batches, flips and augmentation: same on every rank
 
     teacher = TeacherTargets(targets, fold.train, cfg.target_norm) if cfg.method == "fn2en" else None
-    stages = ([Pretrain(cfg, fold, images, pp, teacher)] if cfg.method == "fn2en" else []) + (
-        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher)]
+    stages = ([Pretrain(cfg, fold, images, pp, teacher, dist)] if cfg.method == "fn2en" else []) + (
+        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher, dist)]
     )
-    state = TrainState(fold_dir, METRIC_FIELDS)
-    if resume and state.load(model, gen):
+    state = TrainState(fold_dir, METRIC_FIELDS, dist)
+    if resume and state.load(model, gen) and dist.is_main:
         log(
             f"fold {fold.index}: resuming at {stages[min(state.stage_index, len(stages) - 1)].name} epoch {state.epoch + 1}"
         )
 
     def save_best(epoch: int, row: dict) -> None:
-        save_checkpoint(
-            model, os.path.join(fold_dir, "best"), _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row)
-        )
+        if dist.is_main:
+            meta = _ckpt_meta(cfg, class_names, pp, teacher_desc, fold, epoch, row)
+            save_checkpoint(model, os.path.join(fold_dir, "best"), meta)
 
     for si, stage in enumerate(stages):
         if si >= state.stage_index:
             run_stage(stage, si, model, fold, gen, state, cfg, save_best, progress, log)
 
-    if cfg.pretrain_only:
-        return _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teacher_desc)
-    return _test_selected(fold, fold_dir, images, labels, pp, state, class_names)
+    result = None
+    if dist.is_main:
+        if cfg.pretrain_only:
+            result = _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teacher_desc)
+        else:
+            result = _test_selected(fold, fold_dir, images, labels, pp, state, class_names, dist.device)
+    dist.barrier()  # the other ranks wait for rank 0's files
+    return result
 
 
 def _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teacher_desc) -> dict:
@@ -436,9 +445,10 @@ def stage1_fidelity(metrics: list[dict]) -> dict:
     }
 
 
-def _test_selected(fold, fold_dir, images, labels, pp, state, class_names) -> dict:
+def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, device=None) -> dict:
     """Test the model selected on validation, once, on the test fold."""
     best, _ = load_checkpoint(os.path.join(fold_dir, "best"))
+    best = best.to(device or "cpu")
     logits = predict_logits(best, images, fold.test, pp)
     probs = torch.softmax(logits, 1).numpy()
     pred = probs.argmax(1)

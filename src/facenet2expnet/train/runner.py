@@ -23,13 +23,19 @@ from ..data.protocols import make_folds
 from ..errors import FaceNet2ExpNetError
 from ..eval.report import build_report, write_report
 from ..utils import atomic_write_csv, atomic_write_json, atomic_write_text, code_version, read_csv_rows, read_json
-from .config import TrainConfig
+from .config import RUNTIME_FIELDS, TrainConfig
+from .distributed import Dist
 
 
-def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, log) -> TrainConfig:
-    """The run dir is keyed by its resolved config: resuming with another one is an error, never a silent mix."""
+def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) -> TrainConfig:
+    """The run dir is keyed by its resolved config: resuming with another one is an error, never a silent mix.
+
+    Every rank checks (so that every rank raises the same error); rank 0 alone writes a new run's config.
+    """
     path = os.path.join(out_dir, "config.json")
-    if os.path.exists(path):
+    exists = os.path.exists(path)
+    dist.barrier()  # all ranks looked before rank 0 writes
+    if exists:
         if not resume:
             raise FaceNet2ExpNetError(
                 f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out"
@@ -41,10 +47,13 @@ def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, log) -> TrainC
                 f"--resume {out_dir}: the configuration differs from the run's ({diff}). Resume with the "
                 f"run's own settings (`--resume --out {out_dir}` alone uses them), or start a new --out"
             )
-        return saved
-    os.makedirs(out_dir, exist_ok=True)
-    atomic_write_json(path, cfg.to_dict())
-    atomic_write_text(os.path.join(out_dir, "config.key"), cfg.key() + "\n")
+        # runtime fields (device, cache dir, parallel mode) may change between invocations
+        return TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in RUNTIME_FIELDS}})
+    if dist.is_main:
+        os.makedirs(out_dir, exist_ok=True)
+        atomic_write_json(path, cfg.to_dict())
+        atomic_write_text(os.path.join(out_dir, "config.key"), cfg.key() + "\n")
+    dist.barrier()
     return cfg
 
 
@@ -63,19 +72,48 @@ class Inputs:
 
 def run_experiment(
     cfg: TrainConfig, out_dir: str, resume: bool = False, progress: bool = True, log=print, command: str | None = None
-) -> dict:
-    """Resolve the config against the run dir, load the inputs once, train (or resume) every fold, report."""
+) -> dict | None:
+    """Resolve the config against the run dir, load the inputs once, train (or resume) every fold, report.
+
+    Under torchrun the processes join one group here (docs/distributed.md); rank 0 writes the run's files
+    and returns the report, the other ranks return None.
+    """
     import torch
 
     t_start = time.time()
     torch.use_deterministic_algorithms(True, warn_only=True)
     cfg.require_dataset()
-    cfg = _resolve_config(cfg, out_dir, resume, log)
-    inp = load_inputs(cfg, progress, log)
-    # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
-    # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
-    earlier_seconds = sum(float(r["seconds"]) for r in _read_metrics(out_dir, inp.folds)) if resume else 0.0
-    results = [run_fold(cfg, inp, fold, out_dir, resume, progress, log) for fold in inp.folds]
+    dist = Dist.start(cfg.device)
+    try:
+        cfg = _resolve_config(cfg, out_dir, resume, dist)
+        log = log if dist.is_main else (lambda m: None)
+        inp = load_inputs(cfg, progress and dist.is_main, log, dist)
+        # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
+        # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
+        earlier_seconds = sum(float(r["seconds"]) for r in _read_metrics(out_dir, inp.folds)) if resume else 0.0
+        results = run_folds(cfg, inp, out_dir, resume, progress, log, dist)
+        if not dist.is_main:
+            return None
+        return _finish_run(cfg, inp, results, out_dir, command, time.time() - t_start + earlier_seconds, dist, log)
+    finally:
+        dist.stop()
+
+
+def run_folds(cfg: TrainConfig, inp: "Inputs", out_dir: str, resume: bool, progress: bool, log, dist: Dist) -> list:
+    """Every fold: one after another (each data-parallel over the ranks), or spread over the ranks (``parallel = folds``)."""
+    if cfg.parallel == "folds" and dist.world > 1:
+        mine = [f for f in inp.folds if f.index % dist.world == dist.rank]
+        for fold in mine:  # this rank trains its folds alone, and writes them
+            run_fold(cfg, inp, fold, out_dir, resume, progress and dist.is_main, log, dist.local())
+        dist.barrier()
+        # rank 0 merges: every fold is done now, so each one's saved result is read back
+        return (
+            [run_fold(cfg, inp, f, out_dir, True, False, log, dist.local()) for f in inp.folds] if dist.is_main else []
+        )
+    return [run_fold(cfg, inp, fold, out_dir, resume, progress, log, dist) for fold in inp.folds]
+
+
+def _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log) -> dict:
     rows = _merge_metrics(out_dir, inp.folds)
     record = {
         "config": cfg.to_dict(),
@@ -83,9 +121,14 @@ def run_experiment(
         "code": code_version(),
         "command": command,
         "teacher": inp.teacher_desc,
-        "seconds": round(time.time() - t_start + earlier_seconds, 1),
+        "seconds": round(seconds, 1),
         "teacher_cache_seconds": round(inp.cache_seconds, 1),
         "seconds_per_epoch": _epoch_seconds(rows),
+        # what one optimizer step sees, over all ranks (data-parallel: each rank trains on a share of it)
+        "world_size": dist.world,
+        "parallel": cfg.parallel if dist.world > 1 else "none",
+        "global_batch_size": cfg.batch_size,
+        "learning_rates": {"stage1": cfg.lr_stage1, "stage2": cfg.lr_stage2},
     }
     if cfg.pretrain_only:
         # stage-1 pre-training only: the product is each fold's trunk checkpoint, there is nothing to test
@@ -98,7 +141,7 @@ def run_experiment(
     return _write_run_report(cfg, inp, results, record, out_dir, log)
 
 
-def load_inputs(cfg: TrainConfig, progress: bool, log) -> Inputs:
+def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None) -> Inputs:
     """Dataset and folds; the teacher's cached features (fn2en, probe); the images in the model's preprocessing."""
     from ..errors import UnknownNameError
     from ..teachers import TEACHERS, create_teacher
@@ -125,7 +168,8 @@ def load_inputs(cfg: TrainConfig, progress: bool, log) -> Inputs:
             from ..teachers.cache import extract_features
 
             t0 = time.time()
-            store = extract_features(teacher, ds, cfg.cache_dir, progress=progress, log=log)
+            store = extract_features(teacher.to(dist.device if dist else "cpu"), ds, cfg.cache_dir, progress=progress,
+                                     log=log, dist=dist)  # fmt: skip
             inp.cache_seconds = time.time() - t0
             if not np.array_equal(store.rows(ds), np.arange(len(ds))):
                 raise FaceNet2ExpNetError(f"feature store {store.path} is not in dataset order; delete it and rerun")
@@ -143,7 +187,7 @@ def load_inputs(cfg: TrainConfig, progress: bool, log) -> Inputs:
     return inp
 
 
-def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, progress: bool, log) -> dict:
+def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, progress: bool, log, dist: Dist) -> dict:
     """One fold, or its saved result when a resumed run finished it already."""
     fold_dir = os.path.join(out_dir, "folds", f"fold_{fold.index:02d}")
     done = os.path.join(fold_dir, "result.json")
@@ -154,15 +198,21 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
     if cfg.method == "probe":
         from .probe import probe_fold
 
-        r = probe_fold(fold, inp.targets, inp.ds.labels, cfg.probe_C, fold_dir, seed=cfg.seed, log=log)
+        # the probe is one small fit per fold: rank 0 does it, the others wait
+        r = (
+            probe_fold(fold, inp.targets, inp.ds.labels, cfg.probe_C, fold_dir, seed=cfg.seed, log=log)
+            if dist.is_main
+            else None
+        )
+        dist.barrier()
     else:
         from .loop import train_fold
 
         r = train_fold(
             cfg, fold, inp.images, inp.ds.labels, inp.ds.class_names, fold_dir, targets=inp.targets,
-            tap_shape=inp.tap_shape, teacher_desc=inp.teacher_desc, resume=resume, progress=progress, log=log,
+            tap_shape=inp.tap_shape, teacher_desc=inp.teacher_desc, resume=resume, progress=progress, log=log, dist=dist,
         )  # fmt: skip
-    if not cfg.pretrain_only:
+    if r is not None and not cfg.pretrain_only:
         log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
     return r
 

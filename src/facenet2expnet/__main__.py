@@ -1,0 +1,7 @@
+"""``python -m facenet2expnet`` (and ``torchrun -m facenet2expnet train ...``): the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
