@@ -267,6 +267,23 @@ def cmd_visualize(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .serve.app import ServeSettings, create_app
+
+    settings = ServeSettings(models=args.model or [None], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
+                             max_pixels=int(args.max_megapixels * 1e6), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                             cors=args.cors or [])  # fmt: skip
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving on {args.host}: reachable from other machines; there is no authentication",
+            file=sys.stderr,
+        )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -438,6 +455,26 @@ def _add_visualize_command(sub) -> None:
     p.set_defaults(func=cmd_visualize)
 
 
+def _add_serve_command(sub) -> None:
+    p = sub.add_parser("serve", help="a local REST API (/v1/predict) and web page (/) for the recognizer",
+                       description="FastAPI + uvicorn. Binds to 127.0.0.1 unless --host says otherwise; uploads stay in memory.")  # fmt: skip
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--model", action="append", help="bundled name or path; repeat to load several (default: the bundled model)"
+    )
+    p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
+    p.add_argument("--max-mb", type=float, default=10.0, help="upload limit per file, MB (default 10)")
+    p.add_argument("--max-megapixels", type=float, default=40.0, help="pixel limit per image (default 40 MP)")
+    p.add_argument("--max-batch", type=int, default=32, help="faces per forward pass across concurrent requests")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests (ms)")
+    p.add_argument(
+        "--cors", action="append", metavar="ORIGIN", help="allow this origin (repeatable); CORS is off by default"
+    )
+    p.add_argument("--quiet", action="store_true", help="no access log")
+    p.set_defaults(func=cmd_serve)
+
+
 def _add_demo_command(sub) -> None:
     p = sub.add_parser("demo", help="the main job on an embedded default (what `make demo` runs)")
     p.add_argument("--input", help="a photo, folder or video of your own (default: scikit-image's astronaut photo)")
@@ -459,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_command(sub)
     _add_export_command(sub)
     _add_visualize_command(sub)
+    _add_serve_command(sub)
     _add_demo_command(sub)
     return parser
 

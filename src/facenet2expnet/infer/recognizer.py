@@ -84,15 +84,18 @@ class ExpressionRecognizer:
 
     # ---- inference
 
-    def _faces(self, src: ImageLike):
-        """-> (faces, chips) for one input; chips are uint8 in the model's colour mode and size."""
+    def faces_and_chips(self, src: ImageLike, detector=None):
+        """-> (faces, chips) for one input; chips are uint8 in the model's colour mode and size.
+
+        ``detector``: another detector instance of the same kind (e.g. one per server thread).
+        """
         from ..face import crop_faces
 
         pp = self.preprocessing_
         if not self.detect:
             return [None], [pp.load(src)]
         padding = self.face_padding if self.face_padding is not None else pp.face_padding
-        found = crop_faces(src, self.detector_, pp.size, padding, channels=pp.channels)
+        found = crop_faces(src, detector or self.detector_, pp.size, padding, channels=pp.channels)
         return [f for f, _ in found], [c for _, c in found]
 
     def _probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
@@ -117,7 +120,7 @@ class ExpressionRecognizer:
 
         from ..viz.run import grad_cam
 
-        _, chips = self._faces(src)
+        _, chips = self.faces_and_chips(src)
         if not chips:
             return []
         x = self.preprocessing_.batch(chips)
@@ -132,32 +135,32 @@ class ExpressionRecognizer:
         """One list of :class:`FaceRecord` per input (empty where no face was found)."""
         self._ensure()
         inputs = _as_list(inputs)
-        per_input, all_chips = [], []
-        for src in inputs:
-            faces, chips = self._faces(src)
-            per_input.append(faces)
-            all_chips += chips
-        probs = self._probabilities(all_chips)
+        found = [self.faces_and_chips(src) for src in inputs]
+        probs = self._probabilities([c for _, chips in found for c in chips])  # all faces of all inputs in one batch
         out, k = [], 0
-        for src, faces in zip(inputs, per_input):
-            recs = []
-            for j, f in enumerate(faces):
-                p = probs[k]
-                k += 1
-                d = f.to_dict() if f is not None else {"box": None, "landmarks": None, "score": None}
-                recs.append(
-                    FaceRecord(
-                        _name(src),
-                        j,
-                        d["box"],
-                        d["landmarks"],
-                        d["score"],
-                        self.classes_[int(p.argmax())],
-                        {c: float(v) for c, v in zip(self.classes_, p)},
-                    )
-                )
-            out.append(recs)
+        for src, (faces, _) in zip(inputs, found):
+            out.append(self.records(_name(src), faces, probs[k : k + len(faces)]))
+            k += len(faces)
         return out
+
+    def records(self, source: str, faces: list, probs: np.ndarray) -> list[FaceRecord]:
+        """Face records of one input from its detected faces (None: the input was the face) and their probabilities."""
+        recs = []
+        for j, (f, p) in enumerate(zip(faces, probs)):
+            d = f.to_dict() if f is not None else {"box": None, "landmarks": None, "score": None}
+            label = self.classes_[int(p.argmax())]
+            recs.append(
+                FaceRecord(
+                    source,
+                    j,
+                    d["box"],
+                    d["landmarks"],
+                    d["score"],
+                    label,
+                    {c: float(v) for c, v in zip(self.classes_, p)},
+                )
+            )
+        return recs
 
     def predict(self, inputs) -> list:
         """Labels. For one input: a list of face records (dicts); for a list: one such list per input."""
