@@ -422,3 +422,83 @@ def test_int8_export_on_real_faces_keeps_the_accuracy(tmp_path):
         ExpressionRecognizer.from_pretrained("fer2013-fn2en-fast-int8", detect=False).predict_proba(test)
     )
     assert (bundled_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.95
+
+
+def test_int8_model_predicts_without_importing_torch(tmp_path):
+    """The light install: `predict` with the bundled int8 model runs on onnxruntime and never imports torch."""
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+
+    face = write_face(str(tmp_path / "face.png"), seed=4)
+    code = (
+        "import sys\n"
+        "from facenet2expnet.cli import main\n"
+        f"rc = main(['predict', '--model', 'fer2013-fn2en-fast-int8', '--no-detect', '--no-progress', '--format', 'json', {face!r}])\n"
+        "assert rc == 0, rc\n"
+        "print('TORCH_IMPORTED' if 'torch' in sys.modules else 'TORCH_FREE')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().endswith("TORCH_FREE") and '"label"' in r.stdout
+
+
+@pytest.mark.realdata
+def test_video_summary_on_a_real_video(tmp_path, capsys):
+    """--summary: a timeline per face track, the shares of each expression and a plot, from single_face.mp4."""
+    video = shared("faces", "single_face.mp4")
+    out = tmp_path / "sum"
+    assert (
+        main(["predict", str(video), "--summary", str(out), "--every", "15", "--detector", "opencv", "--no-progress"])
+        == 0
+    )
+    s = json.load(open(out / "single_face_summary.json"))
+    rows = list(csv.DictReader(open(out / "single_face_timeline.csv")))
+    assert s["faces"] == len(rows) > 0 and s["sampled_frames"] >= len({r["frame"] for r in rows})
+    assert abs(sum(s["share"].values()) - 1) < 1e-3 and s["tracks"] >= 1
+    assert {r["track"] for r in rows} <= set(s["per_track"]) and all(float(r["time_s"]) >= 0 for r in rows)
+    assert (out / "single_face_expressions.png").stat().st_size > 5000
+    assert "summary of" in capsys.readouterr().err
+
+
+def test_video_summary_memory_is_flat_in_the_video_length(tmp_path, monkeypatch):
+    """A 10x longer video does not need more memory: frames are streamed and the plot series is binned.
+
+    The recognizer here is a stand-in that finds one face drifting across the frame (the model's cost is not
+    what is measured); frames are really decoded, tracked, written and binned."""
+    import tracemalloc
+
+    import facenet2expnet.infer.summary as summary_mod
+    from facenet2expnet.infer.predict import video_summary
+
+    class Drifting:
+        classes_ = ["anger", "happy", "neutral"]
+
+        def predict(self, rgb):
+            x = float(rgb.mean()) % 4  # a box that moves a little from frame to frame: one track
+            p = {"anger": 0.2, "happy": 0.5, "neutral": 0.3}
+            return [{"box": [10 + x, 10, 40 + x, 40], "label": "happy", "probabilities": p, "face": 0}]
+
+    monkeypatch.setattr(summary_mod, "MAX_BINS", 32)  # the long video overflows the plot bins, which then merge
+    rec, peaks = Drifting(), {}
+    video_summary(rec, str(_synthetic_video(tmp_path / "warm.mp4", n=20)), every=1, out_dir=str(tmp_path / "warm"))
+    for n in (200, 2000):
+        video = _synthetic_video(tmp_path / f"v{n}.mp4", n=n)
+        tracemalloc.start()
+        s = video_summary(rec, str(video), every=1, out_dir=str(tmp_path / f"s{n}"))
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert s["sampled_frames"] == n and s["faces"] == n and s["tracks"] == 1 and s["share"]["happy"] == 1.0
+        assert sum(1 for _ in open(tmp_path / f"s{n}" / f"v{n}_timeline.csv")) == n + 1
+    assert peaks[2000] < peaks[200] + 300_000, peaks  # bounded, not 10x
+
+
+def test_iou_tracker_keeps_a_face_on_its_track():
+    from facenet2expnet.infer.summary import IouTracker
+
+    t = IouTracker(min_iou=0.3, max_gap=2)
+    assert t.update([(0, 0, 10, 10), (50, 50, 60, 60)]) == [0, 1]
+    assert t.update([(52, 51, 62, 61), (1, 0, 11, 10)]) == [1, 0]  # order of detection does not matter
+    assert t.update([]) == [] and t.update([]) == []
+    assert t.update([(100, 100, 110, 110)]) == [2]
+    assert t.update([(0, 0, 10, 10)]) == [3]  # track 0 ended after max_gap frames unseen

@@ -52,7 +52,11 @@ def face_png(tmp_path_factory):
 def test_health_models_and_docs(client):
     assert client.get("/healthz").json()["status"] == "ok"
     m = client.get("/v1/models").json()
-    assert m["default"] == "fer2013-fn2en-fast" and len(m["models"][0]["classes"]) == 7
+    assert (
+        m["default"] == "fer2013-fn2en-fast-int8"
+        and m["models"][0]["backend"] == "onnx"
+        and len(m["models"][0]["classes"]) == 7
+    )
     assert m["models"][0]["preprocessing"]["size"] == 48
     assert client.get("/docs").status_code == 200 and "/v1/predict" in client.get("/openapi.json").text
     page = client.get("/")
@@ -73,7 +77,7 @@ def test_predict_multipart_and_base64_agree_with_the_recognizer(client, face_png
     body = r.json()
     assert [x["image"] for x in body["results"]] == ["a.png", "b.png"]
     j = client.post("/v1/predict", json={"images": [base64.b64encode(face_png).decode()]}).json()
-    rec = ExpressionRecognizer.from_pretrained(detector="opencv")
+    rec = ExpressionRecognizer.from_pretrained("fer2013-fn2en-fast-int8", detector="opencv")
     want = rec.predict(np.asarray(Image.open(io.BytesIO(face_png)).convert("RGB")))
     for got in (body["results"][0]["faces"], j["results"][0]["faces"]):
         assert [f["label"] for f in got] == [f["label"] for f in want]
@@ -101,7 +105,7 @@ def test_bad_input_gets_its_4xx_and_the_server_keeps_serving(client, face_png, f
     r = (
         client.post("/v1/predict", files=files)
         if files
-        else client.post("/v1/predict", files={"model": (None, "fer2013-fn2en-fast")})
+        else client.post("/v1/predict", files={"model": (None, "fer2013-fn2en-fast-int8")})
     )
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
@@ -110,7 +114,7 @@ def test_bad_input_gets_its_4xx_and_the_server_keeps_serving(client, face_png, f
 
 def test_other_errors(client, face_png):
     r = client.post("/v1/predict?model=nope", files=[("files", ("a.png", face_png, "image/png"))])
-    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_model" and "fer2013-fn2en-fast" in r.text
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_model" and "fer2013-fn2en-fast-int8" in r.text
     r = client.post("/v1/predict", json={"images": ["%%% not base64"]})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_json"
     r = client.post("/v1/predict", content=b"raw", headers={"content-type": "application/octet-stream"})

@@ -184,7 +184,10 @@ def cmd_predict(args) -> int:
     if not args.inputs and args.webcam is None:
         print("error: give images, folders or videos, or --webcam", file=sys.stderr)
         return 2
-    rec = ExpressionRecognizer.from_pretrained(args.model, detector=args.detector, detect=not args.no_detect)
+    from .infer.backend import APP_DEFAULT, BUNDLED
+
+    model = args.model or (BUNDLED if args.explain else APP_DEFAULT)  # Grad-CAM needs the torch model
+    rec = ExpressionRecognizer.from_pretrained(model, detector=args.detector, detect=not args.no_detect)
     result = run_predict(
         rec,
         args.inputs,
@@ -194,6 +197,7 @@ def cmd_predict(args) -> int:
         webcam=args.webcam,
         max_frames=args.max_frames,
         explain=args.explain,
+        summary=args.summary,
     )
     text = format_records(result["records"], rec.classes_, args.format)
     if args.output:
@@ -201,7 +205,7 @@ def cmd_predict(args) -> int:
     else:
         print(text, end="" if text.endswith("\n") else "\n")
     print(summary(result), file=sys.stderr)
-    return 0 if result["records"] or not (result["failed"] or result["no_face"]) else 1
+    return 0 if result["records"] or result["summaries"] or not (result["failed"] or result["no_face"]) else 1
 
 
 def cmd_export(args) -> int:
@@ -270,9 +274,10 @@ def cmd_visualize(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
+    from .infer.backend import APP_DEFAULT
     from .serve.app import ServeSettings, create_app
 
-    settings = ServeSettings(models=args.model or [None], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
+    settings = ServeSettings(models=args.model or [APP_DEFAULT], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
                              max_pixels=int(args.max_megapixels * 1e6), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                              cors=args.cors or [])  # fmt: skip
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -403,7 +408,7 @@ def _add_predict_command(sub) -> None:
     p.add_argument(
         "--model",
         help="bundled model name or checkpoint path (.json/.safetensors from train, .onnx from export); "
-        "default: the bundled FER2013 model",
+        "default: the bundled FER2013 model's int8 export (fer2013-fn2en-fast-int8; the float model with --explain)",
     )
     p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
     p.add_argument("--no-detect", action="store_true", help="inputs are already cropped faces")
@@ -416,6 +421,9 @@ def _add_predict_command(sub) -> None:
     p.add_argument(
         "--explain", metavar="DIR", help="write a Grad-CAM figure of each image's faces into DIR (images only)"
     )
+    p.add_argument("--summary", metavar="DIR", nargs="?", const="summaries",
+                   help="videos: stream them into a timeline CSV per face track, expression shares (JSON) and a plot in DIR "
+                   "(default ./summaries), with memory constant in the video's length, instead of printing every record")  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_predict)
 

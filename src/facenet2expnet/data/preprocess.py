@@ -15,12 +15,15 @@ checkpoints as JSON), so that they all resize and normalize the same way.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from .images import ImageLike, read_image
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: inference on onnxruntime needs no torch
+    import torch
 
 
 @dataclass(frozen=True)
@@ -69,17 +72,26 @@ class Preprocessing:
         """Any image source (an already cropped face) -> resized uint8 array in this preprocessing's colour mode."""
         return fit(read_image(src, "RGB"), self.size, self.channels)
 
-    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+    def normalize(self, batch: "torch.Tensor") -> "torch.Tensor":
         """N x C x H x W float on the 0..255 scale -> normalized network input."""
+        import torch
+
         mean = torch.tensor(self.mean, dtype=batch.dtype, device=batch.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=batch.dtype, device=batch.device).view(1, -1, 1, 1)
         return (batch - mean) / std
 
-    def batch(self, arrays) -> torch.Tensor:
+    def batch(self, arrays) -> "torch.Tensor":
         """Already loaded uint8 arrays (same size) -> N x C x H x W normalized float tensor."""
         return self.normalize(uint8_to_float_batch(list(arrays)))
 
-    def to_tensor(self, images) -> torch.Tensor:
+    def batch_array(self, arrays) -> np.ndarray:
+        """The same as :meth:`batch` as a numpy array, without torch (inference on onnxruntime)."""
+        x = uint8_to_float_array(arrays)
+        mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
+        return (x - mean) / std
+
+    def to_tensor(self, images) -> "torch.Tensor":
         """A list of image sources (paths, arrays, PIL) -> N x C x size x size normalized float tensor."""
         return self.batch(self.load(im) for im in images)
 
@@ -107,9 +119,16 @@ def fit(rgb: np.ndarray, size: int, channels: str) -> np.ndarray:
     return resize_square(to_channels(rgb, channels), size)
 
 
-def uint8_to_float_batch(arrays) -> torch.Tensor:
-    """List of HxW or HxWxC uint8 arrays (same size) -> N x C x H x W float32 on the 0..255 scale."""
-    arr = np.stack(arrays)
+def uint8_to_float_batch(arrays) -> "torch.Tensor":
+    """List of HxW or HxWxC uint8 arrays (same size) -> N x C x H x W float32 tensor on the 0..255 scale."""
+    import torch
+
+    return torch.from_numpy(uint8_to_float_array(arrays))
+
+
+def uint8_to_float_array(arrays) -> np.ndarray:
+    """List of HxW or HxWxC uint8 arrays (same size) -> N x C x H x W float32 numpy array on the 0..255 scale."""
+    arr = np.stack(list(arrays))
     if arr.ndim == 3:
         arr = arr[:, :, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2))).float()
+    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2), dtype=np.float32)

@@ -26,8 +26,13 @@ def run_predict(
     max_frames: int | None = None,
     log=None,
     explain: str | None = None,
+    summary: str | None = None,
 ) -> dict:
-    """Returns {"records": [...], "no_face": [...], "failed": [{path, reason}], "annotated": [...]}."""
+    """Returns {"records": [...], "no_face": [...], "failed": [{path, reason}], "annotated": [...], "summaries": [...]}.
+
+    With ``summary`` (a folder), videos are streamed into per-video summaries there (infer/summary.py) instead of
+    into ``records``, so that memory stays flat however long they are.
+    """
     from tqdm import tqdm
 
     if log is None:  # progress lines go to stderr: stdout carries the CSV/JSON records
@@ -35,7 +40,7 @@ def run_predict(
         def log(msg):
             print(msg, file=sys.stderr)
 
-    result = {"records": [], "no_face": [], "failed": [], "annotated": []}
+    result = {"records": [], "no_face": [], "failed": [], "annotated": [], "summaries": []}
     if annotate:
         os.makedirs(annotate, exist_ok=True)
     if webcam is not None:
@@ -51,7 +56,9 @@ def run_predict(
     bar = tqdm(files, desc="predict", unit="file", disable=not progress or len(files) < 2, file=sys.stderr)
     for path in bar:
         try:
-            if is_video_file(path):
+            if is_video_file(path) and summary:
+                result["summaries"].append(video_summary(recognizer, path, every, summary, max_frames))
+            elif is_video_file(path):
                 _video(recognizer, path, every, annotate, result, max_frames)
             else:
                 rgb = read_image(path, "RGB")
@@ -121,6 +128,20 @@ def _video(recognizer, path, every, annotate, result, max_frames, capture=None, 
         result["annotated"].append(out)
 
 
+def video_summary(recognizer, path: str, every: int, out_dir: str, max_frames: int | None = None) -> dict:
+    """Stream a video's sampled frames into its timeline, shares and plot (nothing kept per frame)."""
+    from .summary import VideoSummary
+
+    vs = VideoSummary(path, out_dir, recognizer.classes_)
+    try:
+        for fr in video_frames(path, every, max_frames):
+            vs.add(fr.index, fr.time_s, recognizer.predict(fr.rgb))
+    except BaseException:
+        vs.abort()
+        raise
+    return vs.close()
+
+
 def format_records(records: list[dict], classes: list[str], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(records, indent=2)
@@ -157,6 +178,10 @@ def summary(result: dict) -> str:
         lines.append(f"failed: {f['path']}: {f['reason']}")
     for a in result["annotated"]:
         lines.append(f"annotated: {a}")
+    for v in result.get("summaries", []):
+        top = max(v["share"], key=v["share"].get) if v["faces"] else "no face"
+        lines.append(f"summary of {v['video']}: {v['faces']} faces in {v['sampled_frames']} sampled frames, {v['tracks']} track(s), "
+                     f"mostly {top}; files: {', '.join(v['files'].values())}")  # fmt: skip
     for a in result.get("explained", []):
         lines.append(f"explained: {a}")
     return "\n".join(lines)

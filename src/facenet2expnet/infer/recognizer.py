@@ -104,7 +104,7 @@ class ExpressionRecognizer:
             return np.zeros((0, len(self.classes_)), np.float32)
         pp = self.preprocessing_
         out = [
-            softmax(scores(self.backend_, pp.batch(chips[i : i + self.batch_size]).numpy()))  # B x C x S x S in
+            softmax(scores(self.backend_, pp.batch_array(chips[i : i + self.batch_size])))  # B x C x S x S in
             for i in range(0, len(chips), self.batch_size)
         ]
         return np.concatenate(out).astype(np.float32)

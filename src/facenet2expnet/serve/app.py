@@ -14,10 +14,10 @@ Uploads are decoded in memory and never written to disk; no path is taken from a
 load once, when the server starts (not at import, not in a constructor).
 """
 
-
 import base64
 import binascii
 import io
+import os
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,7 +30,9 @@ from ..errors import FaceNet2ExpNetError
 
 @dataclass
 class ServeSettings:
-    models: list = field(default_factory=lambda: [None])  # names or paths; None = the default bundled model
+    models: list = field(
+        default_factory=lambda: ["fer2013-fn2en-fast-int8"]
+    )  # names or paths (infer.backend.APP_DEFAULT)
     detector: str = "dlib"
     max_bytes: int = 10 * 2**20  # per file
     max_pixels: int = 40_000_000
@@ -89,7 +91,7 @@ class Service:
 
         for m in self.settings.models:
             rec = ExpressionRecognizer.from_pretrained(m, detector=self.settings.detector)
-            name = rec.meta_.get("name") or m or BUNDLED
+            name = os.path.splitext(os.path.basename(m))[0] if m else (rec.meta_.get("name") or BUNDLED)
             self.recognizers[name] = rec
             self.batchers[name] = Batcher(rec._probabilities, self.settings.max_batch, self.settings.max_wait_ms)
             self.batchers[name].start()
