@@ -12,34 +12,17 @@ each row names its recipe file and code commit.
 import argparse
 import os
 
-from common import ROOT, RUNS, machine, merged_methods, now, portable, recipes_of, run_recipe, table, write_results
+from common import ROOT, RUNS, machine, merged_methods, recipes_of, run_recipe, run_row, table, write_results
 
 
 def row_of(r: dict) -> dict:
-    row = {
-        "recipe": r["recipe"],
-        "code": r.get("code"),
-        "config_key": r.get("config_key"),
+    return {
         "accuracy_mean": r["accuracy_mean"],
         "accuracy_std": r["accuracy_std"],
         "fold_accuracies": [f["accuracy"] for f in r["folds"]],
-        "per_class_recall": r["per_class_recall"],
-        "confusion_matrix": r["confusion_matrix"],
-        "seconds": r["seconds"],
-        "seconds_per_epoch": r["seconds_per_epoch"],
-        "teacher_cache_seconds": r["teacher_cache_seconds"],
-        "command": portable(r["command"]),
-        "run_dir": portable(r["run_dir"]),
         "folds_run": len(r["folds"]),
-        "notes": r.get("notes", ""),
-        "finished": now(),
+        **run_row(r),
     }
-    for k in ("stage1_val_r2", "stage1_val_cos", "stage1_train_r2", "stage1_train_cos"):
-        if k in r:
-            row[k] = r[k]
-    if "trunk_from" in r:
-        row["trunk_from"] = r["trunk_from"]
-    return row
 
 
 def main():

@@ -104,6 +104,28 @@ def run_recipe(
     return r
 
 
+def run_row(r: dict) -> dict:
+    """The fields every benchmark JSON row of a finished recipe run has: what made it and what it cost."""
+    row = {
+        "recipe": r["recipe"],
+        "code": r.get("code"),
+        "config_key": r.get("config_key"),
+        "per_class_recall": r["per_class_recall"],
+        "confusion_matrix": r["confusion_matrix"],
+        "seconds": r["seconds"],
+        "seconds_per_epoch": r["seconds_per_epoch"],
+        "teacher_cache_seconds": r["teacher_cache_seconds"],
+        "command": portable(r["command"]),
+        "run_dir": portable(r["run_dir"]),
+        "notes": r.get("notes", ""),
+        "finished": now(),
+    }
+    for k in ("stage1_val_r2", "stage1_val_cos", "stage1_train_r2", "stage1_train_cos", "trunk_from"):
+        if k in r:
+            row[k] = r[k]
+    return row
+
+
 def run_record(name: str, runs: str = RUNS) -> dict:
     """How a finished recipe run was made, for the JSON of a benchmark that used its product."""
     from facenet2expnet.utils import read_json

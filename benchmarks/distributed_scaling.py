@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 from common import ROOT, machine, now, portable, recipe_file, table, write_results
@@ -32,18 +31,9 @@ def run(name: str, runs: str) -> dict:
     flags, nproc, threads, extra = ROWS[name]
     out = os.path.join(runs, name)
     shutil.rmtree(out, ignore_errors=True)
-    launcher = [sys.executable, "-m", "facenet2expnet"]
-    if nproc > 1:
-        launcher = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc-per-node={nproc}",
-            "-m",
-            "facenet2expnet",
-        ]
-    cmd = launcher + ["train", *flags, *extra, "--threads", str(threads), "--no-progress", "--out", out,
+    from facenet2expnet.train.distributed import launch_command
+
+    cmd = launch_command(nproc) + ["train", *flags, *extra, "--threads", str(threads), "--no-progress", "--out", out,
                       "--cache-dir", os.path.join(runs, "cache")]  # fmt: skip
     t0 = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})

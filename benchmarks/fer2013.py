@@ -14,30 +14,12 @@ Rows from before 2026-11-29 (compact, fast, fast_long...) selected their epoch o
 import argparse
 import os
 
-from common import ROOT, RUNS, machine, merged_methods, now, portable, recipes_of, run_recipe, table, write_results
+from common import ROOT, RUNS, machine, merged_methods, recipes_of, run_recipe, run_row, table, write_results
 
 
 def row_of(r: dict) -> dict:
     """The JSON row of one finished recipe run."""
-    row = {
-        "recipe": r["recipe"],
-        "code": r.get("code"),
-        "config_key": r.get("config_key"),
-        "publictest_accuracy": r["accuracy_mean"],
-        "per_class_recall": r["per_class_recall"],
-        "confusion_matrix": r["confusion_matrix"],
-        "best_epoch": r["best_epochs"][0],
-        "seconds": r["seconds"],
-        "seconds_per_epoch": r["seconds_per_epoch"],
-        "teacher_cache_seconds": r["teacher_cache_seconds"],
-        "command": portable(r["command"]),
-        "run_dir": portable(r["run_dir"]),
-        "notes": r["notes"],
-        "finished": now(),
-    }
-    if "trunk_from" in r:
-        row["trunk_from"] = r["trunk_from"]
-    return row
+    return {"publictest_accuracy": r["accuracy_mean"], "best_epoch": r["best_epochs"][0], **run_row(r)}
 
 
 def main():

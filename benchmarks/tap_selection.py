@@ -25,14 +25,8 @@ def main():
     args = ap.parse_args()
     results = json.load(open(args.out)).get("layers", {}) if os.path.exists(args.out) else {}
     for layer in args.layers:
-        kw = dict(
-            dataset=f"ckplus48:{args.data}",
-            method="probe",
-            layer=layer,
-            folds=10,
-            seed=0,
-            cache_dir=os.path.join(ROOT, "cache", "teacher"),
-        )
+        kw = dict(dataset=f"ckplus48:{args.data}", method="probe", layer=layer, folds=10, seed=0,
+                  cache_dir=os.path.join(ROOT, "cache", "teacher"))  # fmt: skip
         r = run_method(kw, os.path.join(args.runs, layer), threads=args.threads)
         results[layer] = {
             "tap_shape": r["teacher"]["tap_shape"],

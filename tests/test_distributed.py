@@ -9,7 +9,6 @@ the unbroken run's final state; the sharded teacher-feature store is the single-
 import glob
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -36,18 +35,9 @@ def _train(tiny, out, cache, nproc=1, extra=(), env=None):
             "--arch", "fast", "--stage1-epochs", "1", "--batch-size", "8",
             "--dropout", "0", "--sync-bn", "--val-fraction", "0.34", "--cache-dir", str(cache), "--threads", "1",
             "--no-progress", "--out", str(out), *extra]  # fmt: skip
-    if nproc > 1:
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc-per-node={nproc}",
-            "-m",
-            "facenet2expnet",
-        ]
-    else:
-        cmd = [sys.executable, "-m", "facenet2expnet"]
+    from facenet2expnet.train.distributed import launch_command
+
+    cmd = launch_command(nproc)
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(cmd + args, env=full_env, capture_output=True, text=True, timeout=300)
 

@@ -192,6 +192,12 @@ def _ckplus_tree_from_photos(root, photos, mountain):
     return root
 
 
+def _prepare_cli(root, out) -> int:
+    return main(
+        ["prepare", "--dataset", f"ckplus:{root}", "--out", str(out), "--size", "64", "--workers", "1", "--no-progress"]
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_prepare_raw_ckplus_and_train_on_it(tmp_path, capsys):
@@ -199,23 +205,7 @@ def test_prepare_raw_ckplus_and_train_on_it(tmp_path, capsys):
     photos = [shared("faces", "0-f15-hao-ph.jpg"), shared("faces", "obama.jpg")]
     root = _ckplus_tree_from_photos(tmp_path / "ck", photos, shared("faces", "free-mountain-vector-01.jpg"))
     out = tmp_path / "prep"
-    assert (
-        main(
-            [
-                "prepare",
-                "--dataset",
-                f"ckplus:{root}",
-                "--out",
-                str(out),
-                "--size",
-                "64",
-                "--workers",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _prepare_cli(root, out) == 0
     printed = capsys.readouterr().out
     folder = printed.strip().split("prepared:")[-1]
     rows = list(csv.DictReader(open(os.path.join(folder, "manifest.csv"))))
@@ -228,47 +218,11 @@ def test_prepare_raw_ckplus_and_train_on_it(tmp_path, capsys):
     }  # 3 identical frames per sequence
     assert read_image(ds.samples[0].path).shape == (64, 64, 3)
     # resume: a second run reuses everything
-    assert (
-        main(
-            [
-                "prepare",
-                "--dataset",
-                f"ckplus:{root}",
-                "--out",
-                str(out),
-                "--size",
-                "64",
-                "--workers",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _prepare_cli(root, out) == 0
     assert "resuming: 15/15" in capsys.readouterr().out
     # the training CLI accepts it
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                f"prepared:{out}",
-                "--method",
-                "probe",
-                "--folds",
-                "2",
-                "--val-fraction",
-                "0.0",
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--out",
-                str(run),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(["train", "--dataset", f"prepared:{out}", "--method", "probe", "--folds", "2", "--val-fraction", "0.0", "--cache-dir", str(tmp_path / "cache"), "--out", str(run), "--no-progress"]) == 0  # fmt: skip
     assert os.path.exists(run / "report.json")
 
 
@@ -282,16 +236,8 @@ def test_prepare_precropped_synthetic_parallel(tmp_path):
     msgs = []
     from facenet2expnet.face.prepare import prepare_dataset
 
-    folder = prepare_dataset(
-        "ckplus48",
-        str(tmp_path / "ck48"),
-        str(tmp_path / "prep"),
-        size=32,
-        channels="L",
-        workers=2,
-        progress=False,
-        log=msgs.append,
-    )
+    folder = prepare_dataset("ckplus48", str(tmp_path / "ck48"), str(tmp_path / "prep"), size=32, channels="L", workers=2,
+                             progress=False, log=msgs.append)  # fmt: skip
     rows = list(csv.DictReader(open(os.path.join(folder, "manifest.csv"))))
     assert sorted(r["status"] for r in rows) == ["failed"] + ["precropped"] * 6
     assert any("failed" in m and "S099_001" in m for m in msgs)
@@ -321,18 +267,8 @@ def test_prepare_and_predict_make_the_same_face_chip(tmp_path, monkeypatch):
 
     monkeypatch.setitem(DETECTORS, "fixed-test", FixedDetector)
     photo = write_face(str(tmp_path / "photos" / "happy" / "p1.png"), seed=3, size=240, mode="RGB")
-    folder = prepare_dataset(
-        "folder",
-        str(tmp_path / "photos"),
-        str(tmp_path / "prep"),
-        size=48,
-        channels="L",
-        detector="fixed-test",
-        detect="always",
-        workers=1,
-        progress=False,
-        log=lambda m: None,
-    )
+    folder = prepare_dataset("folder", str(tmp_path / "photos"), str(tmp_path / "prep"), size=48, channels="L",
+                             detector="fixed-test", detect="always", workers=1, progress=False, log=lambda m: None)  # fmt: skip
     crop = cv2.imread(os.path.join(folder, "crops", "0000000.png"), cv2.IMREAD_UNCHANGED)
     rec = ExpressionRecognizer.from_pretrained(detector="fixed-test")  # the bundled model: 48 px grey, padding 0.25
     rec._ensure()

@@ -71,24 +71,7 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
         str(shared("faces", n)) for n in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")
     ]
     out_csv = tmp_path / "out.csv"
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                tiny_ckpt,
-                *photos,
-                "--annotate",
-                str(tmp_path / "ann"),
-                "-o",
-                str(out_csv),
-                "--no-progress",
-                "--explain",
-                str(tmp_path / "explain"),
-            ]
-        )
-        == 0
-    )
+    assert main(["predict", "--model", tiny_ckpt, *photos, "--annotate", str(tmp_path / "ann"), "-o", str(out_csv), "--no-progress", "--explain", str(tmp_path / "explain")]) == 0  # fmt: skip
     rows = list(csv.DictReader(open(out_csv)))
     assert [os.path.basename(r["source"]) for r in rows] == [os.path.basename(p) for p in photos]  # one face each
     for r in rows:
@@ -105,24 +88,7 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
 def test_predict_video_one_record_per_sampled_frame(tiny_ckpt, tmp_path, capsys):
     pytest.importorskip("dlib")
     video = str(shared("faces", "single_face.mp4"))
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                tiny_ckpt,
-                video,
-                "--every",
-                "12",
-                "--format",
-                "json",
-                "--no-progress",
-                "--annotate",
-                str(tmp_path / "ann"),
-            ]
-        )
-        == 0
-    )
+    assert main(["predict", "--model", tiny_ckpt, video, "--every", "12", "--format", "json", "--no-progress", "--annotate", str(tmp_path / "ann")]) == 0  # fmt: skip
     records = json.loads(capsys.readouterr().out)
     from facenet2expnet.infer.media import video_info
 
@@ -148,21 +114,7 @@ def test_predict_bad_and_faceless_inputs(tiny_ckpt, tmp_path, capsys):
 def test_predict_formats_on_precropped(tiny_ckpt, tmp_path, capsys):
     for i in range(3):
         write_face(tmp_path / "crops" / f"f{i}.png", seed=i)
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                tiny_ckpt,
-                "--no-detect",
-                str(tmp_path / "crops"),
-                "--format",
-                "json",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--format", "json", "--no-progress"]) == 0  # fmt: skip
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 3 and all(r["box"] is None for r in recs)
     assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--no-progress"]) == 0
@@ -271,27 +223,7 @@ def test_webcam_loop_with_a_camera(tiny_ckpt, tmp_path, monkeypatch, capsys):
 
     video = _synthetic_video(tmp_path / "cam.mp4")
     monkeypatch.setattr(predict, "open_webcam", lambda index: cv2.VideoCapture(str(video)))
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                tiny_ckpt,
-                "--no-detect",
-                "--webcam",
-                "--every",
-                "3",
-                "--max-frames",
-                "3",
-                "--format",
-                "json",
-                "--annotate",
-                str(tmp_path / "ann"),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(["predict", "--model", tiny_ckpt, "--no-detect", "--webcam", "--every", "3", "--max-frames", "3", "--format", "json", "--annotate", str(tmp_path / "ann"), "--no-progress"]) == 0  # fmt: skip
     recs = json.loads(capsys.readouterr().out)
     assert [r["frame"] for r in recs] == [0, 3, 6] and all(r["source"] == "webcam:0" for r in recs)
     assert (tmp_path / "ann" / "webcam_0_annotated.mp4").stat().st_size > 0
@@ -299,23 +231,7 @@ def test_webcam_loop_with_a_camera(tiny_ckpt, tmp_path, monkeypatch, capsys):
 
 def test_synthetic_video_file(tiny_ckpt, tmp_path, capsys):
     video = _synthetic_video(tmp_path / "clip.mp4", n=10)
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                tiny_ckpt,
-                "--no-detect",
-                str(video),
-                "--every",
-                "4",
-                "--format",
-                "json",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(video), "--every", "4", "--format", "json", "--no-progress"]) == 0  # fmt: skip
     assert [r["frame"] for r in json.loads(capsys.readouterr().out)] == [0, 4, 8]
 
 
@@ -330,21 +246,7 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
 
     _ = [write_face(str(tmp_path / "calib" / f"{i}.png"), seed=i) for i in range(40)]
     out = str(tmp_path / "int8.onnx")
-    assert (
-        main(
-            [
-                "export",
-                "fer2013-fn2en-fast",
-                "--onnx",
-                out,
-                "--int8",
-                str(tmp_path / "calib"),
-                "--calibration-faces",
-                "32",
-            ]
-        )
-        == 0
-    )
+    assert main(["export", "fer2013-fn2en-fast", "--onnx", out, "--int8", str(tmp_path / "calib"), "--calibration-faces", "32"]) == 0  # fmt: skip
     meta = json.load(open(str(tmp_path / "int8.json")))
     q = meta["quantization"]
     assert (
@@ -361,19 +263,7 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     assert np.allclose(int8_probs.sum(1), 1, atol=1e-3)
     assert np.abs(int8_probs - float_probs).max() < 0.1
     assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.8
-    assert (
-        main(
-            [
-                "export",
-                "fer2013-fn2en-fast",
-                "--onnx",
-                str(tmp_path / "x.onnx"),
-                "--int8",
-                str(tmp_path / "nothing.png"),
-            ]
-        )
-        == 2
-    )
+    assert main(["export", "fer2013-fn2en-fast", "--onnx", str(tmp_path / "x.onnx"), "--int8", str(tmp_path / "nothing.png")]) == 2  # fmt: skip
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -448,10 +338,7 @@ def test_video_summary_on_a_real_video(tmp_path, capsys):
     """--summary: a timeline per face track, the shares of each expression and a plot, from single_face.mp4."""
     video = shared("faces", "single_face.mp4")
     out = tmp_path / "sum"
-    assert (
-        main(["predict", str(video), "--summary", str(out), "--every", "15", "--detector", "opencv", "--no-progress"])
-        == 0
-    )
+    assert main(["predict", str(video), "--summary", str(out), "--every", "15", "--detector", "opencv", "--no-progress"]) == 0  # fmt: skip
     s = json.load(open(out / "single_face_summary.json"))
     rows = list(csv.DictReader(open(out / "single_face_timeline.csv")))
     assert s["faces"] == len(rows) > 0 and s["sampled_frames"] >= len({r["frame"] for r in rows})

@@ -44,19 +44,9 @@ def synth_root(tmp_path_factory):
 
 
 def _cfg(root, tmp_path, **kw):
-    base = dict(
-        dataset=f"ckplus48:{root}",
-        classes="happy,sadness,surprise",
-        folds=4,
-        max_folds=1,
-        stage1_epochs=4,
-        stage2_epochs=6,
-        batch_size=16,
-        lr_stage1=0.05,
-        lr_stage2=0.02,
-        cache_dir=str(tmp_path / "cache"),
-        val_fraction=0.34,
-    )
+    base = dict(dataset=f"ckplus48:{root}", classes="happy,sadness,surprise", folds=4, max_folds=1, stage1_epochs=4,
+                stage2_epochs=6, batch_size=16, lr_stage1=0.05, lr_stage2=0.02, cache_dir=str(tmp_path / "cache"),
+                val_fraction=0.34)  # fmt: skip
     base.update(kw)
     return TrainConfig(**base)
 
@@ -204,31 +194,7 @@ def test_nan_loss_stops_cleanly(synth_root, tmp_path):
     cfg = _cfg(synth_root, tmp_path, lr_stage1=1e12, stage1_epochs=3)
     with pytest.raises(TrainingDivergedError, match=r"fold 0, stage1, epoch \d+: the loss became (nan|inf)"):
         run_experiment(cfg, str(tmp_path / "nan"), progress=False, log=lambda m: None)
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                f"ckplus48:{synth_root}",
-                "--classes",
-                "happy,sadness,surprise",
-                "--out",
-                str(tmp_path / "nan2"),
-                "--folds",
-                "4",
-                "--max-folds",
-                "1",
-                "--lr-stage1",
-                "1e12",
-                "--stage1-epochs",
-                "2",
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(tmp_path / "nan2"), "--folds", "4", "--max-folds", "1", "--lr-stage1", "1e12", "--stage1-epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 2  # fmt: skip
 
 
 def test_unknown_names_list_valid_ones(synth_root, tmp_path):
@@ -284,36 +250,7 @@ def test_projection_default_comes_from_the_config_and_travels_with_the_checkpoin
 @pytest.mark.parametrize("flag, projected", [([], True), (["--no-projection"], False)])
 def test_train_cli_fast_config_projection_flag(synth_root, tmp_path, flag, projected):
     run = tmp_path / "fast"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                f"ckplus48:{synth_root}",
-                "--classes",
-                "happy,sadness,surprise",
-                "--out",
-                str(run),
-                "--folds",
-                "4",
-                "--max-folds",
-                "1",
-                "--arch",
-                "fast",
-                "--stage1-epochs",
-                "1",
-                "--stage2-epochs",
-                "1",
-                "--batch-size",
-                "16",
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--no-progress",
-                *flag,
-            ]
-        )
-        == 0
-    )
+    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(run), "--folds", "4", "--max-folds", "1", "--arch", "fast", "--stage1-epochs", "1", "--stage2-epochs", "1", "--batch-size", "16", "--cache-dir", str(tmp_path / "cache"), "--no-progress", *flag]) == 0  # fmt: skip
     model, meta = load_checkpoint(str(run / "folds" / "fold_00" / "best.json"))
     assert meta["arch"]["name"] == "fast" and meta["arch"]["projection"] is projected
     assert isinstance(model.project, torch.nn.Conv2d) is projected

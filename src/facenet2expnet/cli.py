@@ -132,15 +132,9 @@ def _relaunch_under_torchrun(nproc: int) -> int:
             skip = True
         elif not a.startswith("--nproc="):
             argv.append(a)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "-m",
-        "facenet2expnet",
-    ]
+    from .train.distributed import launch_command
+
+    cmd = launch_command(nproc)
     print("launching: " + " ".join(cmd + argv), file=sys.stderr)
     return subprocess.call(cmd + argv)
 

