@@ -1,9 +1,12 @@
-"""Detection + alignment speed per backend, at 512x512 and 1920x1080, on this machine.
+"""Detection + alignment per backend: speed at 512x512 and 1920x1080, and recall on the labelled photos.
 
     .venv/bin/python benchmarks/detect_align.py [--repeats 5]
 
-Images: scikit-image's astronaut photo (512x512, one face) and the same photo placed on a
-1920x1080 canvas. Prints a table (ms per image, faces found) and writes JSON.
+Speed: scikit-image's astronaut photo (512x512, one face) and the same photo placed on a 1920x1080
+canvas. Recall: the photos of ../shared/data/faces whose face count is known (one face each, five in
+multi_face.jpg, none in the landscape drawing); a detection counts when its box holds one of the
+faces (boxes of different detectors differ in tightness, so counts are compared, per photo).
+Prints tables and writes JSON.
 """
 
 import argparse
@@ -64,15 +67,54 @@ def main():
             ],
         )
     )
+    recall = recall_rows(args.repeats)
+    if recall:
+        print(table(recall, [("backend", "backend", "s"), ("found", "faces found", "d"), ("expected", "faces there", "d"),
+                             ("false_in_landscape", "in landscape", "d"), ("ms_per_photo", "ms/photo", ".1f")]))  # fmt: skip
     write_results(
         args.out,
         {
-            "benchmark": "face detection and 5-point alignment (median of repeats)",
+            "benchmark": "face detection and 5-point alignment (median of repeats); recall on the labelled photos",
             "rows": rows,
+            "recall": recall,
             "machine": machine(),
             "reproduce": ".venv/bin/python benchmarks/detect_align.py",
         },
     )
+
+
+# photo -> faces in it (../shared/data/faces/README.md)
+EXPECTED = {"0-f1-su-ph.jpg": 1, "0-f15-hao-ph.jpg": 1, "15-f13-anc-ph.jpg": 1, "45-m7-di-ph.jpg": 1, "obama.jpg": 1,
+            "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 1, "single_face.jpg": 1, "multi_face.jpg": 5, "BWPictureHuman.jpg": 1, "Image_with_alpha.png": 1,
+            "32bit.png": 1, "free-mountain-vector-01.jpg": 0}  # fmt: skip
+
+
+def recall_rows(repeats: int) -> list[dict]:
+    """Faces found per backend over the labelled photos (capped at the count each photo has), and ms per photo."""
+    from facenet2expnet.data.images import read_image
+    from facenet2expnet.face import DETECTORS, create_detector
+
+    folder = os.path.join(os.path.dirname(ROOT), "shared", "data", "faces")
+    photos = {n: read_image(os.path.join(folder, n)) for n in EXPECTED if os.path.exists(os.path.join(folder, n))}
+    if not photos:
+        return []
+    rows = []
+    for name in sorted(DETECTORS):
+        det = create_detector(name).ensure_loaded()
+        found, times, per_photo = 0, [], {}
+        for photo, img in photos.items():
+            t = []
+            for _ in range(max(1, repeats // 2)):
+                t0 = time.perf_counter()
+                n = len(det.detect(img))
+                t.append(time.perf_counter() - t0)
+            times.append(float(np.median(t)))
+            per_photo[photo] = n
+            found += min(n, EXPECTED[photo])
+        rows.append({"backend": name, "found": found, "expected": sum(EXPECTED[p] for p in photos),
+                     "false_in_landscape": per_photo.get("free-mountain-vector-01.jpg", 0),
+                     "ms_per_photo": 1000 * float(np.mean(times)), "per_photo": per_photo})  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

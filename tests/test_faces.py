@@ -96,7 +96,7 @@ def test_landmarks_from_box_and_registry():
 
 def test_no_face_and_tiny_images_give_empty_lists():
     flat = np.full((300, 300, 3), 127, np.uint8)
-    for name in ("opencv",):
+    for name in ("opencv", "blazeface"):
         det = create_detector(name)
         assert det.detect(flat) == []
         assert det.detect(np.zeros((8, 8, 3), np.uint8)) == []
@@ -275,3 +275,52 @@ def test_prepare_and_predict_make_the_same_face_chip(tmp_path, monkeypatch):
     _, chips = rec.faces_and_chips(photo)
     assert crop.shape == chips[0].shape == (48, 48) and crop.dtype == chips[0].dtype == np.uint8
     assert np.array_equal(crop, chips[0])
+
+
+@pytest.mark.realdata
+def test_blazeface_finds_all_five_faces_and_none_in_the_landscape():
+    """The default detector: 5 of 5 faces in multi_face.jpg (HOG misses the one in sunglasses), none in the landscape,
+    each with dlib's 5 landmarks inside its box, so that alignment is the same as with dlib's detector."""
+    det = create_detector()
+    assert det.name == "blazeface"
+    faces = det.detect(str(shared("faces", "multi_face.jpg")))
+    assert len(faces) == 5 and all(f.score > 0.5 for f in faces)
+    for f in faces:
+        x0, y0, x1, y1 = f.box
+        assert f.landmarks.shape == (5, 2)
+        assert (
+            (f.landmarks[:, 0] > x0 - 10)
+            & (f.landmarks[:, 0] < x1 + 10)
+            & (f.landmarks[:, 1] > y0 - 10)
+            & (f.landmarks[:, 1] < y1 + 10)
+        ).all()
+    assert det.detect(str(shared("faces", "free-mountain-vector-01.jpg"))) == []
+    for name in ("0-f1-su-ph.jpg", "obama.jpg", "Image_with_alpha.png"):
+        assert len(det.detect(str(shared("faces", name)))) == 1
+
+
+def test_blazeface_decoding_and_weighted_nms():
+    """Anchors, box decoding and weighted NMS on hand-made network outputs (no photo needed)."""
+    from facenet2expnet.face.blazeface import GRID, INPUT, anchors, decode, weighted_nms
+
+    a = anchors()
+    assert (
+        a.shape == (GRID * GRID, 2)
+        and np.allclose(a[0], [0.5 / GRID, 0.5 / GRID])
+        and np.allclose(a[GRID], [0.5 / GRID, 1.5 / GRID])
+    )
+    raw = np.zeros((1, GRID * GRID, 16), np.float32)
+    logits = np.full((1, GRID * GRID, 1), -10.0, np.float32)
+    i, j = 10 * GRID + 20, 10 * GRID + 21  # two neighbouring anchors that see the same face
+    for k, dx in ((i, 0.0), (j, -4.0)):  # the second one's regression points back at the same centre
+        raw[0, k, :4] = [dx, 0.0, 40.0, 40.0]
+        raw[0, k, 4:6] = [-8.0, -6.0]  # first keypoint: left and up of the centre
+    logits[0, i], logits[0, j] = 4.0, 2.0
+    boxes, scores, kps = decode(raw, logits, min_score=0.5)
+    assert len(boxes) == 2
+    cx, cy = a[i] * INPUT
+    np.testing.assert_allclose(boxes[0], [cx - 20, cy - 20, cx + 20, cy + 20], atol=1e-4)
+    np.testing.assert_allclose(kps[0, 0], [cx - 8, cy - 6], atol=1e-4)
+    merged = weighted_nms(boxes, scores, kps)
+    assert len(merged) == 1 and merged[0][1] == pytest.approx(1 / (1 + np.exp(-4.0)))
+    np.testing.assert_allclose(merged[0][0], boxes[0], atol=1e-3)  # both members predict the same box

@@ -181,7 +181,9 @@ def cmd_predict(args) -> int:
     from .infer.backend import APP_DEFAULT, BUNDLED
 
     model = args.model or (BUNDLED if args.explain else APP_DEFAULT)  # Grad-CAM needs the torch model
-    rec = ExpressionRecognizer.from_pretrained(model, detector=args.detector, detect=not args.no_detect)
+    rec = ExpressionRecognizer.from_pretrained(
+        model, detector=args.detector, detect=not args.no_detect, device=args.device
+    )
     result = run_predict(
         rec,
         args.inputs,
@@ -383,7 +385,9 @@ def _add_prepare_command(sub) -> None:
         "--padding", type=float, default=0.25, help="padding around the 5-point template (default 0.25, dlib's)"
     )
     p.add_argument("--channels", default="RGB", choices=["RGB", "L"])
-    p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
+    p.add_argument(
+        "--detector", default="blazeface", help="blazeface (default: BlazeFace CNN), dlib (HOG) or opencv (Haar)"
+    )
     p.add_argument(
         "--detect",
         default="auto",
@@ -404,8 +408,13 @@ def _add_predict_command(sub) -> None:
         help="bundled model name or checkpoint path (.json/.safetensors from train, .onnx from export); "
         "default: the bundled FER2013 model's int8 export (fer2013-fn2en-fast-int8; the float model with --explain)",
     )
-    p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
+    p.add_argument(
+        "--detector", default="blazeface", help="blazeface (default: BlazeFace CNN), dlib (HOG) or opencv (Haar)"
+    )
     p.add_argument("--no-detect", action="store_true", help="inputs are already cropped faces")
+    p.add_argument(
+        "--device", default="cpu", help="torch checkpoints: cpu (default), cuda, cuda:N or auto; ONNX models run on CPU"
+    )
     p.add_argument("--every", type=int, default=10, help="videos: every Nth frame (default 10)")
     p.add_argument("--max-frames", type=int, help="videos: stop after this many sampled frames")
     p.add_argument("--webcam", type=int, nargs="?", const=0, help="use camera N (default 0) where one exists")
@@ -465,7 +474,9 @@ def _add_serve_command(sub) -> None:
     p.add_argument(
         "--model", action="append", help="bundled name or path; repeat to load several (default: the bundled model)"
     )
-    p.add_argument("--detector", default="dlib", help="dlib (default) or opencv")
+    p.add_argument(
+        "--detector", default="blazeface", help="blazeface (default: BlazeFace CNN), dlib (HOG) or opencv (Haar)"
+    )
     p.add_argument("--max-mb", type=float, default=10.0, help="upload limit per file, MB (default 10)")
     p.add_argument("--max-megapixels", type=float, default=40.0, help="pixel limit per image (default 40 MP)")
     p.add_argument("--max-batch", type=int, default=32, help="faces per forward pass across concurrent requests")

@@ -1,5 +1,6 @@
 """Faces in the wild: detection (dlib HOG / OpenCV Haar), 5-point alignment, and ``prepare``."""
 
+from . import blazeface  # noqa: F401  (registers the "blazeface" detector)
 from .align import align_face, landmarks_from_box
 from .detect import DETECTORS, Face, create_detector
 

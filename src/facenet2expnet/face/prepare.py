@@ -88,7 +88,7 @@ def prepare_dataset(
     size: int = 150,
     padding: float = 0.25,
     channels: str = "RGB",
-    detector: str = "dlib",
+    detector: str = "blazeface",
     detect: str = "auto",
     workers: int = 2,
     progress: bool = True,

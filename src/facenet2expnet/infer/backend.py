@@ -85,13 +85,16 @@ def resolve_model(name_or_path: str | None = None) -> str:
 class TorchBackend:
     kind = "torch"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, device: str = "cpu"):
         import torch
 
         from ..models.registry import load_checkpoint
 
         model, meta = load_checkpoint(path)
-        self.model = model.to(memory_format=torch.channels_last).eval()
+        self.device = torch.device(
+            "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+        )
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.path, self.meta = path, meta
         self.classes, self.preprocessing = list(meta["classes"]), Preprocessing.from_dict(meta["preprocessing"])
 
@@ -99,10 +102,8 @@ class TorchBackend:
         import torch
 
         with torch.inference_mode():
-            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).contiguous(
-                memory_format=torch.channels_last
-            )
-            return self.model(t).numpy()
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+            return self.model(t.contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
 
 
 class OnnxBackend:
@@ -140,10 +141,10 @@ class OnnxBackend:
         return self.session.run([self.output], {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
-def load_backend(name_or_path: str | None = None, threads: int | None = None) -> Backend:
-    """Resolve and load: an .onnx file runs on onnxruntime, a checkpoint on torch."""
+def load_backend(name_or_path: str | None = None, threads: int | None = None, device: str = "cpu") -> Backend:
+    """Resolve and load: an .onnx file runs on onnxruntime (CPU), a checkpoint on torch (on ``device``: cpu, cuda[:N], auto)."""
     path = resolve_model(name_or_path)
-    return OnnxBackend(path, threads=threads) if path.endswith(".onnx") else TorchBackend(path)
+    return OnnxBackend(path, threads=threads) if path.endswith(".onnx") else TorchBackend(path, device=device)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -49,14 +49,15 @@ class ExpressionRecognizer:
     def __init__(
         self,
         model: str | None = None,
-        detector: str = "dlib",
+        detector: str = "blazeface",
         detect: bool = True,
         batch_size: int = 128,
         face_padding: float | None = None,
         threads: int | None = None,
+        device: str = "cpu",
     ):
         self.model, self.detector, self.detect = model, detector, detect
-        self.batch_size, self.face_padding, self.threads = batch_size, face_padding, threads
+        self.batch_size, self.face_padding, self.threads, self.device = batch_size, face_padding, threads, device
 
     # ---- loading
 
@@ -68,7 +69,9 @@ class ExpressionRecognizer:
         return rec
 
     def _load(self) -> None:
-        self.backend_ = load_backend(self.model, threads=self.threads)  # torch checkpoint or onnxruntime export
+        self.backend_ = load_backend(
+            self.model, threads=self.threads, device=self.device
+        )  # torch checkpoint or onnxruntime export
         self.meta_ = self.backend_.meta
         self.classes_ = self.backend_.classes
         self.preprocessing_ = self.backend_.preprocessing

@@ -18,8 +18,8 @@ import base64
 import binascii
 import io
 import os
-import threading
-from contextlib import asynccontextmanager
+import queue
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -33,12 +33,13 @@ class ServeSettings:
     models: list = field(
         default_factory=lambda: ["fer2013-fn2en-fast-int8"]
     )  # names or paths (infer.backend.APP_DEFAULT)
-    detector: str = "dlib"
+    detector: str = "blazeface"
     max_bytes: int = 10 * 2**20  # per file
     max_pixels: int = 40_000_000
     max_files: int = 16
     max_batch: int = 32  # faces per forward pass across concurrent requests
     max_wait_ms: float = 5.0  # how long the batcher waits for more requests
+    detectors: int = 4  # face detectors loaded at start: requests detecting at the same time
     cors: list = field(default_factory=list)  # allowed origins; none: CORS off
 
 
@@ -82,7 +83,7 @@ class Service:
     def __init__(self, settings: ServeSettings):
         self.settings = settings
         self.recognizers, self.batchers = {}, {}
-        self._local = threading.local()
+        self._detectors: queue.Queue = queue.Queue()
 
     def start(self) -> None:
         from ..infer import ExpressionRecognizer
@@ -96,18 +97,23 @@ class Service:
             self.batchers[name] = Batcher(rec._probabilities, self.settings.max_batch, self.settings.max_wait_ms)
             self.batchers[name].start()
         self.default = next(iter(self.recognizers))
+        from ..face import create_detector
+
+        for _ in range(self.settings.detectors):  # loaded once, here: a request never waits for a model file to load
+            self._detectors.put(create_detector(self.settings.detector).ensure_loaded())
 
     def stop(self) -> None:
         for b in self.batchers.values():
             b.stop()
 
+    @contextmanager
     def detector(self):
-        """This thread's own detector (detectors keep state: one per thread is safe)."""
-        from ..face import create_detector
-
-        if not hasattr(self._local, "detector"):
-            self._local.detector = create_detector(self.settings.detector)
-        return self._local.detector
+        """Borrow one of the pool's detectors (a detector keeps state: one request at a time uses each)."""
+        det = self._detectors.get()
+        try:
+            yield det
+        finally:
+            self._detectors.put(det)
 
     def predict(self, images: list[tuple[str, bytes]], model: str | None) -> dict:
         """[(name, bytes)] -> the response body. Runs in a worker thread."""
@@ -127,7 +133,8 @@ class Service:
         rec, arrays = self.recognizers[name], [decode_image(data, n, self.settings) for n, data in images]
         results = []
         for (n, _), rgb in zip(images, arrays):
-            faces, chips = rec.faces_and_chips(rgb, detector=self.detector())
+            with self.detector() as det:
+                faces, chips = rec.faces_and_chips(rgb, detector=det)
             probs = self.batchers[name].submit(chips)
             results.append({"image": n, "faces": [r.to_dict() | {"source": n} for r in rec.records(n, faces, probs)]})
         return {"model": name, "classes": rec.classes_, "results": results}

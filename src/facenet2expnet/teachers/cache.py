@@ -126,19 +126,7 @@ def extract_features(
         shutil.rmtree(path)
 
     shape = (len(samples), 2) + tuple(teacher.output_shape())
-    start = 0
-    if os.path.exists(prog_path) and os.path.exists(feats_path):
-        try:
-            feats = np.load(feats_path, mmap_mode="r+")
-            if feats.shape == shape and read_json(meta_path).get("key_parts") == parts:
-                start = int(read_json(prog_path)["done"])
-                log(f"resuming feature extraction at {start}/{len(samples)} in {path}")
-            else:
-                raise ValueError("shape or key mismatch")
-        except Exception as exc:  # unreadable partial store: start over
-            log(f"partial feature store {path} is unusable ({exc}): starting over")
-            shutil.rmtree(path)
-            start = 0
+    feats, start = _open_partial(path, parts, shape, log)
     if start == 0:
         os.makedirs(path, exist_ok=True)
         atomic_write_json(meta_path, _new_meta(key, parts, dataset, shape, teacher))
@@ -169,6 +157,24 @@ def extract_features(
     meta.update(complete=True, features_sha256=file_sha256(feats_path))
     atomic_write_json(meta_path, meta)
     return FeatureStore(path)
+
+
+def _open_partial(path: str, parts: dict, shape: tuple, log) -> tuple:
+    """A killed extraction's memory-mapped features and the rows it finished: (features, start), or (None, 0)."""
+    feats_path, prog_path = os.path.join(path, "features.npy"), os.path.join(path, "progress.json")
+    if not (os.path.exists(prog_path) and os.path.exists(feats_path)):
+        return None, 0
+    try:
+        feats = np.load(feats_path, mmap_mode="r+")
+        if feats.shape != shape or read_json(os.path.join(path, "meta.json")).get("key_parts") != parts:
+            raise ValueError("shape or key mismatch")
+        start = int(read_json(prog_path)["done"])
+        log(f"resuming feature extraction at {start}/{shape[0]} in {path}")
+        return feats, start
+    except Exception as exc:  # unreadable partial store: start over
+        log(f"partial feature store {path} is unusable ({exc}): starting over")
+        shutil.rmtree(path)
+        return None, 0
 
 
 def _new_meta(key: str, parts: dict, dataset: Dataset, shape: tuple, teacher: Teacher) -> dict:
