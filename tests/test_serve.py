@@ -232,3 +232,13 @@ def test_page_in_headless_chromium(live_server, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("FN2EN_SCREENSHOT_DIR"):  # the README's screenshot is made by this test
         shutil.copy(shot, os.path.join(os.environ["FN2EN_SCREENSHOT_DIR"], "serve_page.png"))
+
+
+def test_predict_precropped_faces_without_detection(client):
+    """`detect=false`: each upload is one face crop (what an app that crops its own faces sends)."""
+    crop = _png(np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8))
+    r = client.post("/v1/predict", files=[("files", ("c.png", crop, "image/png"))], data={"detect": "false"})
+    faces = r.json()["results"][0]["faces"]
+    assert r.status_code == 200 and len(faces) == 1 and faces[0]["box"] is None
+    j = client.post("/v1/predict", json={"images": [base64.b64encode(crop).decode()], "detect": False}).json()
+    assert j["results"][0]["faces"][0]["label"] == faces[0]["label"]

@@ -87,15 +87,16 @@ class ExpressionRecognizer:
 
     # ---- inference
 
-    def faces_and_chips(self, src: ImageLike, detector=None):
+    def faces_and_chips(self, src: ImageLike, detector=None, detect: bool | None = None):
         """-> (faces, chips) for one input; chips are uint8 in the model's colour mode and size.
 
-        ``detector``: another detector instance of the same kind (e.g. one per server thread).
+        ``detector``: another detector instance of the same kind (e.g. one per server thread);
+        ``detect``: this input's own choice (False: it is already a cropped face), else the recognizer's.
         """
         from ..face import crop_faces
 
         pp = self.preprocessing_
-        if not self.detect:
+        if not (self.detect if detect is None else detect):
             return [None], [pp.load(src)]
         padding = self.face_padding if self.face_padding is not None else pp.face_padding
         found = crop_faces(src, detector or self.detector_, pp.size, padding, channels=pp.channels)
@@ -126,9 +127,9 @@ class ExpressionRecognizer:
         _, chips = self.faces_and_chips(src)
         if not chips:
             return []
-        x = self.preprocessing_.batch(chips)
+        x = self.preprocessing_.batch(chips).to(self.backend_.device)
         probs = self._probabilities(chips)
-        cams = grad_cam(self.backend_.model, x, torch.from_numpy(probs.argmax(1)))
+        cams = grad_cam(self.backend_.model, x, torch.from_numpy(probs.argmax(1)).to(x.device))
         return [
             {"label": self.classes_[int(p.argmax())], "p": float(p.max()), "chip": c, "cam": m}
             for p, c, m in zip(probs, chips, cams)

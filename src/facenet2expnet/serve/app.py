@@ -1,6 +1,7 @@
 """``facenet2expnet serve``: a small REST API and web page on FastAPI.
 
-    POST /v1/predict   images as multipart (field ``files``, one or more) or JSON {"images": [base64, ...]}
+    POST /v1/predict   images as multipart (field ``files``, one or more) or JSON {"images": [base64, ...]};
+                       optional ``model`` (a loaded model's name) and ``detect`` (false: each image is a face crop)
                        -> {"model", "classes", "results": [{"image", "faces": [face record, ...]}]}
     GET  /v1/models    classes and preprocessing of the loaded models
     GET  /healthz      liveness
@@ -115,8 +116,8 @@ class Service:
         finally:
             self._detectors.put(det)
 
-    def predict(self, images: list[tuple[str, bytes]], model: str | None) -> dict:
-        """[(name, bytes)] -> the response body. Runs in a worker thread."""
+    def predict(self, images: list[tuple[str, bytes]], model: str | None, detect: bool = True) -> dict:
+        """[(name, bytes)] -> the response body. Runs in a worker thread. ``detect=False``: each image is one face crop."""
         name = model or self.default
         if name not in self.recognizers:
             raise BadInput(404, "unknown_model", f"no model {name!r} is loaded; loaded: {', '.join(self.recognizers)}")
@@ -134,7 +135,7 @@ class Service:
         results = []
         for (n, _), rgb in zip(images, arrays):
             with self.detector() as det:
-                faces, chips = rec.faces_and_chips(rgb, detector=det)
+                faces, chips = rec.faces_and_chips(rgb, detector=det, detect=detect)
             probs = self.batchers[name].submit(chips)
             results.append({"image": n, "faces": [r.to_dict() | {"source": n} for r in rec.records(n, faces, probs)]})
         return {"model": name, "classes": rec.classes_, "results": results}
@@ -186,8 +187,14 @@ def create_app(settings: ServeSettings | None = None):
 
     @app.post("/v1/predict")
     async def predict(request: Request):
-        images, model = await _read_images(request, settings)
-        return await run_in_threadpool(service.predict, images, model or request.query_params.get("model"))
+        images, options = await _read_images(request, settings)
+        model = options.get("model") or request.query_params.get("model")
+        detect = str(options.get("detect", request.query_params.get("detect", "true"))).lower() not in (
+            "false",
+            "0",
+            "no",
+        )
+        return await run_in_threadpool(service.predict, images, model, detect)
 
     @app.get("/", response_class=HTMLResponse)
     def page():
@@ -196,8 +203,8 @@ def create_app(settings: ServeSettings | None = None):
     return app
 
 
-async def _read_images(request, settings: ServeSettings) -> tuple[list[tuple[str, bytes]], str | None]:
-    """The request's images as (name, bytes), from multipart or JSON/base64, and the model asked for (if any)."""
+async def _read_images(request, settings: ServeSettings) -> tuple[list[tuple[str, bytes]], dict]:
+    """The request's images as (name, bytes), from multipart or JSON/base64, and its options (model, detect)."""
     ctype = request.headers.get("content-type", "")
     length = int(request.headers.get("content-length") or 0)
     if length > settings.max_bytes * settings.max_files * 1.4 + 2**16:  # base64 inflates by 4/3
@@ -208,8 +215,7 @@ async def _read_images(request, settings: ServeSettings) -> tuple[list[tuple[str
         form = await request.form(max_files=settings.max_files + 1)
         files = [f for f in form.getlist("files") if hasattr(f, "read")]
         images = [(f.filename or f"file{i}", await f.read(settings.max_bytes + 1)) for i, f in enumerate(files)]
-        model = form.get("model")
-        return images, model if isinstance(model, str) else None
+        return images, {k: form.get(k) for k in ("model", "detect") if isinstance(form.get(k), str)}
     if ctype.startswith("application/json"):
         try:
             body = await request.json()
@@ -218,7 +224,7 @@ async def _read_images(request, settings: ServeSettings) -> tuple[list[tuple[str
             raise BadInput(
                 400, "bad_json", "JSON body must be {'images': [base64 string, ...], 'model': optional name}"
             ) from None
-        return images, body.get("model")
+        return images, {k: body[k] for k in ("model", "detect") if k in body}
     raise BadInput(
         415, "unsupported_media_type", f"send multipart/form-data or application/json, not {ctype or 'no content type'}"
     )

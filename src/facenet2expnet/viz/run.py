@@ -132,7 +132,7 @@ def grad_cam(model, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     cam = F.relu((weights * feats).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     cam = cam / cam.flatten(1).max(1).values.clamp_min(1e-8)[:, None, None]
-    return cam.detach().numpy()
+    return cam.detach().cpu().numpy()
 
 
 def _penultimate(model, x: torch.Tensor) -> np.ndarray:
