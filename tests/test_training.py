@@ -475,3 +475,35 @@ def test_bundled_model_card_commands_parse_as_written():
         args = build_parser().parse_args(argv[1:])  # exits (SystemExit) on an unknown flag
         cfg = config_from_args(args)
         assert cfg.dataset.startswith("fer2013:") and cfg.arch == "fast"
+
+
+def test_refining_knobs_run_together(synth_root, tmp_path):
+    """The accurate recipe's knobs and our extension train together: mixup, random erasing, label smoothing,
+    warm-up, a constant schedule and the stage-1 loss kept while refining (aux_weight)."""
+    cfg = _cfg(synth_root, tmp_path, stage1_epochs=1, stage2_epochs=3, mixup=0.2, erasing=0.5, label_smoothing=0.1,
+               warmup_epochs=1, schedule="constant", aux_weight=0.5, arch="res48", target_norm="channel")  # fmt: skip
+    run = str(tmp_path / "knobs")
+    report = run_experiment(cfg, run, progress=False, log=lambda m: None)
+    rows = _metrics(run)
+    lrs = [float(r["lr"]) for r in rows if r["stage"] == "stage2"]
+    assert lrs == [0.01, 0.02, 0.02]  # warm-up epoch at half the rate, then constant
+    assert all(np.isfinite(float(r["train_loss"])) for r in rows) and report["stage1_val_r2"] is not None
+    with pytest.raises(Exception, match="aux-weight keeps fn2en's stage-1 loss"):
+        _cfg(synth_root, tmp_path, method="scratch", aux_weight=0.5)
+
+
+def test_random_erasing_and_mixup():
+    from facenet2expnet.train.augment import mixup_pairs, random_erasing
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.full((400, 1, 48, 48), 7.0)
+    erased = random_erasing(x, gen, p=0.5)
+    changed = (erased != 7.0).flatten(1).any(1)
+    assert 0.4 < changed.float().mean() < 0.6  # about half the images
+    share = (erased != 7.0).flatten(1).float().mean(1)[changed]
+    assert share.min() > 0.005 and share.max() < 0.3  # one rectangle of 2-25% of the area
+    assert random_erasing(x, gen, p=0.0).equal(x)
+    a = torch.arange(8.0).view(8, 1, 1, 1).expand(8, 1, 4, 4)
+    mixed, perm, lam = mixup_pairs(a, gen, alpha=0.4)
+    assert 0.0 <= lam <= 1.0 and sorted(perm.tolist()) == list(range(8))
+    torch.testing.assert_close(mixed, lam * a + (1 - lam) * a[perm])
