@@ -12,7 +12,18 @@ each row names its recipe file and code commit.
 import argparse
 import os
 
-from common import ROOT, RUNS, machine, merged_methods, recipes_of, run_recipe, run_row, table, write_results
+from common import (
+    ROOT,
+    RUNS,
+    comparisons,
+    machine,
+    merged_methods,
+    recipes_of,
+    run_recipe,
+    run_row,
+    table,
+    write_results,
+)
 
 
 def row_of(r: dict) -> dict:
@@ -35,6 +46,9 @@ def main():
     ap.add_argument("--threads", type=int)
     ap.add_argument("--max-folds", type=int, help="run only the first N folds of a method (the JSON and report say so)")
     ap.add_argument(
+        "--no-run", action="store_true", help="run nothing: recompute the table and paired tests of the JSON's rows"
+    )
+    ap.add_argument(
         "--out",
         help="default: benchmarks/results/ckplus48_kfold10.json (seed 0), ckplus48_kfold10_seedN.json otherwise",
     )
@@ -46,7 +60,7 @@ def main():
         overrides["max_folds"] = args.max_folds
 
     results = {}  # the recipes run by this invocation; the JSON keeps the others
-    for name in args.recipes:
+    for name in [] if args.no_run else args.recipes:
         r = run_recipe(name, os.path.expanduser(args.runs), args.threads, overrides=overrides, tag=suffix)
         results[name.split("/", 1)[1]] = row_of(r)
     results = merged_methods(args.out, results)
@@ -59,9 +73,13 @@ def main():
     cols = [("method", "recipe", "<s", 38), ("mean", "acc mean %", ".2f"), ("std", "std", ".2f"), ("min", "worst fold", ".2f"),
             ("max", "best fold", ".2f"), ("r2", "stage-1 R²", ".3f"), ("s/epoch", "s/epoch (st.2)", ".1f")]  # fmt: skip
     print(table(rows, cols))
+    tests = comparisons(results, "ckplus48")
+    for k, v in tests.items():
+        print(f"{k}: {100 * v['mean_diff']:+.2f} points, better on {v['wins']}/{v['folds']} folds, paired t p = {v['p_t']}, "
+              f"Wilcoxon p = {v['p_wilcoxon']}")  # fmt: skip
     write_results(args.out, {
         "benchmark": "CK+48, 7 classes, subject-independent 10-fold (validation carved from training subjects)",
-        "seed": args.seed, "methods": results, "machine": machine(),
+        "seed": args.seed, "methods": results, "paired_tests": tests, "machine": machine(),
         "reproduce": ".venv/bin/python benchmarks/ckplus48_kfold10.py --recipes " + " ".join(f"ckplus48/{m}" for m in results)
         + (f" --seed {args.seed}" if args.seed else ""),
     })  # fmt: skip

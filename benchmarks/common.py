@@ -126,6 +126,26 @@ def run_row(r: dict) -> dict:
     return row
 
 
+def recipe_control(name: str) -> str | None:
+    """The control a recipe names in its [recipe] table (same net and budget, without the face net), if any."""
+    return load_recipe(name)[1].get("control") if os.path.exists(os.path.join(RECIPES, name + ".toml")) else None
+
+
+def comparisons(methods: dict, dataset: str) -> dict:
+    """Every recipe that names a control, against it on the same folds: paired differences, t and Wilcoxon tests."""
+    from facenet2expnet.eval.metrics import paired_comparison
+
+    out = {}
+    for name, row in methods.items():
+        control = recipe_control(f"{dataset}/{name}")
+        other = methods.get(control.split("/", 1)[1]) if control else None
+        if other and len(other["fold_accuracies"]) == len(row["fold_accuracies"]) >= 2:
+            out[f"{name} vs {control.split('/', 1)[1]}"] = paired_comparison(
+                row["fold_accuracies"], other["fold_accuracies"]
+            )
+    return out
+
+
 def run_record(name: str, runs: str = RUNS) -> dict:
     """How a finished recipe run was made, for the JSON of a benchmark that used its product."""
     from facenet2expnet.utils import read_json

@@ -67,14 +67,23 @@ def _trunk_from_lines(methods: dict) -> list[str]:
 
 
 def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str]:
-    """How often ``ours`` beats ``other`` on the same folds (nothing when either did not run)."""
-    if ours not in meths or other not in meths:
+    """How often ``ours`` beats ``other`` on the same folds, with the paired t and Wilcoxon tests (nothing when either
+    did not run)."""
+    if (
+        ours not in meths
+        or other not in meths
+        or len(meths[ours]["fold_accuracies"]) != len(meths[other]["fold_accuracies"])
+    ):
         return []
-    a, b = meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"]
+    sys.path.insert(0, os.path.join(ROOT, "src"))
+    from facenet2expnet.eval.metrics import paired_comparison
+
+    c = paired_comparison(meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"])
+    p = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     return [
         "",
-        f"{ours} against {other}{why}, fold by fold: better on {sum(x > y for x, y in zip(a, b))}, equal on "
-        f"{sum(x == y for x, y in zip(a, b))}, worse on {sum(x < y for x, y in zip(a, b))} of {min(len(a), len(b))} folds.",
+        f"{ours} against {other}{why}, fold by fold: {100 * c['mean_diff']:+.2f} points, better on {c['wins']}, equal on "
+        f"{c['ties']}, worse on {c['losses']} of {c['folds']} folds; paired t p = {p(c['p_t'])}, Wilcoxon p = {p(c['p_wilcoxon'])}.",
     ]
 
 

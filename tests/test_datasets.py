@@ -390,3 +390,20 @@ def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
     mode = stat.S_IMODE(os.stat(tmp_path / "r.json").st_mode)
     assert mode == stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode) == 0o644
     assert json.load(open(tmp_path / "r.json")) == {"a": 1}
+
+
+def test_paired_comparison_against_known_values():
+    from facenet2expnet.eval.metrics import paired_comparison
+
+    a = [0.90, 0.85, 0.95, 0.80, 0.92, 0.88, 0.91, 0.86, 0.94, 0.89]
+    b = [0.88, 0.86, 0.90, 0.78, 0.90, 0.88, 0.85, 0.84, 0.93, 0.85]
+    r = paired_comparison(a, b)
+    assert (r["wins"], r["ties"], r["losses"]) == (8, 1, 1) and r["folds"] == 10
+    assert r["mean_diff"] == pytest.approx(0.023, abs=1e-9)
+    d = np.array(a) - np.array(b)
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(10))  # the paired t statistic by hand
+    assert r["t"] == pytest.approx(t) and 0 < r["p_t"] < 0.05 and 0 < r["p_wilcoxon"] < 0.05
+    same = paired_comparison(a, a)
+    assert same["t"] is None and same["p_wilcoxon"] is None and same["ties"] == 10
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_comparison([0.9], [0.8])
