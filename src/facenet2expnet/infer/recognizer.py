@@ -102,7 +102,7 @@ class ExpressionRecognizer:
         found = crop_faces(src, detector or self.detector_, pp.size, padding, channels=pp.channels)
         return [f for f, _ in found], [c for _, c in found]
 
-    def _probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
+    def probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
         """Faces x classes probabilities: softmax of the logits (of the mean of a face's and its mirror's with test_flip)."""
         if not chips:
             return np.zeros((0, len(self.classes_)), np.float32)
@@ -128,7 +128,7 @@ class ExpressionRecognizer:
         if not chips:
             return []
         x = self.preprocessing_.batch(chips).to(self.backend_.device)
-        probs = self._probabilities(chips)
+        probs = self.probabilities(chips)
         cams = grad_cam(self.backend_.model, x, torch.from_numpy(probs.argmax(1)).to(x.device))
         return [
             {"label": self.classes_[int(p.argmax())], "p": float(p.max()), "chip": c, "cam": m}
@@ -140,7 +140,7 @@ class ExpressionRecognizer:
         self._ensure()
         inputs = _as_list(inputs)
         found = [self.faces_and_chips(src) for src in inputs]
-        probs = self._probabilities([c for _, chips in found for c in chips])  # all faces of all inputs in one batch
+        probs = self.probabilities([c for _, chips in found for c in chips])  # all faces of all inputs in one batch
         out, k = [], 0
         for src, (faces, _) in zip(inputs, found):
             out.append(self.records(_name(src), faces, probs[k : k + len(faces)]))

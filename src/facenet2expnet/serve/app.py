@@ -79,7 +79,7 @@ def decode_image(data: bytes, name: str, settings: ServeSettings) -> np.ndarray:
 
 
 class Service:
-    """The loaded models (one recognizer and one batcher each) and a detector per worker thread."""
+    """The loaded models (one recognizer and one batcher each) and a pool of face detectors, all loaded at start."""
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
@@ -95,7 +95,7 @@ class Service:
             rec = ExpressionRecognizer.from_pretrained(m, detector=self.settings.detector)
             name = os.path.splitext(os.path.basename(m))[0] if m else (rec.meta_.get("name") or BUNDLED)
             self.recognizers[name] = rec
-            self.batchers[name] = Batcher(rec._probabilities, self.settings.max_batch, self.settings.max_wait_ms)
+            self.batchers[name] = Batcher(rec.probabilities, self.settings.max_batch, self.settings.max_wait_ms)
             self.batchers[name].start()
         self.default = next(iter(self.recognizers))
         from ..face import create_detector
@@ -137,7 +137,7 @@ class Service:
             with self.detector() as det:
                 faces, chips = rec.faces_and_chips(rgb, detector=det, detect=detect)
             probs = self.batchers[name].submit(chips)
-            results.append({"image": n, "faces": [r.to_dict() | {"source": n} for r in rec.records(n, faces, probs)]})
+            results.append({"image": n, "faces": [r.to_dict() for r in rec.records(n, faces, probs)]})
         return {"model": name, "classes": rec.classes_, "results": results}
 
     def models(self) -> dict:
