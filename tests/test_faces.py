@@ -324,3 +324,19 @@ def test_blazeface_decoding_and_weighted_nms():
     merged = weighted_nms(boxes, scores, kps)
     assert len(merged) == 1 and merged[0][1] == pytest.approx(1 / (1 + np.exp(-4.0)))
     np.testing.assert_allclose(merged[0][0], boxes[0], atol=1e-3)  # both members predict the same box
+
+
+@pytest.mark.realdata
+def test_blazeface_finds_a_face_that_fills_the_frame():
+    """A tight, aligned face crop (SFEW's kind) is too large for the full-range model as it is; the detector looks
+    again inside a border and finds it."""
+    from facenet2expnet.data.images import read_image
+
+    det = create_detector("blazeface")
+    img = read_image(str(shared("faces", "0-f15-hao-ph.jpg")))
+    x0, y0, x1, y1 = (int(v) for v in det.detect(img)[0].box)
+    m = (y1 - y0) // 10  # inside the face box: the face fills the whole crop
+    tight = np.ascontiguousarray(img[y0 + m : y1 - m, x0 + m : x1 - m])
+    assert det._boxes(tight) == []  # the model alone misses it
+    faces = det.detect(tight)
+    assert len(faces) == 1 and faces[0].box[2] - faces[0].box[0] > 0.5 * tight.shape[1]

@@ -107,22 +107,32 @@ class BlazeFaceDetector(FaceDetector):
         except Exception:  # no dlib: landmarks from the box (face.landmarks_from_box)
             self._predictor = None
 
-    def _detect(self, rgb):
+    def _boxes(self, rgb) -> list[tuple]:
+        """[(box x0, y0, x1, y1 in the pixels of ``rgb``, score)] after weighted NMS."""
         x, scale, px, py = letterbox(rgb)
         self._net.set_tensor(self._in, x)
         self._net.invoke()
         boxes, scores, kps = decode(
             self._net.get_tensor(self._out_boxes), self._net.get_tensor(self._out_scores), self.min_score
         )
+        return [
+            ((box - np.array([px, py, px, py])) / scale, score) for box, score, _ in weighted_nms(boxes, scores, kps)
+        ]
+
+    def _detect(self, rgb):
+        found = self._boxes(rgb)
+        if not found:
+            # The full-range model is made for faces that do not fill the frame: a tight face crop (an aligned dataset
+            # image, a close selfie) is looked at again inside a black border (measured on SFEW Val: 11 -> 38 of 40).
+            m = max(rgb.shape[:2]) // 2
+            padded = cv2.copyMakeBorder(rgb, m, m, m, m, cv2.BORDER_CONSTANT, value=0)
+            found = [(box - m, score) for box, score in self._boxes(padded)]
         faces = []
-        for box, score, _ in weighted_nms(boxes, scores, kps):
-            x0, y0, x1, y1 = (box - np.array([px, py, px, py])) / scale  # back to the photo's pixels
-            x0, y0 = max(0.0, x0), max(0.0, y0)
-            x1, y1 = min(float(rgb.shape[1]), x1), min(float(rgb.shape[0]), y1)
+        for box, score in found:
+            x0, y0 = max(0.0, float(box[0])), max(0.0, float(box[1]))
+            x1, y1 = min(float(rgb.shape[1]), float(box[2])), min(float(rgb.shape[0]), float(box[3]))
             if min(x1 - x0, y1 - y0) >= self.min_face:
-                faces.append(
-                    Face((float(x0), float(y0), float(x1), float(y1)), score, self._landmarks(rgb, (x0, y0, x1, y1)))
-                )
+                faces.append(Face((x0, y0, x1, y1), score, self._landmarks(rgb, (x0, y0, x1, y1))))
         return faces
 
     def _landmarks(self, rgb, box):

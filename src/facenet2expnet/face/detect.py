@@ -173,9 +173,8 @@ class OpenCVDetector(FaceDetector):
 
 
 # The default everywhere (predict, serve, prepare, the recognizer): on the 14 labelled photos of ../shared/data/faces
-# BlazeFace full-range finds 16 of their 17 faces (dlib's HOG 15: it misses the face in sunglasses), none in the
-# landscape, in 13 ms per photo against HOG's 67 (benchmarks/results/detect_align.json); both align with dlib's
-# 5-point landmarks. Neither finds the profile in BWPictureHuman.jpg.
+# BlazeFace full-range finds all 17 faces (dlib's HOG 15: it misses the face in sunglasses and the profile), none in
+# the landscape, 3-5x faster than HOG (benchmarks/results/detect_align.json); both align with dlib's 5-point landmarks.
 DEFAULT_DETECTOR = "blazeface"
 
 
