@@ -55,18 +55,8 @@ def main():
                     "crops": len(crops),
                 }
             )
-    print(
-        table(
-            rows,
-            [
-                ("backend", "backend", "s"),
-                ("image", "image", "s"),
-                ("faces", "faces", "d"),
-                ("detect_ms", "detect ms", ".1f"),
-                ("detect_align_ms", "detect+align ms", ".1f"),
-            ],
-        )
-    )
+    cols = [("backend", "backend", "s"), ("image", "image", "s"), ("faces", "faces", "d"), ("detect_ms", "detect ms", ".1f"), ("detect_align_ms", "detect+align ms", ".1f")]  # fmt: skip
+    print(table(rows, cols))
     recall = recall_rows(args.repeats)
     if recall:
         print(table(recall, [("backend", "backend", "s"), ("found", "faces found", "d"), ("expected", "faces there", "d"),

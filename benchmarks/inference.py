@@ -216,19 +216,8 @@ def main():
     rec_e2e = ExpressionRecognizer.from_pretrained()  # the bundled model, with detection and alignment
     photo = skdata.astronaut()
     extra["end_to_end_ms_per_512px_photo"] = _median_ms(lambda: rec_e2e.predict(photo), 10)
-    print(
-        table(
-            rows,
-            [
-                ("model", "model", "s"),
-                ("runtime", "runtime", "s"),
-                ("input", "input", "s"),
-                ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"),
-                ("faces_per_s_b256", "faces/s b256", ".0f"),
-                ("publictest_accuracy", "PublicTest acc", ".4f"),
-            ],
-        )
-    )
+    cols = [("model", "model", "s"), ("runtime", "runtime", "s"), ("input", "input", "s"), ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"), ("faces_per_s_b256", "faces/s b256", ".0f"), ("publictest_accuracy", "PublicTest acc", ".4f")]  # fmt: skip
+    print(table(rows, cols))
     print(f"end to end (detect + align + classify), 512x512 photo: {extra['end_to_end_ms_per_512px_photo']:.1f} ms")
     write_results(
         args.out,

@@ -44,17 +44,8 @@ def main():
                 "images_per_s_best": args.batch / best,
             }
         )
-    print(
-        table(
-            rows,
-            [
-                ("layer", "layer", "s"),
-                ("batch", "batch", "d"),
-                ("images_per_s_median", "img/s median", ".1f"),
-                ("images_per_s_best", "img/s best", ".1f"),
-            ],
-        )
-    )
+    cols = [("layer", "layer", "s"), ("batch", "batch", "d"), ("images_per_s_median", "img/s median", ".1f"), ("images_per_s_best", "img/s best", ".1f")]  # fmt: skip
+    print(table(rows, cols))
     write_results(
         args.out,
         {
