@@ -31,7 +31,6 @@ def crops(paths: list[str], reference: str) -> tuple[list[np.ndarray], int]:
     from facenet2expnet.infer import ExpressionRecognizer
 
     rec = ExpressionRecognizer.from_pretrained(reference)
-    rec._ensure()
     out, misses = [], 0
     for p in paths:
         _, chips = rec.faces_and_chips(p)

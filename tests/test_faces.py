@@ -271,7 +271,6 @@ def test_prepare_and_predict_make_the_same_face_chip(tmp_path, monkeypatch):
                              detector="fixed-test", detect="always", workers=1, progress=False, log=lambda m: None)  # fmt: skip
     crop = cv2.imread(os.path.join(folder, "crops", "0000000.png"), cv2.IMREAD_UNCHANGED)
     rec = ExpressionRecognizer.from_pretrained(detector="fixed-test")  # the bundled model: 48 px grey, padding 0.25
-    rec._ensure()
     _, chips = rec.faces_and_chips(photo)
     assert crop.shape == chips[0].shape == (48, 48) and crop.dtype == chips[0].dtype == np.uint8
     assert np.array_equal(crop, chips[0])

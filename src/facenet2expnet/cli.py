@@ -106,8 +106,6 @@ def cmd_train(args) -> int:
     saved = os.path.join(args.out, "config.json")
     # resuming: the run's own config is the base, so `--resume --out DIR` alone continues it as it was
     base = read_json(saved) if args.resume and os.path.exists(saved) else None
-    if base and "config" in base and "arch" not in base:
-        base["arch"] = base.pop("config")
     cfg = config_from_args(args, base=base)
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _relaunch_under_torchrun(args.nproc)

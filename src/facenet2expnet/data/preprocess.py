@@ -82,10 +82,13 @@ class Preprocessing:
 
     def batch(self, arrays) -> "torch.Tensor":
         """Already loaded uint8 arrays (same size) -> N x C x H x W normalized float tensor."""
-        return self.normalize(uint8_to_float_batch(list(arrays)))
+        import torch
+
+        return torch.from_numpy(self.batch_array(arrays))
 
     def batch_array(self, arrays) -> np.ndarray:
-        """The same as :meth:`batch` as a numpy array, without torch (inference on onnxruntime)."""
+        """Already loaded uint8 arrays (same size) -> N x C x H x W normalized float32 array, without torch
+        (inference on onnxruntime); :meth:`batch` is the same as a tensor."""
         x = uint8_to_float_array(arrays)
         mean = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
         std = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
@@ -117,13 +120,6 @@ def to_channels(img: np.ndarray, channels: str) -> np.ndarray:
 def fit(rgb: np.ndarray, size: int, channels: str) -> np.ndarray:
     """An already cropped face (RGB) -> size x size in the colour mode: the no-detection branch of the pipeline."""
     return resize_square(to_channels(rgb, channels), size)
-
-
-def uint8_to_float_batch(arrays) -> "torch.Tensor":
-    """List of HxW or HxWxC uint8 arrays (same size) -> N x C x H x W float32 tensor on the 0..255 scale."""
-    import torch
-
-    return torch.from_numpy(uint8_to_float_array(arrays))
 
 
 def uint8_to_float_array(arrays) -> np.ndarray:

@@ -17,7 +17,7 @@ import os
 import cv2
 import numpy as np
 
-from .detect import Face, FaceDetector, import_dlib, register_detector
+from .detect import Face, FaceDetector, box_iou, import_dlib, register_detector
 
 INPUT = 192
 GRID = 48  # 192 / stride 4
@@ -56,19 +56,11 @@ def decode(raw: np.ndarray, logits: np.ndarray, min_score: float) -> tuple[np.nd
     return boxes, scores, keypoints
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
-    x1, y1 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
-
-
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou: float = 0.3) -> list[tuple]:
     """Clusters of overlapping detections, each merged into the score-weighted mean box and keypoints."""
     order, out = np.argsort(-scores), []
     while len(order):
-        overlap = _iou(boxes[order[0]], boxes[order]) >= iou
+        overlap = box_iou(boxes[order[0]], boxes[order]) >= iou
         members, order = order[overlap], order[~overlap]
         wts = scores[members][:, None]
         box = (boxes[members] * wts).sum(0) / wts.sum()

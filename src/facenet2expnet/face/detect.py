@@ -44,6 +44,16 @@ class Face:
         }
 
 
+def box_iou(box, boxes) -> np.ndarray:
+    """Intersection over union of one box (x0, y0, x1, y1) with each of ``boxes`` (N x 4): N values in [0, 1]."""
+    box, boxes = np.asarray(box, np.float64), np.asarray(boxes, np.float64).reshape(-1, 4)
+    x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    x1, y1 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum((box[2] - box[0]) * (box[3] - box[1]) + areas - inter, 1e-9)
+
+
 class FaceDetector:
     name = "base"
 

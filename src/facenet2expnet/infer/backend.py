@@ -68,15 +68,14 @@ def resolve_model(name_or_path: str | None = None) -> str:
     A stem with an .onnx and no .safetensors beside its JSON (the bundled int8 model) is an export.
     """
     m = name_or_path or BUNDLED
-    if m.endswith(".onnx"):
+    if m.endswith(".safetensors"):
+        path = m.removesuffix(".safetensors") + ".json"
+    elif m.endswith((".onnx", ".json")):
         path = m
-    elif m.endswith((".json", ".safetensors")):
-        path = m.rsplit(".", 1)[0] + ".json"
-    elif os.path.exists(m + ".json") or os.path.exists(m + ".onnx"):
-        path = m + (".json" if os.path.exists(m + ".safetensors") or not os.path.exists(m + ".onnx") else ".onnx")
-    else:
-        stem = bundled_model_path(m)
-        path = stem + (".json" if os.path.exists(stem + ".safetensors") else ".onnx")
+    else:  # a stem: here, or a bundled model's
+        stem = m if os.path.exists(m + ".json") or os.path.exists(m + ".onnx") else bundled_model_path(m)
+        export = os.path.exists(stem + ".onnx") and not os.path.exists(stem + ".safetensors")
+        path = stem + (".onnx" if export else ".json")
     if not os.path.exists(path):
         raise FaceNet2ExpNetError(f"model {name_or_path!r}: {path} does not exist")
     return path
@@ -89,11 +88,10 @@ class TorchBackend:
         import torch
 
         from ..models.registry import load_checkpoint
+        from ..utils import resolve_device
 
         model, meta = load_checkpoint(path)
-        self.device = torch.device(
-            "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
-        )
+        self.device = resolve_device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.path, self.meta = path, meta
         self.classes, self.preprocessing = list(meta["classes"]), Preprocessing.from_dict(meta["preprocessing"])

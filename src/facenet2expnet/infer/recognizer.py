@@ -90,11 +90,12 @@ class ExpressionRecognizer:
     def faces_and_chips(self, src: ImageLike, detector=None, detect: bool | None = None):
         """-> (faces, chips) for one input; chips are uint8 in the model's colour mode and size.
 
-        ``detector``: another detector instance of the same kind (e.g. one per server thread);
+        ``detector``: another detector instance of the same kind (e.g. one borrowed from the server's pool);
         ``detect``: this input's own choice (False: it is already a cropped face), else the recognizer's.
         """
         from ..face import crop_faces
 
+        self._ensure()
         pp = self.preprocessing_
         if not (self.detect if detect is None else detect):
             return [None], [pp.load(src)]

@@ -18,16 +18,10 @@ import os
 
 import numpy as np
 
+from ..face.detect import box_iou
 from ..utils import atomic_write_json, save_figure
 
 MAX_BINS = 512
-
-
-def iou(a, b) -> float:
-    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class IouTracker:
@@ -45,8 +39,9 @@ class IouTracker:
             if box is None:
                 ids.append(0)
                 continue
-            best = max(free, key=lambda t: iou(free[t][0], box), default=None)
-            if best is not None and iou(free[best][0], box) >= self.min_iou:
+            overlap = box_iou(box, [b for b, _ in free.values()]) if free else np.zeros(0)
+            if len(overlap) and overlap.max() >= self.min_iou:  # the track it overlaps most (the first, on a tie)
+                best = list(free)[int(overlap.argmax())]
                 ids.append(best)
                 del free[best]
             else:

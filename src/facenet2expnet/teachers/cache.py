@@ -110,22 +110,19 @@ def extract_features(
     key, parts = store_key(teacher, dataset, dtype)
     path = os.path.join(out_dir, f"{teacher.name}-{teacher.layer}-{key[:16]}")
     meta_path, feats_path, prog_path = (os.path.join(path, n) for n in ("meta.json", "features.npy", "progress.json"))
+    shape = (len(samples), 2) + tuple(teacher.output_shape())
     if dist is not None and dist.world > 1:
-        done = os.path.exists(meta_path) and _valid_complete(path, parts, verify_checksum)
+        done = _valid_complete(path, parts, verify_checksum)
         dist.barrier()  # every rank looked before any rank writes
         if done:
             return FeatureStore(path)
-        shape = (len(samples), 2) + tuple(teacher.output_shape())
         _extract_sharded(teacher, dataset, path, _new_meta(key, parts, dataset, shape, teacher), shape, batch_size, dtype,
                          dist, progress, log)  # fmt: skip
         return FeatureStore(path)
-    if os.path.exists(meta_path) and read_json(meta_path).get("complete"):
-        if _valid_complete(path, parts, verify_checksum):
-            return FeatureStore(path)
-        log(f"feature store {path} is corrupt or stale (size or checksum mismatch): rebuilding it")
-        shutil.rmtree(path)
+    if _valid_complete(path, parts, verify_checksum):
+        return FeatureStore(path)
+    _remove_stale(path, log)
 
-    shape = (len(samples), 2) + tuple(teacher.output_shape())
     feats, start = _open_partial(path, parts, shape, log)
     if start == 0:
         os.makedirs(path, exist_ok=True)
@@ -153,10 +150,23 @@ def extract_features(
         bar.update(n)
     bar.close()
     del feats
-    meta = read_json(meta_path)
-    meta.update(complete=True, features_sha256=file_sha256(feats_path))
-    atomic_write_json(meta_path, meta)
+    _mark_complete(path)
     return FeatureStore(path)
+
+
+def _remove_stale(path: str, log) -> None:
+    """A store marked complete that did not validate (wrong size, checksum or key) is built again."""
+    meta_path = os.path.join(path, "meta.json")
+    if os.path.exists(meta_path) and read_json(meta_path).get("complete"):
+        log(f"feature store {path} is corrupt or stale (size or checksum mismatch): rebuilding it")
+        shutil.rmtree(path)
+
+
+def _mark_complete(path: str) -> None:
+    """The store's features are all written: record that, with their checksum (checked when the store is reused)."""
+    meta = read_json(os.path.join(path, "meta.json"))
+    meta.update(complete=True, features_sha256=file_sha256(os.path.join(path, "features.npy")))
+    atomic_write_json(os.path.join(path, "meta.json"), meta)
 
 
 def _open_partial(path: str, parts: dict, shape: tuple, log) -> tuple:
@@ -201,11 +211,7 @@ def _extract_sharded(teacher, dataset, path, meta, shape, batch_size, dtype, dis
 
     samples, w, r = dataset.samples, dist.world, dist.rank
     if dist.is_main:
-        if os.path.exists(os.path.join(path, "meta.json")) and read_json(os.path.join(path, "meta.json")).get(
-            "complete"
-        ):
-            log(f"feature store {path} is corrupt or stale (size or checksum mismatch): rebuilding it")
-            shutil.rmtree(path)
+        _remove_stale(path, log)  # every rank found it invalid before the barrier
         os.makedirs(path, exist_ok=True)
         atomic_write_json(os.path.join(path, "meta.json"), meta)
     dist.barrier()
@@ -236,11 +242,11 @@ def _extract_sharded(teacher, dataset, path, meta, shape, batch_size, dtype, dis
     del shard
     dist.barrier()
     if dist.is_main:
-        _merge_shards(path, meta, shape, batch_size, dtype, w, len(samples))
+        _merge_shards(path, shape, batch_size, dtype, w, len(samples))
     dist.barrier()
 
 
-def _merge_shards(path: str, meta: dict, shape: tuple, batch_size: int, dtype: str, world: int, n: int) -> None:
+def _merge_shards(path: str, shape: tuple, batch_size: int, dtype: str, world: int, n: int) -> None:
     feats_path = os.path.join(path, "features.npy")
     feats = np.lib.format.open_memmap(feats_path, mode="w+", dtype=dtype, shape=shape)
     for q in range(world):
@@ -252,9 +258,7 @@ def _merge_shards(path: str, meta: dict, shape: tuple, batch_size: int, dtype: s
     feats.flush()
     del feats
     atomic_write_json(os.path.join(path, "progress.json"), {"done": n})
-    atomic_write_json(
-        os.path.join(path, "meta.json"), {**meta, "complete": True, "features_sha256": file_sha256(feats_path)}
-    )
+    _mark_complete(path)
     for q in range(world):
         for ext in ("npy", "json"):
             os.remove(os.path.join(path, f"shard-{q}-of-{world}.{ext}"))

@@ -38,9 +38,9 @@ class TrainState:
         saved = torch.load(self.path, map_location="cpu", weights_only=True)  # tensors and plain containers only
         model.load_state_dict(saved["model"])
         gen.set_state(saved["generator"])  # the batch and augmentation generator: the same on every rank
-        rngs = saved["torch_rng"]  # dropout draws from each rank's global generator: one state per rank
-        torch.set_rng_state(rngs[self.dist.rank] if isinstance(rngs, list) and len(rngs) == self.dist.world else
-                            (rngs[0] if isinstance(rngs, list) else rngs))  # fmt: skip
+        # dropout draws from each rank's global generator: one state per rank (one alone in older checkpoints)
+        rngs = saved["torch_rng"] if isinstance(saved["torch_rng"], list) else [saved["torch_rng"]]
+        torch.set_rng_state(rngs[self.dist.rank] if len(rngs) == self.dist.world else rngs[0])
         self._opt_state = saved["optimizer"]
         for k in ("stage_index", "epoch", "metrics", "best_val_acc", "best_epoch", "best_val_loss"):
             setattr(self, k, saved[k])

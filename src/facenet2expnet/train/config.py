@@ -194,9 +194,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
-        d = dict(d)
-        if "config" in d and "arch" not in d:  # run dirs written before the rename
-            d["arch"] = d.pop("config")
+        d = upgraded(d)
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise FaceNet2ExpNetError(
@@ -204,6 +202,14 @@ class TrainConfig:
                 "`facenet2expnet train --help`"
             )
         return cls(**d)
+
+
+def upgraded(d: dict) -> dict:
+    """A saved config in today's field names: run dirs written before 2026-11-29 call ``arch`` ``config``."""
+    d = dict(d)
+    if "config" in d and "arch" not in d:
+        d["arch"] = d.pop("config")
+    return d
 
 
 def field_defaults() -> dict:
@@ -251,14 +257,13 @@ def add_config_flags(parser) -> None:
     import argparse
     import typing
 
-    hints = typing.get_type_hints(TrainConfig)
-    groups = {}
+    hints, defaults, groups = typing.get_type_hints(TrainConfig), field_defaults(), {}
     for f in fields(TrainConfig):
         meta = f.metadata
-        g = groups.get(meta["group"]) or groups.setdefault(
-            meta["group"], parser.add_argument_group(f"config: {meta['group']}")
-        )
-        default = field_defaults()[f.name]
+        if meta["group"] not in groups:
+            groups[meta["group"]] = parser.add_argument_group(f"config: {meta['group']}")
+        g = groups[meta["group"]]
+        default = defaults[f.name]
         help_text = meta["help"] + ("" if default is None else f" (default: {default})")
         kw = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
         base = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
@@ -280,7 +285,7 @@ def add_config_flags(parser) -> None:
 def config_from_args(args, base: dict | None = None) -> TrainConfig:
     """defaults < ``base`` (a saved run's config) < the ``--config`` file < flags typed on the command line."""
     d = field_defaults()
-    d.update(base or {})
+    d.update(upgraded(base or {}))
     if getattr(args, "config", None):
         if not args.config.endswith((".toml", ".json")) and not os.path.exists(args.config):
             raise FaceNet2ExpNetError(
@@ -290,8 +295,3 @@ def config_from_args(args, base: dict | None = None) -> TrainConfig:
         d.update(read_config_file(args.config))
     d.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
     return TrainConfig.from_dict(d, source="command line")
-
-
-def typed_flags(args) -> list[str]:
-    """The TrainConfig fields given on the command line (for messages)."""
-    return [f.name for f in fields(TrainConfig) if hasattr(args, f.name)]

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..utils import resolve_device
+
 
 def launch_command(nproc: int, python: str | None = None) -> list[str]:
     """The command that starts ``python -m facenet2expnet`` ``nproc`` times through torch's launcher (one process:
@@ -35,21 +37,6 @@ def launch_command(nproc: int, python: str | None = None) -> list[str]:
     if nproc <= 1:
         return [python, "-m", "facenet2expnet"]
     return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "facenet2expnet"]
-
-
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA where available (this process's GPU under torchrun), else CPU."""
-    from ..errors import FaceNet2ExpNetError
-
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{local_rank}"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FaceNet2ExpNetError(f"--device {name}: this torch has no CUDA device; use --device cpu (or auto)")
-    if not (name == "cpu" or name.startswith("cuda:")):
-        raise FaceNet2ExpNetError(f"--device {name}: use auto, cpu, cuda or cuda:N")
-    return torch.device(name)
 
 
 @dataclass

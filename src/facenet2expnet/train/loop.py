@@ -19,6 +19,7 @@ Shapes (compact arch, dlib teacher at level2, CK+48):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -93,30 +94,40 @@ class TeacherTargets:
     The teacher never runs here: its features were computed once (teachers/cache.py), so it
     cannot receive a gradient or enter an optimizer. Statistics come from the fold's training
     rows only (every 2000th-ish row, both views): the per-position mean map (R²'s baseline) and,
-    with ``target_norm = "channel"``, per-channel mean and std that standardize the targets.
+    with ``target_norm = "channel"``, per-channel mean and std that standardize the targets. They
+    are read when first needed: a run that refines without stage 1 or the auxiliary loss never reads them.
     """
 
     def __init__(self, targets, train_idx: np.ndarray, target_norm: str):
-        self.store = targets
-        sample = np.asarray(
-            targets[np.sort(train_idx)[:: max(1, len(train_idx) // 2000)]], dtype=np.float32
-        )  # n x 2 x C x H x W
-        self.position_mean = sample.mean(axis=(0, 1))  # C x H x W
-        self.mean = self.std = None
-        if target_norm == "channel":
-            self.mean = torch.from_numpy(sample.mean(axis=(0, 1, 3, 4))).view(1, -1, 1, 1)
-            self.std = torch.from_numpy(sample.std(axis=(0, 1, 3, 4)) + 1e-3).view(1, -1, 1, 1)
+        self.store, self.train_idx, self.target_norm = targets, train_idx, target_norm
+
+    @functools.cached_property
+    def _stats(self) -> tuple:
+        """(position mean C x H x W, channel mean or None, channel std or None)."""
+        idx = np.sort(self.train_idx)[:: max(1, len(self.train_idx) // 2000)]
+        sample = np.asarray(self.store[idx], dtype=np.float32)  # n x 2 x C x H x W
+        if self.target_norm != "channel":
+            return sample.mean(axis=(0, 1)), None, None
+        mean = torch.from_numpy(sample.mean(axis=(0, 1, 3, 4))).view(1, -1, 1, 1)
+        std = torch.from_numpy(sample.std(axis=(0, 1, 3, 4)) + 1e-3).view(1, -1, 1, 1)
+        return sample.mean(axis=(0, 1)), mean, std
+
+    @property
+    def position_mean(self) -> np.ndarray:
+        return self._stats[0]
 
     def batch(self, idx: np.ndarray, mirrored: np.ndarray) -> torch.Tensor:
         """B x C x H x W targets in the space the student regresses in (standardized or not)."""
         return self.normalize(stage1_targets(self.store, idx, mirrored))
 
     def normalize(self, t: torch.Tensor) -> torch.Tensor:
-        return t if self.mean is None else (t - self.mean) / self.std
+        _, mean, std = self._stats
+        return t if mean is None else (t - mean) / std
 
     def raw(self, out: torch.Tensor) -> torch.Tensor:
         """Student output back in the teacher's own units (for R² and cosine)."""
-        return out if self.mean is None else out * self.std + self.mean
+        _, mean, std = self._stats
+        return out if mean is None else out * std + mean
 
 
 class Pretrain:
@@ -375,9 +386,8 @@ def train_fold(
     if cfg.sync_bn:  # global statistics under data parallelism; on one process the same numbers by the same formula
         model = convert_sync_bn(model, dist.device, sync=dist.world > 1)
     model = model.to(dist.device, memory_format=torch.channels_last)
-    gen = torch.Generator().manual_seed(
-        cfg.seed * 1013 + fold.index
-    )  # batches, flips and augmentation: same on every rank
+    # batches, flips and augmentation: drawn from one generator, the same on every rank
+    gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)
 
     teacher = TeacherTargets(targets, fold.train, cfg.target_norm) if cfg.method == "fn2en" else None
     stages = ([Pretrain(cfg, fold, images, pp, teacher, dist)] if cfg.method == "fn2en" else []) + (
