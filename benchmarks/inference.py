@@ -80,11 +80,19 @@ def _mirror_note(pp) -> str:
     return " (face + mirror)" if pp.test_flip else ""
 
 
-def _timing(backend_one, backend_many, pp) -> tuple[dict, "object"]:
-    """Batch-1 latency on one thread and batch-256 throughput, through the Backend protocol (logits)."""
+def _timing(backend_one, backend_many, pp, set_threads=None, threads: int = 1) -> tuple[dict, "object"]:
+    """Batch-1 latency on one thread and batch-256 throughput, through the Backend protocol (logits).
+
+    ``set_threads``: for torch, whose thread count is process-wide: one thread for batch 1 (latency-bound: no
+    OpenMP hand-offs on a tiny input), ``threads`` for batch 256. onnxruntime sessions carry their own.
+    """
     x1 = np.zeros((_passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
     x256 = np.zeros((256 * _passes(pp), pp.num_channels, pp.size, pp.size), np.float32)
+    if set_threads:
+        set_threads(1)
     ms1 = _median_ms(lambda: backend_one.logits(x1), 200)
+    if set_threads:
+        set_threads(threads)
     ms256 = _median_ms(lambda: backend_many.logits(x256), 10)
     return {"ms_per_face_b1 (1 thread)": ms1, "faces_per_s_b256": 256 / (ms256 / 1000)}, lambda: backend_one.logits(x1)
 
@@ -109,9 +117,7 @@ def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
     base = {"model": f"facenet2expnet {name}{_mirror_note(pp)}", "config": arch, "input": f"{pp.size}px {pp.channels}"}
     rows = []
     if backend.kind == "torch":
-        torch.set_num_threads(1)  # batch 1 is latency-bound: one thread avoids OpenMP hand-offs on a tiny input
-        row, _ = _timing(backend, _ThreadsBackend(backend, threads), pp)
-        torch.set_num_threads(threads)
+        row, _ = _timing(backend, backend, pp, torch.set_num_threads, threads)
         rows.append({**base, "runtime": "torch", **row})
     if importlib.util.find_spec("onnxruntime") is not None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -124,22 +130,6 @@ def our_rows(model: str, threads: int) -> tuple[list[dict], "object"]:
             )
         rows.append({**base, "runtime": "onnxruntime", **row})
     return rows, rec
-
-
-class _ThreadsBackend:
-    """A torch backend timed with ``threads`` CPU threads (batch 256), then back to one."""
-
-    def __init__(self, backend, threads: int):
-        self.backend, self.threads = backend, threads
-
-    def logits(self, x):
-        import torch
-
-        torch.set_num_threads(self.threads)
-        try:
-            return self.backend.logits(x)
-        finally:
-            torch.set_num_threads(1)
 
 
 def main():

@@ -9,6 +9,12 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RES = os.path.join(ROOT, "benchmarks", "results")
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # common (recipes) also puts src/ on the path
+
+from common import recipe_control  # noqa: E402
+
+from facenet2expnet.eval.metrics import paired_comparison  # noqa: E402
+from facenet2expnet.utils import atomic_write_text, portable  # noqa: E402
 
 
 def load(name):
@@ -75,9 +81,6 @@ def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str
         or len(meths[ours]["fold_accuracies"]) != len(meths[other]["fold_accuracies"])
     ):
         return []
-    sys.path.insert(0, os.path.join(ROOT, "src"))
-    from facenet2expnet.eval.metrics import paired_comparison
-
     c = paired_comparison(meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"])
     p = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     return [
@@ -88,14 +91,8 @@ def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str
 
 
 def _control(dataset: str, recipe: str) -> str | None:
-    """The control a recipe names in its file ([recipe] control = "DATASET/NAME"): same net and budget, no face net."""
-    import tomllib
-
-    path = os.path.join(ROOT, "benchmarks", "recipes", dataset, recipe + ".toml")
-    if not os.path.exists(path):
-        return None
-    with open(path, "rb") as f:
-        control = tomllib.load(f).get("recipe", {}).get("control")
+    """The control a recipe's file names (same net and budget, no face net), by its short name."""
+    control = recipe_control(f"{dataset}/{recipe}")
     return control.split("/", 1)[1] if control else None
 
 
@@ -295,9 +292,6 @@ def main():
         out.append("")
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     text = "\n".join(out) + "\n"
-    sys.path.insert(0, os.path.join(ROOT, "src"))
-    from facenet2expnet.utils import atomic_write_text, portable
-
     atomic_write_text(path, portable(text, ROOT))
     print(f"wrote {path}")
 
