@@ -91,6 +91,9 @@ def run_recipe(
     fields, meta = load_recipe(name)
     fields = {**fields, "cache_dir": os.path.join(runs, "cache", "teacher"), **(overrides or {})}
     flags = [f"--config {os.path.relpath(recipe_file(name), ROOT)}"]
+    if "prepare" in meta:  # detect + align once (`facenet2expnet prepare`), train on the chips
+        fields["dataset"] = "prepared:" + prepared_dataset(fields["dataset"], meta["prepare"], runs)
+        flags.append(f"--dataset {fields['dataset']}")
     if meta.get("trunk_from"):
         fields["init_trunk"] = recipe_product(meta["trunk_from"], runs, threads)
         flags.append(f"--init-trunk {fields['init_trunk']}")
@@ -102,6 +105,19 @@ def run_recipe(
     if meta.get("trunk_from"):
         r["trunk_from"] = run_record(meta["trunk_from"], runs)
     return r
+
+
+def prepared_dataset(spec: str, options: dict, runs: str) -> str:
+    """The folder of ``facenet2expnet prepare --dataset SPEC`` with a recipe's [recipe.prepare] options, made
+    (or resumed) in RUNS/prepared/<kind>; the CLI equivalent is printed so that the step can be reproduced."""
+    from facenet2expnet.data.loaders import parse_dataset_spec
+    from facenet2expnet.face.prepare import prepare_dataset
+
+    kind, root = parse_dataset_spec(spec)
+    out = os.path.join(runs, "prepared", kind)
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
+    print(f"prepare: facenet2expnet prepare --dataset {spec} --out {portable(out)} {flags}", flush=True)
+    return prepare_dataset(kind, root, out, progress=False, **options)
 
 
 def run_row(r: dict) -> dict:
@@ -124,6 +140,41 @@ def run_row(r: dict) -> dict:
         if k in r:
             row[k] = r[k]
     return row
+
+
+def official_split_benchmark(dataset: str, test_name: str, benchmark: str, doc: str) -> None:
+    """The CLI of a benchmark on one official split (train, validation carved from it, test once): one run per
+    recipe in benchmarks/recipes/<dataset>/ (those named stage1_* only make trunks), a table, the JSON."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    trainable = [n for n in recipes_of(dataset) if not n.split("/")[1].startswith("stage1_")]
+    ap.add_argument("--recipes", nargs="+", default=trainable, choices=trainable)
+    ap.add_argument(
+        "--runs", default=RUNS, help="root of the run dirs (RUNS/<recipe>); keep long runs outside the work tree"
+    )
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", f"{dataset}.json"))
+    args = ap.parse_args()
+
+    key = f"{test_name.lower()}_accuracy"
+    results = {}  # the recipes run by this invocation; the JSON keeps the others
+    for name in args.recipes:
+        r = run_recipe(name, os.path.expanduser(args.runs), args.threads)
+        results[name.split("/", 1)[1]] = {key: r["accuracy_mean"], "best_epoch": r["best_epochs"][0], **run_row(r)}
+    results = merged_methods(args.out, results)
+    rows = [
+        {"method": m, "acc": 100 * v[key], "epoch": v["best_epoch"], "s2": (v["seconds_per_epoch"] or {}).get("stage2"),
+         "h": v["seconds"] / 3600}
+        for m, v in results.items()
+    ]  # fmt: skip
+    cols = [("method", "recipe", "<s", 28), ("acc", f"{test_name} %", ".2f"), ("epoch", "best epoch", "d"),
+            ("s2", "s/epoch", ".0f"), ("h", "CPU hours", ".2f")]  # fmt: skip
+    print(table(rows, cols))
+    write_results(args.out, {
+        "benchmark": benchmark, "methods": results, "machine": machine(),
+        "reproduce": f".venv/bin/python benchmarks/{dataset}.py --recipes " + " ".join(f"{dataset}/{m}" for m in results),
+    })  # fmt: skip
 
 
 def recipe_control(name: str) -> str | None:

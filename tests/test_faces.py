@@ -11,7 +11,7 @@ from PIL import Image
 from facenet2expnet.cli import main
 from facenet2expnet.data import load_dataset, make_folds
 from facenet2expnet.data.images import ImageReadError, read_image
-from facenet2expnet.errors import UnknownNameError
+from facenet2expnet.errors import DatasetLayoutError, UnknownNameError
 from facenet2expnet.face import DETECTORS, align_face, create_detector, crop_faces, landmarks_from_box
 from facenet2expnet.face.align import chip_to_image_matrix, similarity_transform, template_points
 
@@ -245,6 +245,45 @@ def test_prepare_precropped_synthetic_parallel(tmp_path):
     assert len(ds) == 6 and read_image(ds.samples[0].path, "L").shape == (32, 32)
     assert [p.kind for p in ds.problems] == ["failed"]
     assert len(make_folds(ds, folds=3, val_fraction=0.0)) == 3
+
+
+def test_prepare_keeps_the_whole_image_when_asked(tmp_path, monkeypatch):
+    """SFEW-style already-aligned faces: an image where the detector finds nothing is skipped by default and
+    kept (its centre square, resized, status whole_image) with no_face="whole"; both are listed as problems."""
+    from facenet2expnet.face.detect import DETECTORS, FaceDetector
+    from facenet2expnet.face.prepare import prepare_dataset
+
+    class BlindDetector(FaceDetector):
+        name = "blind-test"
+
+        def load(self):
+            pass
+
+        def _detect(self, rgb):
+            return []
+
+    monkeypatch.setitem(DETECTORS, "blind-test", BlindDetector)
+    for split, red in (("Train", 255), ("Val", 200)):
+        img = np.zeros((90, 60, 3), np.uint8)
+        img[15:75, :, 0] = red  # the centre 60x60 square is red, the bands above and below black
+        d = tmp_path / "sfew" / split / "Happy"
+        d.mkdir(parents=True)
+        Image.fromarray(img).save(d / "a.png")
+    kw = dict(size=30, channels="RGB", detector="blind-test", workers=1, progress=False, log=lambda m: None)
+    skipped = prepare_dataset("sfew", str(tmp_path / "sfew"), str(tmp_path / "p1"), **kw)
+    rows = list(csv.DictReader(open(os.path.join(skipped, "manifest.csv"))))
+    assert [r["status"] for r in rows] == ["no_face", "no_face"]
+    with pytest.raises(DatasetLayoutError, match="no labelled images"):  # nothing left to train on, said so
+        load_dataset("prepared", skipped)
+    kept = prepare_dataset("sfew", str(tmp_path / "sfew"), str(tmp_path / "p2"), no_face="whole", **kw)
+    assert kept != skipped  # a different setting is a different cache
+    ds = load_dataset("prepared", kept)
+    assert len(ds) == 2 and sorted(s.split for s in ds.samples) == ["train", "val"]
+    assert [p.kind for p in ds.problems] == ["whole-image", "whole-image"]
+    chips = [read_image(s.path, "RGB") for s in ds.samples]
+    assert all(c.shape == (30, 30, 3) and c[..., 0].min() >= 200 for c in chips)  # the centre square, not squashed
+    with pytest.raises(ValueError, match="no_face"):
+        prepare_dataset("sfew", str(tmp_path / "sfew"), str(tmp_path / "p3"), no_face="keep", **kw)
 
 
 def test_prepare_and_predict_make_the_same_face_chip(tmp_path, monkeypatch):

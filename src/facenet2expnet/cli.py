@@ -162,6 +162,7 @@ def cmd_prepare(args) -> int:
         detect=args.detect,
         workers=args.workers,
         progress=not args.no_progress,
+        no_face=args.no_face,
         **kw,
     )
     print(f"use it as --dataset prepared:{folder}")
@@ -391,6 +392,13 @@ def _add_prepare_command(sub) -> None:
         default="auto",
         choices=["auto", "always", "never"],
         help="auto: skip detection for already-cropped datasets (ckplus48, fer2013, tfd)",
+    )
+    p.add_argument(
+        "--no-face",
+        default="skip",
+        choices=["skip", "whole"],
+        help="an image without a detected face: skip it (default) or keep its centre square "
+        "(for already-aligned faces such as SFEW, so that every test image is scored)",
     )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--classes", help="class set or comma-separated names")

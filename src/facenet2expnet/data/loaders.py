@@ -593,8 +593,9 @@ def load_csv(root: str, classes=None) -> Dataset:
 def load_prepared(root: str) -> Dataset:
     """A cache made by ``facenet2expnet prepare`` (its folder, or the ``--out`` dir holding one).
 
-    Faces that were found (or pre-cropped) are the samples; images without a face and files
-    that failed are listed in ``problems``, never dropped silently.
+    Faces that were found (or pre-cropped, or kept whole by ``prepare --no-face whole``) are the
+    samples; images without a face and files that failed are listed in ``problems``, never dropped
+    silently. Whole images are listed there too, as samples that no detector confirmed.
     """
     from ..face.prepare import read_manifest
 
@@ -602,7 +603,9 @@ def load_prepared(root: str) -> Dataset:
     class_names = list(settings["class_names"])
     samples, problems = [], []
     for r in rows:
-        if r["status"] in ("ok", "precropped"):
+        if r["status"] == "whole_image":
+            problems.append(Problem("whole-image", r["source"], r["reason"]))
+        if r["status"] in ("ok", "precropped", "whole_image"):
             samples.append(
                 Sample(
                     label=class_names.index(r["label"]),

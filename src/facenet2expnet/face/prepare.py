@@ -6,7 +6,10 @@ line per finished image, appended as workers finish, so a killed run resumes) an
 status, crop). Load the result as a dataset with ``prepared:OUT``.
 
 Statuses: ``ok`` (largest face aligned), ``no_face``, ``failed`` (unreadable file: the reason
-is kept), ``precropped`` (the dataset is already cropped: resized, no detection).
+is kept), ``precropped`` (the dataset is already cropped: resized, no detection) and
+``whole_image`` (no face found, and ``no_face="whole"`` kept the image's centre square: for
+datasets of faces that someone else already aligned, such as SFEW 2.0, where a benchmark must
+score every test image).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def _process(job):
     from ..data.preprocess import fit
     from . import face_chips
 
-    index, source, array, out_path, size, padding, channels, detect = job
+    index, source, array, out_path, size, padding, channels, detect, no_face = job
     row = {"index": index, "status": "ok", "reason": "", "box": "", "landmarks": "", "score": "", "crop": ""}
     try:
         rgb = read_image(source if array is None else array, "RGB")
@@ -63,15 +66,19 @@ def _process(job):
         return {**row, "status": "failed", "reason": str(exc)}
     if detect:
         faces = face_chips(rgb, _worker["detector"], size, padding, channels)
-        if not faces:
+        if not faces and no_face == "whole":
+            chip = fit(center_square(rgb), size, channels)
+            row.update(status="whole_image", reason="no face found: kept the centre square of the whole image")
+        elif not faces:
             return {**row, "status": "no_face"}
-        face, lm, chip = faces[0]  # the largest
-        row.update(
-            box=json.dumps(face.to_dict()["box"]),
-            landmarks=json.dumps(np.round(lm, 2).tolist()),
-            score=round(face.score, 4),
-            reason=f"{len(faces)} faces, kept the largest" if len(faces) > 1 else "",
-        )
+        else:
+            face, lm, chip = faces[0]  # the largest
+            row.update(
+                box=json.dumps(face.to_dict()["box"]),
+                landmarks=json.dumps(np.round(lm, 2).tolist()),
+                score=round(face.score, 4),
+                reason=f"{len(faces)} faces, kept the largest" if len(faces) > 1 else "",
+            )
     else:
         chip = fit(rgb, size, channels)
         row["status"] = "precropped"
@@ -93,9 +100,16 @@ def prepare_dataset(
     workers: int = 2,
     progress: bool = True,
     log=print,
+    no_face: str = "skip",
     **load_kw,
 ) -> str:
-    """Run detection + alignment over a dataset; return the cache folder (``prepared:`` that folder)."""
+    """Run detection + alignment over a dataset; return the cache folder (``prepared:`` that folder).
+
+    ``no_face``: ``"skip"`` leaves an image without a face out of the samples (listed as a problem);
+    ``"whole"`` keeps its centre square instead (status ``whole_image``, also listed as a problem).
+    """
+    if no_face not in ("skip", "whole"):
+        raise ValueError(f"no_face must be 'skip' or 'whole', got {no_face!r}")
     ds = load_dataset(kind, root, check_images=False, **load_kw)
     do_detect = {"auto": kind not in PRECROPPED_KINDS, "always": True, "never": False}[detect]
     settings = {
@@ -109,6 +123,7 @@ def prepare_dataset(
         "load_options": load_kw,
         "class_names": ds.class_names,
         "files_sha256": stable_hash([s.key for s in ds.samples]),
+        **({"no_face": no_face} if no_face != "skip" else {}),  # absent by default: older caches keep their key
     }
     key = stable_hash(settings)[:16]
     folder = os.path.join(out, key)
@@ -119,7 +134,7 @@ def prepare_dataset(
     if done:
         log(f"resuming: {len(done)}/{len(ds)} images already prepared in {folder}")
     jobs = [
-        (i, s.path, s.array, os.path.join(folder, "crops", f"{i:07d}.png"), size, padding, channels, do_detect)
+        (i, s.path, s.array, os.path.join(folder, "crops", f"{i:07d}.png"), size, padding, channels, do_detect, no_face)
         for i, s in enumerate(ds.samples)
         if i not in done
     ]
@@ -187,9 +202,18 @@ def _write_manifest(ds, done: dict, folder: str, log) -> None:
     for i in range(len(ds)):
         if done[i]["status"] == "failed":
             log(f"  failed: {ds.samples[i].path}: {done[i]['reason']}")
-    missed = [ds.samples[i].path or ds.samples[i].key for i in range(len(ds)) if done[i]["status"] == "no_face"]
-    if missed:
-        log(f"  no face in {len(missed)} image(s), e.g. {', '.join(missed[:5])}")
+    for status, what in (("no_face", "no face in"), ("whole_image", "no face, whole image kept, in")):
+        missed = [ds.samples[i].path or ds.samples[i].key for i in range(len(ds)) if done[i]["status"] == status]
+        if missed:
+            log(f"  {what} {len(missed)} image(s), e.g. {', '.join(missed[:5])}")
+
+
+def center_square(img: np.ndarray) -> np.ndarray:
+    """The largest centred square of an image (keeps the aspect ratio that a plain resize would squash)."""
+    h, w = img.shape[:2]
+    side = min(h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    return img[y : y + side, x : x + side]
 
 
 def resolve_prepared_root(root: str) -> str:
