@@ -1,4 +1,5 @@
-"""CK+48, 7 classes, subject-independent 10-fold: fn2en against scratch, finetune and probe on the same folds.
+"""CK+48, subject-independent 10-fold (7 classes; recipes ck6_* use the paper's 6): fn2en against scratch,
+finetune and probe on the same folds.
 
     .venv/bin/python benchmarks/ckplus48_kfold10.py [--recipes ckplus48/fn2en ckplus48/scratch] [--seed 1] [--runs ~/runs]
 

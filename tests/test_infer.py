@@ -245,9 +245,9 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     from PIL import Image
 
     _ = [write_face(str(tmp_path / "calib" / f"{i}.png"), seed=i) for i in range(40)]
-    out = str(tmp_path / "int8.onnx")
+    out = str(tmp_path / "new" / "int8.onnx")  # a folder that does not exist yet is made
     assert main(["export", "fer2013-fn2en-fast", "--onnx", out, "--int8", str(tmp_path / "calib"), "--calibration-faces", "32"]) == 0  # fmt: skip
-    meta = json.load(open(str(tmp_path / "int8.json")))
+    meta = json.load(open(str(tmp_path / "new" / "int8.json")))
     q = meta["quantization"]
     assert (
         q["calibration_faces"] == 32

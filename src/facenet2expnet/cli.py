@@ -215,6 +215,7 @@ def cmd_export(args) -> int:
             f"export {args.model}: that is already an ONNX export; export a torch checkpoint "
             "(.json/.safetensors from train, or a bundled float model such as fer2013-fn2en-fast)"
         )
+    os.makedirs(os.path.dirname(os.path.abspath(args.onnx)), exist_ok=True)
     if not args.int8:
         meta = export_onnx(path, args.onnx, opset=args.opset)
         print(
