@@ -76,6 +76,7 @@ def _check_report(run_dir, method):
     assert REPORT_KEYS <= set(report)
     assert report["method"] == method and report["classes"] == CLASSES and report["protocol"] == "subject-kfold"
     assert all({"fold", "accuracy", "n_test"} <= set(f) for f in report["folds"])
+    assert all(0.0 <= f["val_accuracy"] <= 1.0 for f in report["folds"])  # the selected epoch's, for choosing runs
     cm = np.array(report["confusion_matrix"])
     assert cm.shape == (3, 3) and cm.sum() == sum(f["n_test"] for f in report["folds"])
     assert 0.0 <= report["accuracy_mean"] <= 1.0 and set(report["per_class_recall"]) == set(CLASSES)

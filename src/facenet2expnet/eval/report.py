@@ -32,7 +32,10 @@ def build_report(
         "dataset": dataset,
         "protocol": protocol,
         "classes": list(class_names),
-        "folds": [{"fold": f["fold"], "accuracy": f["accuracy"], "n_test": f["n_test"]} for f in fold_results],
+        "folds": [
+            {"fold": f["fold"], "accuracy": f["accuracy"], "n_test": f["n_test"], "val_accuracy": f.get("best_val_acc")}
+            for f in fold_results
+        ],  # val_accuracy: the selected epoch's (or C's), for choosing between runs without the test fold
         "accuracy_mean": acc_mean,
         "accuracy_std": acc_std,
         "accuracy_pooled": float(np.trace(cm) / max(cm.sum(), 1)),
