@@ -17,6 +17,7 @@ if __name__ == "__main__":
     official_split_benchmark(
         "fer2013",
         "PublicTest",
+        "publictest_accuracy",
         "FER2013: train on Training (validation carved from it), test on PublicTest (3,589)",
         __doc__,
     )

@@ -12,5 +12,9 @@ from common import official_split_benchmark
 
 if __name__ == "__main__":
     official_split_benchmark(
-        "sfew", "Val", "SFEW 2.0: train on Train (validation carved from it), test on all 431 Val images", __doc__
+        "sfew",
+        "Val",
+        "test_accuracy",
+        "SFEW 2.0: train on Train (validation carved from it), test on all 431 Val images",
+        __doc__,
     )

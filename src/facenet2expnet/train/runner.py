@@ -91,10 +91,14 @@ def run_experiment(
         # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
         # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
         earlier_seconds = sum(float(r["seconds"]) for r in _read_metrics(out_dir, inp.folds)) if resume else 0.0
+        report_path = os.path.join(out_dir, "report.json")
+        # a finished run re-read trains nothing: its time stays what it was (a probe's fit has no epoch rows)
+        finished_seconds = float(read_json(report_path)["seconds"]) if resume and os.path.exists(report_path) else None
         results = run_folds(cfg, inp, out_dir, resume, progress, log, dist)
         if not dist.is_main:
             return None
-        return _finish_run(cfg, inp, results, out_dir, command, time.time() - t_start + earlier_seconds, dist, log)
+        seconds = finished_seconds if finished_seconds is not None else time.time() - t_start + earlier_seconds
+        return _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log)
     finally:
         dist.stop()
 
