@@ -326,6 +326,22 @@ def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
     )  # e.g. a model refined elsewhere
 
 
+def test_init_trunk_from_a_bundled_model_by_name(synth_root, tmp_path):
+    """--init-trunk fer2013-fn2en-fast starts from the bundled model's trunk (refine it on your own data);
+    its int8 ONNX export has no torch weights and is refused by name."""
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.infer.backend import resolve_model
+    from facenet2expnet.train.loop import build_model, load_trunk
+
+    bundled, _ = load_checkpoint(resolve_model("fer2013-fn2en-fast"))
+    model, _ = build_model(_cfg(synth_root, tmp_path, arch="fast"), 3, (128, 8, 8))
+    load_trunk(model, "fer2013-fn2en-fast")
+    trunk = {k: v for k, v in bundled.state_dict().items() if not k.startswith("head.")}
+    assert trunk and all(torch.equal(model.state_dict()[k], v) for k, v in trunk.items())
+    with pytest.raises(FaceNet2ExpNetError, match="ONNX export"):
+        load_trunk(model, "fer2013-fn2en-fast-int8")
+
+
 def test_stage1_targets_follow_their_images():
     """Each stage-1 input gets the teacher features of that very image (or of its mirror when flipped)."""
     from facenet2expnet.train.loop import stage1_targets

@@ -72,7 +72,7 @@ class TrainConfig:
     init_trunk: str | None = opt(
         None,
         "fn2en/scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
-        "of a stage-1 run on a larger face set)",
+        "of a stage-1 run on a larger face set) or bundled model (e.g. fer2013-fn2en-fast)",
         group="model",
     )
     # ---- stage 1: regress the trunk onto the teacher
