@@ -360,9 +360,25 @@ def load_tfd(root: str, size: int = 48) -> Dataset:
 # SFEW 2.0
 
 
+_SFEW_NAME = re.compile(r"^(?P<movie>.+?)[_-](?P<clip>\d+)_+(?P<frame>\d+)$")  # Movie_clip_frame (a few with - or __)
+
+
+def _sfew_ids(path: str) -> dict:
+    """SFEW has no subject ids; its frames are named Movie_clip_frame. The movie stands in for the subject (the
+    same actors), so a validation split carved from Train holds out whole movies, not neighbouring frames.
+    A file named otherwise has none (and then the dataset has no subjects: the carve is stratified by class)."""
+    m = _SFEW_NAME.match(os.path.splitext(os.path.basename(path))[0])
+    if not m:
+        return {}
+    return {"subject": m["movie"], "sequence": f"{m['movie']}_{m['clip']}", "frame": int(m["frame"])}
+
+
 @register("sfew")
 def load_sfew(root: str) -> Dataset:
-    """SFEW 2.0: ``Train/<Emotion>/*`` and ``Val/<Emotion>/*`` (7 classes); official split train/val."""
+    """SFEW 2.0: ``Train/<Emotion>/*`` and ``Val/<Emotion>/*`` (7 classes); official split train/val.
+
+    Subject = the movie, sequence = the clip (from the file names): see ``_sfew_ids``.
+    """
     kind = "sfew"
     splits = {
         s: d
@@ -378,7 +394,7 @@ def load_sfew(root: str) -> Dataset:
         problems += probs
         for label, folder, _ in folders:
             for path in _images_in(folder, problems):
-                samples.append(Sample(label=label, path=path, split=split))
+                samples.append(Sample(label=label, path=path, split=split, **_sfew_ids(path)))
     return Dataset(kind, root, class_names, samples, problems, official_splits=("train", "val"))
 
 
