@@ -32,6 +32,8 @@ def row_of(r: dict) -> dict:
         "accuracy_mean": r["accuracy_mean"],
         "accuracy_std": r["accuracy_std"],
         "fold_accuracies": [f["accuracy"] for f in r["folds"]],
+        # the selected epoch's validation accuracy per fold: what choosing between recipes may look at
+        "validation_accuracies": [f.get("val_accuracy") for f in r["folds"]],
         "folds_run": len(r["folds"]),
         **run_row(r),
     }

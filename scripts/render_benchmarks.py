@@ -168,14 +168,16 @@ def main():
             "CK+48, subject-independent 10-fold (7 classes; rows ck6_*: the paper's 6, no contempt)",
             ["Same folds for every method (seed 0); validation subjects carved from each fold's training subjects select the",
              "epoch (or the probe's C); the test fold is used once. Reproduce: `" + ck["reproduce"] + "`."],
-            ["method", "mean accuracy", "std", "worst fold", "best fold", "s/epoch (stage 2)", "command"], "lrrrrrl",
+            ["method", "mean accuracy", "std", "worst fold", "best fold", "mean validation accuracy", "s/epoch (stage 2)",
+             "command"], "lrrrrrrl",
         )  # fmt: skip
         for m, v in ck["methods"].items():
             fa = v["fold_accuracies"]
             spe = (v.get("seconds_per_epoch") or {}).get("stage2")
+            va = [a for a in v.get("validation_accuracies") or [] if a is not None]
             out.append(
                 f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(min(fa))} | {pct(max(fa))} | "
-                f"{'' if spe is None else f'{spe:.1f}'} | `{v['command']}` |"
+                f"{pct(sum(va) / len(va)) if va else ''} | {'' if spe is None else f'{spe:.1f}'} | `{v['command']}` |"
             )
         out += ["", "Per-fold accuracies (fold 0 first):", ""]
         for m, v in ck["methods"].items():
