@@ -9,6 +9,11 @@ student architecture, the teacher tap, target normalization, loss and epochs. R�
 mean map scores 0), measured on the fold's validation subjects and on training faces; cosine is the
 mean per-face cosine similarity. Rows from FER2013 stage-1 runs (stage-1 data: FER2013's Training
 faces) are read from their run dirs where they exist. Writes benchmarks/results/stage1_fidelity.json.
+
+A second table (``by_scale``, no training) takes every finished stage-1 trunk, the FER2013 ones
+included, to the same CK+48 fold-0 faces and measures R² after average-pooling both the student's
+output and the teacher's tap to 8x8 (the tap itself), 4x4, 2x2 and 1x1: how much of what the
+student misses is fine spatial detail, and whether a trunk fitted on FER2013 faces fits CK+ faces.
 """
 
 import argparse
@@ -44,6 +49,44 @@ def row_of(r: dict, name: str, overrides: dict, data: str) -> dict:
     }  # fmt: skip
 
 
+def by_scale(trunks: dict, runs: str) -> dict:
+    """R² on CK+48 fold 0 (validation subjects and training faces) of each trunk, at 8x8, 4x4, 2x2 and 1x1."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from common import load_recipe
+
+    from facenet2expnet.data.preprocess import Preprocessing
+    from facenet2expnet.eval.metrics import explained_variance
+    from facenet2expnet.models.registry import load_checkpoint
+    from facenet2expnet.train.config import TrainConfig, field_defaults
+    from facenet2expnet.train.data import load_images
+    from facenet2expnet.train.runner import load_inputs
+
+    fields = {**field_defaults(), **load_recipe(BASE)[0], "cache_dir": os.path.join(runs, "cache", "teacher")}
+    inp = load_inputs(TrainConfig.from_dict(fields), progress=False, log=lambda m: None)
+    fold = inp.folds[0]
+    target = torch.from_numpy(np.asarray(inp.targets[:, 0], dtype=np.float32))  # N x C x 8 x 8, unmirrored faces
+    out = {}
+    for name, path in trunks.items():
+        model, meta = load_checkpoint(path)
+        pp = Preprocessing.from_dict(meta["preprocessing"])
+        images = load_images(inp.ds, pp, progress=False)
+        with torch.no_grad():
+            model.eval()
+            pred = torch.cat(
+                [model.forward_features(pp.normalize(images[i : i + 256].float())) for i in range(0, len(images), 256)]
+            )
+        row = {"trunk": portable(path)}
+        for k in (8, 4, 2, 1):
+            p, t = F.adaptive_avg_pool2d(pred, k).numpy(), F.adaptive_avg_pool2d(target, k).numpy()
+            mean = t[fold.train].mean(axis=0)  # the baseline: the training faces' mean map at this scale
+            row[f"val_r2_{k}x{k}"] = explained_variance(p[fold.val], t[fold.val], mean)
+            row[f"train_r2_{k}x{k}"] = explained_variance(p[fold.train], t[fold.train], mean)
+        out[name] = row
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -63,12 +106,19 @@ def main():
             r = {**read_json(os.path.join(runs, name, "pretrain.json")), **run_record(name, runs)}
             results[name.replace("/", "_")] = row_of(r, name, {}, "FER2013 Training faces (validation: 10% of them)")
     results = merged_methods(args.out, results)
+    run_dirs = {k: k.replace("fer2013_", "fer2013/", 1) if k.startswith("fer2013_") else f"{BASE}_{k}" for k in results}
+    trunks = {k: os.path.join(runs, d, "folds", "fold_00", "trunk.json") for k, d in run_dirs.items()}
+    scales = by_scale({k: p for k, p in trunks.items() if os.path.exists(p)}, runs)
     rows = [{"row": k, **v} for k, v in results.items()]
     cols = [("row", "row", "<s", 36), ("arch", "arch", "<s", 8), ("tap", "tap", "<s", 7), ("target_norm", "norm", "<s", 8),
             ("loss", "loss", "<s", 7), ("epochs", "epochs", "d", 6), ("train_r2", "train R²", ".3f", 9),
             ("val_r2", "val R²", ".3f", 8), ("val_cos", "val cos", ".3f", 8), ("seconds", "seconds", ".0f", 8)]  # fmt: skip
     print(table(rows, cols))
+    print("\nR² on CK+48 fold 0 after average-pooling output and tap (8x8 is the tap itself):")
+    print(table([{"row": k, **v} for k, v in scales.items()], [("row", "trunk", "<s", 36)] + [
+        (f"{w}_r2_{k}x{k}", f"{w} {k}x{k}", ".3f", 10) for k in (8, 4, 2, 1) for w in ("val", "train")]))  # fmt: skip
     write_results(args.out, {
+        "by_scale": scales,
         "benchmark": "stage-1 fidelity: R² and cosine of the student's tap against the teacher's, on held-out faces",
         "rows": results, "machine": machine(),
         "reproduce": ".venv/bin/python benchmarks/stage1_fidelity.py --rows " + " ".join(k for k in results if k in ROWS),
