@@ -176,8 +176,12 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
     cols = [("method", "recipe", "<s", 28), ("acc", f"{test_name} %", ".2f"), ("epoch", "best epoch", "d"),
             ("s2", "s/epoch", ".0f"), ("h", "CPU hours", ".2f")]  # fmt: skip
     print(table(rows, cols))
+    tests = test_set_comparisons(results, dataset)
+    for name, c in tests.items():
+        print(f"{name}: {100 * (c['acc_a'] - c['acc_b']):+.2f} points, right on {c['a_only']} images the control "
+              f"missed and wrong on {c['b_only']} it got, exact McNemar p = {c['p_mcnemar']:.3g}")  # fmt: skip
     write_results(args.out, {
-        "benchmark": benchmark, "methods": results, "machine": machine(),
+        "benchmark": benchmark, "methods": results, "paired_tests": tests, "machine": machine(),
         "reproduce": f".venv/bin/python benchmarks/{dataset}.py --recipes " + " ".join(f"{dataset}/{m}" for m in results),
     })  # fmt: skip
 
@@ -199,6 +203,32 @@ def comparisons(methods: dict, dataset: str) -> dict:
             out[f"{name} vs {control.split('/', 1)[1]}"] = paired_comparison(
                 row["fold_accuracies"], other["fold_accuracies"]
             )
+    return out
+
+
+def test_set_comparisons(methods: dict, dataset: str) -> dict:
+    """Every recipe that names a control, against it on the one official test set: the exact McNemar test on the
+    images each gets right (from the runs' predictions.csv)."""
+    import csv
+
+    from facenet2expnet.eval.metrics import mcnemar
+
+    def correct(row: dict) -> dict:
+        path = os.path.join(os.path.expanduser(row["run_dir"]), "folds", "fold_00", "predictions.csv")
+        with open(path, newline="") as f:
+            return {r["index"]: r["true"] == r["pred"] for r in csv.DictReader(f)}
+
+    out = {}
+    for name, row in methods.items():
+        control = recipe_control(f"{dataset}/{name}")
+        other = methods.get(control.split("/", 1)[1]) if control else None
+        if other is None or "run_dir" not in row or "run_dir" not in other:
+            continue
+        a, b = correct(row), correct(other)
+        if set(a) != set(b):
+            raise SystemExit(f"{name} and {control} were tested on different images; rerun one of them")
+        keys = sorted(a)
+        out[f"{name} vs {control.split('/', 1)[1]}"] = mcnemar([a[k] for k in keys], [b[k] for k in keys])
     return out
 
 

@@ -148,6 +148,11 @@ def _official_section(name: str, title: str, test: str, test_key: str, intro: li
             f"| {m} | {pct(v[test_key])} | {selected} | {'' if val is None else pct(val)} | "
             f"{'' if v['best_epoch'] is None else v['best_epoch']} | {spe.get('stage2', '')} | {v['seconds'] / 3600:.2f} | `{v['command']}` |"
         )
+    tests = d.get("paired_tests") or {}
+    if tests:
+        out += ["", "Against its control on the same test images (exact McNemar test on the discordant images):", ""]
+        out += [f"- {k}: {pct(c['acc_a'])} vs {pct(c['acc_b'])}; right where the control was wrong on {c['a_only']} "
+                f"images, the reverse on {c['b_only']}; p = {c['p_mcnemar']:.3g}" for k, c in tests.items()]  # fmt: skip
     return out + _stage1_lines(d["methods"]) + _trunk_from_lines(d["methods"]) + [""]
 
 

@@ -429,3 +429,19 @@ def test_paired_comparison_against_known_values():
     assert same["t"] is None and same["p_wilcoxon"] is None and same["ties"] == 10
     with pytest.raises(ValueError, match="equal-length"):
         paired_comparison([0.9], [0.8])
+
+
+def test_mcnemar_against_hand_computed_binomial():
+    """One test set: 10 images only a gets right, 2 only b gets right -> p = 2 * P(X <= 2), X ~ Bin(12, 1/2)."""
+    from math import comb
+
+    from facenet2expnet.eval.metrics import mcnemar
+
+    a = np.array([1] * 10 + [0] * 2 + [1] * 30 + [0] * 8, bool)
+    b = np.array([0] * 10 + [1] * 2 + [1] * 30 + [0] * 8, bool)
+    r = mcnemar(a, b)
+    assert (r["a_only"], r["b_only"], r["n"]) == (10, 2, 50) and r["acc_a"] == 0.8 and r["acc_b"] == 0.64
+    assert r["p_mcnemar"] == pytest.approx(2 * sum(comb(12, k) for k in range(3)) / 2**12)
+    assert mcnemar(a, a)["p_mcnemar"] == 1.0  # no discordant image: no evidence either way
+    with pytest.raises(ValueError, match="equal-length"):
+        mcnemar(a, b[:-1])

@@ -84,3 +84,23 @@ def paired_comparison(a, b) -> dict:
         out.update(t=float(t.statistic), p_t=float(t.pvalue))
     out["p_wilcoxon"] = float(stats.wilcoxon(d[d != 0]).pvalue) if (d != 0).any() else None
     return out
+
+
+def mcnemar(correct_a, correct_b) -> dict:
+    """Method ``a`` against ``b`` on one test set (the same images, each right or wrong): the exact McNemar test.
+
+    -> accuracies, the discordant counts (``a_only``: a right and b wrong; ``b_only``: the reverse) and the
+    two-sided p of the exact binomial test on them (1.0 when there are none). For a single official split,
+    where there are no folds to pair, this is the paired test.
+    """
+    from scipy import stats
+
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"mcnemar needs two equal-length, non-empty 1-d series, got {a.shape} and {b.shape}")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    n = a_only + b_only
+    p = float(stats.binomtest(a_only, n, 0.5).pvalue) if n else 1.0
+    return {"n": int(a.size), "acc_a": float(a.mean()), "acc_b": float(b.mean()), "a_only": a_only, "b_only": b_only,
+            "p_mcnemar": p}  # fmt: skip
+
