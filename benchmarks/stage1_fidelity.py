@@ -50,7 +50,7 @@ def row_of(r: dict, name: str, overrides: dict, data: str) -> dict:
 
 
 def by_scale(trunks: dict, runs: str) -> dict:
-    """R² on CK+48 fold 0 (validation subjects and training faces) of each trunk, at 8x8, 4x4, 2x2 and 1x1."""
+    """R² on CK+48 fold 0 (validation subjects and training faces) of each level-2 trunk, at 8x8, 4x4, 2x2, 1x1."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -61,6 +61,7 @@ def by_scale(trunks: dict, runs: str) -> dict:
     from facenet2expnet.models.registry import load_checkpoint
     from facenet2expnet.train.config import TrainConfig, field_defaults
     from facenet2expnet.train.data import load_images
+    from facenet2expnet.train.loop import TeacherTargets
     from facenet2expnet.train.runner import load_inputs
 
     fields = {**field_defaults(), **load_recipe(BASE)[0], "cache_dir": os.path.join(runs, "cache", "teacher")}
@@ -70,6 +71,8 @@ def by_scale(trunks: dict, runs: str) -> dict:
     out = {}
     for name, path in trunks.items():
         model, meta = load_checkpoint(path)
+        if tuple(model.target_shape) != tuple(target.shape[1:]):  # another tap (level3): not this table's targets
+            continue
         pp = Preprocessing.from_dict(meta["preprocessing"])
         images = load_images(inp.ds, pp, progress=False)
         with torch.no_grad():
@@ -77,6 +80,9 @@ def by_scale(trunks: dict, runs: str) -> dict:
             pred = torch.cat(
                 [model.forward_features(pp.normalize(images[i : i + 256].float())) for i in range(0, len(images), 256)]
             )
+        # a trunk fitted to standardized targets answers in that space: back to the teacher's units, with the
+        # statistics of this fold's training faces (those the CK+ trunks were fitted with)
+        pred = TeacherTargets(inp.targets, fold.train, meta["config"].get("target_norm", "none")).raw(pred)
         row = {"trunk": portable(path)}
         for k in (8, 4, 2, 1):
             p, t = F.adaptive_avg_pool2d(pred, k).numpy(), F.adaptive_avg_pool2d(target, k).numpy()

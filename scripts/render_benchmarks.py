@@ -57,18 +57,27 @@ def _stage1_lines(methods: dict) -> list[str]:
 
 
 def _trunk_from_lines(methods: dict) -> list[str]:
-    """Methods that start from the trunk of a FER2013 benchmark model (refined with FER2013's labels): not the paper's method."""
+    """Methods that start from another run's trunk: a stage 1 alone (labels unused) or a model refined with labels."""
     out = []
     for m, v in methods.items():
         src = v.get("trunk_from")
-        if src:
+        if not src:
+            continue
+        if "publictest_accuracy" in src:  # rows from before recipe files: a FER2013 model refined with labels
             out += [
                 "",
                 f"{m}: not the paper's method. Its trunk comes from a FER2013 model refined with FER2013's 7 labels "
                 f"(PublicTest {pct(src['publictest_accuracy'])}; `{src['command']}`"
                 + (f", after the stage 1 `{src['stage1_command']}`" if src.get("stage1_command") else "")
-                + "); each CK+ fold then refines it with a new head (the class sets differ).",
+                + "); each fold then refines it with a new head (the class sets differ).",
             ]
+        elif "n_train_faces" in src:  # a stage-1 run alone: faces without labels
+            r2 = "" if src.get("val_r2") is None else f", held-out R² {src['val_r2']:.3f}"
+            out += ["", f"{m}: starts from the trunk of `{src['recipe']}`, stage 1 alone on {src['n_train_faces']:,} "
+                    f"faces, labels unused (validation MSE {src['val_mse']:.4f}{r2}; `{src['command']}`)."]  # fmt: skip
+        else:  # a model refined with labels
+            out += ["", f"{m}: not the paper's method. Its trunk comes from `{src['recipe']}`, refined with that "
+                    f"dataset's labels (accuracy {pct(src['accuracy'])}; `{src['command']}`)."]  # fmt: skip
     return out
 
 
@@ -314,6 +323,18 @@ def main():
                 out += [
                     f"| {m} | {t['median_ms']:.3f} | {', '.join(f'{x:.3f}' for x in t['ms_per_round'])} |"
                     for m, t in v.items()
+                ]
+            elif k == "by_scale":  # stage1_fidelity: every level-2 trunk on CK+48 fold 0, R² after pooling
+                scales = ("8x8", "4x4", "2x2", "1x1")
+                out += ["", "R² on CK+48 fold 0 after average-pooling the student's output and the tap (8x8 is the tap "
+                        "itself; no training, `by_scale`):", "",
+                        "| trunk | " + " | ".join(f"val {c} | train {c}" for c in scales) + " |",
+                        "|---|" + "---:|" * 2 * len(scales)]  # fmt: skip
+                out += [
+                    f"| {name} | "
+                    + " | ".join(f"{r[f'val_r2_{c}']:.3f} | {r[f'train_r2_{c}']:.3f}" for c in scales)
+                    + " |"
+                    for name, r in v.items()
                 ]
             elif k not in ("rows", "machine", "reproduce", "benchmark"):
                 out.append(f"\n- {k}: {v}")
