@@ -103,4 +103,3 @@ def mcnemar(correct_a, correct_b) -> dict:
     p = float(stats.binomtest(a_only, n, 0.5).pvalue) if n else 1.0
     return {"n": int(a.size), "acc_a": float(a.mean()), "acc_b": float(b.mean()), "a_only": a_only, "b_only": b_only,
             "p_mcnemar": p}  # fmt: skip
-
