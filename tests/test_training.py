@@ -469,9 +469,12 @@ def test_resume_with_a_changed_config_is_a_named_error(synth_root, tmp_path):
         run_experiment(changed, run, resume=True, progress=False, log=lambda m: None)
     # the same config resumes (a runtime field such as the cache dir does not count); so does the CLI with --out alone
     same = _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=1, cache_dir=str(tmp_path / "elsewhere"))
+    report_path = os.path.join(run, "report.json")
+    json.dump({**json.load(open(report_path)), "code": "0123abc"}, open(report_path, "w"))  # trained by older code
     again = run_experiment(same, run, resume=True, progress=False, log=lambda m: None)
     assert again["accuracy_mean"] == first["accuracy_mean"]
     assert again["seconds"] == first["seconds"] > 0  # re-reading a finished run adds no time to what it cost
+    assert again["code"] == "0123abc"  # and names the code that trained it, not the code that re-read it
     assert main(["train", "--out", run, "--resume", "--no-progress"]) == 0
     assert main(["train", "--out", run, "--resume", "--no-progress", "--lr-stage2", "0.5"]) == 2
 

@@ -91,14 +91,12 @@ def run_experiment(
         # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
         # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
         earlier_seconds = sum(float(r["seconds"]) for r in _read_metrics(out_dir, inp.folds)) if resume else 0.0
-        report_path = os.path.join(out_dir, "report.json")
-        # a finished run re-read trains nothing: its time stays what it was (a probe's fit has no epoch rows)
-        finished_seconds = float(read_json(report_path)["seconds"]) if resume and os.path.exists(report_path) else None
+        finished = _finished_record(out_dir) if resume else None
         results = run_folds(cfg, inp, out_dir, resume, progress, log, dist)
         if not dist.is_main:
             return None
-        seconds = finished_seconds if finished_seconds is not None else time.time() - t_start + earlier_seconds
-        return _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log)
+        seconds = time.time() - t_start + earlier_seconds
+        return _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finished)
     finally:
         dist.stop()
 
@@ -117,15 +115,26 @@ def run_folds(cfg: TrainConfig, inp: "Inputs", out_dir: str, resume: bool, progr
     return [run_fold(cfg, inp, fold, out_dir, resume, progress, log, dist) for fold in inp.folds]
 
 
-def _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log) -> dict:
+def _finished_record(out_dir: str) -> dict | None:
+    """What made a run that had already ended (its report, or a stage-1-only run's summary), else None."""
+    for name in ("report.json", "pretrain.json"):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            return read_json(path)
+    return None
+
+
+def _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finished: dict | None = None) -> dict:
+    """Write the run's report. ``finished``: the record of a run that had ended before this invocation, which
+    only re-read it: the code that trained it and the seconds it cost stay its own (a probe has no epoch rows)."""
     rows = _merge_metrics(out_dir, inp.folds)
     record = {
         "config": cfg.to_dict(),
         "config_key": cfg.key(),
-        "code": code_version(),
+        "code": finished.get("code") if finished else code_version(),
         "command": command,
         "teacher": inp.teacher_desc,
-        "seconds": round(seconds, 1),
+        "seconds": round(float(finished["seconds"]) if finished else seconds, 1),
         "teacher_cache_seconds": round(inp.cache_seconds, 1),
         "seconds_per_epoch": _epoch_seconds(rows),
         # what one optimizer step sees, over all ranks (data-parallel: each rank trains on a share of it)
