@@ -191,19 +191,24 @@ def recipe_control(name: str) -> str | None:
     return load_recipe(name)[1].get("control") if os.path.exists(os.path.join(RECIPES, name + ".toml")) else None
 
 
+def control_pairs(methods: dict, dataset: str):
+    """(label "NAME vs CONTROL", row, control's row) for every recipe in ``methods`` whose control ran too."""
+    for name, row in methods.items():
+        control = recipe_control(f"{dataset}/{name}")
+        short = control.split("/", 1)[1] if control else None
+        if short in methods:
+            yield f"{name} vs {short}", row, methods[short]
+
+
 def comparisons(methods: dict, dataset: str) -> dict:
     """Every recipe that names a control, against it on the same folds: paired differences, t and Wilcoxon tests."""
     from facenet2expnet.eval.metrics import paired_comparison
 
-    out = {}
-    for name, row in methods.items():
-        control = recipe_control(f"{dataset}/{name}")
-        other = methods.get(control.split("/", 1)[1]) if control else None
-        if other and len(other["fold_accuracies"]) == len(row["fold_accuracies"]) >= 2:
-            out[f"{name} vs {control.split('/', 1)[1]}"] = paired_comparison(
-                row["fold_accuracies"], other["fold_accuracies"]
-            )
-    return out
+    return {
+        label: paired_comparison(row["fold_accuracies"], other["fold_accuracies"])
+        for label, row, other in control_pairs(methods, dataset)
+        if len(other["fold_accuracies"]) == len(row["fold_accuracies"]) >= 2
+    }
 
 
 def test_set_comparisons(methods: dict, dataset: str) -> dict:
@@ -219,16 +224,13 @@ def test_set_comparisons(methods: dict, dataset: str) -> dict:
             return {r["index"]: r["true"] == r["pred"] for r in csv.DictReader(f)}
 
     out = {}
-    for name, row in methods.items():
-        control = recipe_control(f"{dataset}/{name}")
-        other = methods.get(control.split("/", 1)[1]) if control else None
-        if other is None or "run_dir" not in row or "run_dir" not in other:
+    for label, row, other in control_pairs(methods, dataset):
+        if "run_dir" not in row or "run_dir" not in other:
             continue
         a, b = correct(row), correct(other)
         if set(a) != set(b):
-            raise SystemExit(f"{name} and {control} were tested on different images; rerun one of them")
-        keys = sorted(a)
-        out[f"{name} vs {control.split('/', 1)[1]}"] = mcnemar([a[k] for k in keys], [b[k] for k in keys])
+            raise SystemExit(f"{label}: the two were tested on different images; rerun one of them")
+        out[label] = mcnemar([a[k] for k in sorted(a)], [b[k] for k in sorted(a)])
     return out
 
 
