@@ -108,6 +108,14 @@ def resize_square(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
+def center_square(img: np.ndarray) -> np.ndarray:
+    """The largest centred square of an image (keeps the aspect ratio that a plain resize would squash)."""
+    h, w = img.shape[:2]
+    side = min(h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    return img[y : y + side, x : x + side]
+
+
 def to_channels(img: np.ndarray, channels: str) -> np.ndarray:
     """uint8 HxWx3 RGB (or HxW grey) -> the colour mode: "L" (ITU-R 601 luma) or "RGB"."""
     if channels == "L":

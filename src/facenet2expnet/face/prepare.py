@@ -55,7 +55,7 @@ def _init_worker(detector_name: str, threads: int) -> None:
 
 def _process(job):
     from ..data.images import ImageReadError, read_image
-    from ..data.preprocess import fit
+    from ..data.preprocess import center_square, fit
     from . import face_chips
 
     index, source, array, out_path, size, padding, channels, detect, no_face = job
@@ -66,12 +66,7 @@ def _process(job):
         return {**row, "status": "failed", "reason": str(exc)}
     if detect:
         faces = face_chips(rgb, _worker["detector"], size, padding, channels)
-        if not faces and no_face == "whole":
-            chip = fit(center_square(rgb), size, channels)
-            row.update(status="whole_image", reason="no face found: kept the centre square of the whole image")
-        elif not faces:
-            return {**row, "status": "no_face"}
-        else:
+        if faces:
             face, lm, chip = faces[0]  # the largest
             row.update(
                 box=json.dumps(face.to_dict()["box"]),
@@ -79,6 +74,11 @@ def _process(job):
                 score=round(face.score, 4),
                 reason=f"{len(faces)} faces, kept the largest" if len(faces) > 1 else "",
             )
+        elif no_face == "whole":
+            chip = fit(center_square(rgb), size, channels)
+            row.update(status="whole_image", reason="no face found: kept the centre square of the whole image")
+        else:
+            return {**row, "status": "no_face"}
     else:
         chip = fit(rgb, size, channels)
         row["status"] = "precropped"
@@ -206,14 +206,6 @@ def _write_manifest(ds, done: dict, folder: str, log) -> None:
         missed = [ds.samples[i].path or ds.samples[i].key for i in range(len(ds)) if done[i]["status"] == status]
         if missed:
             log(f"  {what} {len(missed)} image(s), e.g. {', '.join(missed[:5])}")
-
-
-def center_square(img: np.ndarray) -> np.ndarray:
-    """The largest centred square of an image (keeps the aspect ratio that a plain resize would squash)."""
-    h, w = img.shape[:2]
-    side = min(h, w)
-    y, x = (h - side) // 2, (w - side) // 2
-    return img[y : y + side, x : x + side]
 
 
 def resolve_prepared_root(root: str) -> str:
