@@ -17,6 +17,7 @@ student misses is fine spatial detail, and whether a trunk fitted on FER2013 fac
 """
 
 import argparse
+import json
 import os
 
 from common import ROOT, RUNS, machine, merged_methods, now, portable, run_recipe, run_record, table, write_results
@@ -45,7 +46,7 @@ def row_of(r: dict, name: str, overrides: dict, data: str) -> dict:
         "val_r2": fold.get("stage1_val_r2"), "val_cos": fold.get("stage1_val_cos"), "train_r2": fold.get("stage1_train_r2"),
         "train_cos": fold.get("stage1_train_cos"), "val_mse": fold["stage1_val_mse"], "n_train": fold["n_train"],
         "seconds": r["seconds"], "recipe": r.get("recipe"), "code": r.get("code"), "command": portable(r["command"]),
-        "finished": now(),
+        "run_dir": portable(r["run_dir"]), "finished": now(),
     }  # fmt: skip
 
 
@@ -68,21 +69,24 @@ def by_scale(trunks: dict, runs: str) -> dict:
     inp = load_inputs(TrainConfig.from_dict(fields), progress=False, log=lambda m: None)
     fold = inp.folds[0]
     target = torch.from_numpy(np.asarray(inp.targets[:, 0], dtype=np.float32))  # N x C x 8 x 8, unmirrored faces
+    # a trunk fitted to standardized targets answers in that space: back to the teacher's units, with the
+    # statistics of this fold's training faces (those the CK+ trunks were fitted with)
+    stats = {norm: TeacherTargets(inp.targets, fold.train, norm) for norm in ("none", "channel")}
+    images = {}  # by preprocessing: the students share one (48 px grey)
     out = {}
     for name, path in trunks.items():
         model, meta = load_checkpoint(path)
         if tuple(model.target_shape) != tuple(target.shape[1:]):  # another tap (level3): not this table's targets
             continue
         pp = Preprocessing.from_dict(meta["preprocessing"])
-        images = load_images(inp.ds, pp, progress=False)
+        key = json.dumps(meta["preprocessing"], sort_keys=True)
+        x = images[key] = images[key] if key in images else load_images(inp.ds, pp, progress=False)
         with torch.no_grad():
             model.eval()
             pred = torch.cat(
-                [model.forward_features(pp.normalize(images[i : i + 256].float())) for i in range(0, len(images), 256)]
+                [model.forward_features(pp.normalize(x[i : i + 256].float())) for i in range(0, len(x), 256)]
             )
-        # a trunk fitted to standardized targets answers in that space: back to the teacher's units, with the
-        # statistics of this fold's training faces (those the CK+ trunks were fitted with)
-        pred = TeacherTargets(inp.targets, fold.train, meta["config"].get("target_norm", "none")).raw(pred)
+        pred = stats[meta["config"].get("target_norm", "none")].raw(pred)
         row = {"trunk": portable(path)}
         for k in (8, 4, 2, 1):
             p, t = F.adaptive_avg_pool2d(pred, k).numpy(), F.adaptive_avg_pool2d(target, k).numpy()
@@ -110,10 +114,11 @@ def main():
             from facenet2expnet.utils import read_json
 
             r = {**read_json(os.path.join(runs, name, "pretrain.json")), **run_record(name, runs)}
+            r["run_dir"] = os.path.join(runs, name)
             results[name.replace("/", "_")] = row_of(r, name, {}, "FER2013 Training faces (validation: 10% of them)")
     results = merged_methods(args.out, results)
-    run_dirs = {k: k.replace("fer2013_", "fer2013/", 1) if k.startswith("fer2013_") else f"{BASE}_{k}" for k in results}
-    trunks = {k: os.path.join(runs, d, "folds", "fold_00", "trunk.json") for k, d in run_dirs.items()}
+    trunks = {k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
+              for k, v in results.items() if "run_dir" in v}  # fmt: skip
     scales = by_scale({k: p for k, p in trunks.items() if os.path.exists(p)}, runs)
     rows = [{"row": k, **v} for k, v in results.items()]
     cols = [("row", "row", "<s", 36), ("arch", "arch", "<s", 8), ("tap", "tap", "<s", 7), ("target_norm", "norm", "<s", 8),
