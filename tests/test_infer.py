@@ -202,6 +202,14 @@ def test_test_flip_travels_with_the_checkpoint(tmp_path):
         assert main(["export", path, "--onnx", out]) == 0
         onnx_got = np.concatenate(ExpressionRecognizer.from_pretrained(out, detect=False).predict_proba(faces))
         assert np.abs(onnx_got - got).max() <= 1e-4
+        # --no-test-flip: an export that scores each face once (half the cost), softmax of the face's own logits
+        once = str(tmp_path / "once.onnx")
+        assert main(["export", path, "--onnx", once, "--no-test-flip"]) == 0
+        rec_once = ExpressionRecognizer.from_pretrained(once, detect=False)
+        assert not rec_once.preprocessing_.test_flip and json.load(open(once[:-5] + ".json"))["preprocessing"]["test_flip"] is False  # fmt: skip
+        with torch.no_grad():
+            want_once = torch.softmax(model(x), 1).numpy()
+        np.testing.assert_allclose(np.concatenate(rec_once.predict_proba(faces)), want_once, atol=1e-4)
 
 
 def _synthetic_video(path, n=12):
