@@ -27,13 +27,12 @@ from importlib import resources
 import numpy as np
 
 from ..errors import FaceNet2ExpNetError
+from ..infer.backend import APP_DEFAULT
 
 
 @dataclass
 class ServeSettings:
-    models: list = field(
-        default_factory=lambda: ["fer2013-fn2en-fast-int8"]
-    )  # names or paths (infer.backend.APP_DEFAULT)
+    models: list = field(default_factory=lambda: [APP_DEFAULT])  # names or paths
     detector: str = "blazeface"
     max_bytes: int = 10 * 2**20  # per file
     max_pixels: int = 40_000_000
