@@ -206,7 +206,9 @@ def test_test_flip_travels_with_the_checkpoint(tmp_path):
         once = str(tmp_path / "once.onnx")
         assert main(["export", path, "--onnx", once, "--no-test-flip"]) == 0
         rec_once = ExpressionRecognizer.from_pretrained(once, detect=False)
-        assert not rec_once.preprocessing_.test_flip and json.load(open(once[:-5] + ".json"))["preprocessing"]["test_flip"] is False  # fmt: skip
+        once_meta = json.load(open(once[:-5] + ".json"))
+        assert not rec_once.preprocessing_.test_flip and once_meta["preprocessing"]["test_flip"] is False
+        assert "test_flip set to False at export" in once_meta["export_note"]
         with torch.no_grad():
             want_once = torch.softmax(model(x), 1).numpy()
         np.testing.assert_allclose(np.concatenate(rec_once.predict_proba(faces)), want_once, atol=1e-4)

@@ -19,8 +19,13 @@ def export_onnx(checkpoint: str, out: str, opset: int = 17, test_flip: bool | No
     was validated). False halves the cost per face, at the accuracy the checkpoint has without mirrors.
     """
     model, meta = load_checkpoint(checkpoint)
-    if test_flip is not None:
+    changed = test_flip is not None and bool(test_flip) != bool(meta["preprocessing"].get("test_flip"))
+    if changed:  # said in the metadata: the card's accuracy was measured the other way
         meta["preprocessing"] = {**meta["preprocessing"], "test_flip": bool(test_flip)}
+        meta["export_note"] = (
+            f"test_flip set to {bool(test_flip)} at export (the checkpoint's was {not test_flip}): the card's "
+            "accuracy was measured the checkpoint's way; measure this file with benchmarks/inference.py"
+        )
     model.eval()
     pp = meta["preprocessing"]
     c = 1 if pp["channels"] == "L" else 3
