@@ -36,15 +36,18 @@ ROWS = {
 }
 BASE = "ckplus48/stage1"
 FER_RUNS = ("fer2013/stage1_compact", "fer2013/stage1_fast", "fer2013/stage1_res48")  # stage-1 data: FER2013 faces
+# fn2en runs whose stage 1 continued on each CK+48 fold from a FER2013 trunk: their report's fold means
+BOTH_RUNS = ("ckplus48/res48_fn2en_fer_ck_stage1",)
 
 
-def row_of(r: dict, name: str, overrides: dict, data: str) -> dict:
-    fold = r["folds"][0]
+def row_of(r: dict, name: str, overrides: dict, data: str, stats: dict | None = None) -> dict:
+    """One table row from a run record; ``stats``: where the stage-1 numbers are (default: the run's fold 0)."""
+    fold = r["folds"][0] if stats is None else stats
     return {
         "stage1_data": data, "overrides": overrides, "arch": r["config"]["arch"], "tap": r["config"]["layer"] or "level2",
         "target_norm": r["config"]["target_norm"], "loss": r["config"]["stage1_loss"], "epochs": r["config"]["stage1_epochs"],
         "val_r2": fold.get("stage1_val_r2"), "val_cos": fold.get("stage1_val_cos"), "train_r2": fold.get("stage1_train_r2"),
-        "train_cos": fold.get("stage1_train_cos"), "val_mse": fold["stage1_val_mse"], "n_train": fold["n_train"],
+        "train_cos": fold.get("stage1_train_cos"), "val_mse": fold.get("stage1_val_mse"), "n_train": fold.get("n_train"),
         "seconds": r["seconds"], "recipe": r.get("recipe"), "code": r.get("code"), "command": portable(r["command"]),
         "run_dir": portable(r["run_dir"]), "finished": now(),
     }  # fmt: skip
@@ -116,6 +119,14 @@ def main():
             r = {**read_json(os.path.join(runs, name, "pretrain.json")), **run_record(name, runs)}
             r["run_dir"] = os.path.join(runs, name)
             results[name.replace("/", "_")] = row_of(r, name, {}, "FER2013 Training faces (validation: 10% of them)")
+    for name in BOTH_RUNS:  # read too: a 10-fold CK+48 run (ckplus48_kfold10.py)
+        report = os.path.join(runs, name, "report.json")
+        if os.path.exists(report):
+            from facenet2expnet.utils import read_json
+
+            r = {**read_json(report), **run_record(name, runs), "run_dir": os.path.join(runs, name)}
+            data = "FER2013 Training faces, then each CK+48 fold's training subjects (mean over the folds)"
+            results[name.replace("/", "_")] = row_of(r, name, {}, data, stats=r)  # no trunk file: not in by_scale
     results = merged_methods(args.out, results)
     trunks = {k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
               for k, v in results.items() if "run_dir" in v}  # fmt: skip
