@@ -176,7 +176,8 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
     cols = [("method", "recipe", "<s", 28), ("acc", f"{test_name} %", ".2f"), ("epoch", "best epoch", "d"),
             ("s2", "s/epoch", ".0f"), ("h", "CPU hours", ".2f")]  # fmt: skip
     print(table(rows, cols))
-    tests = test_set_comparisons(results, dataset)
+    previous = json.load(open(args.out)).get("paired_tests", {}) if os.path.exists(args.out) else {}
+    tests = test_set_comparisons(results, dataset, previous)
     for name, c in tests.items():
         print(f"{name}: {100 * (c['acc_a'] - c['acc_b']):+.2f} points, right on {c['a_only']} images the control "
               f"missed and wrong on {c['b_only']} it got, exact McNemar p = {c['p_mcnemar']:.3g}")  # fmt: skip
@@ -211,21 +212,31 @@ def comparisons(methods: dict, dataset: str) -> dict:
     }
 
 
-def test_set_comparisons(methods: dict, dataset: str) -> dict:
+def test_set_comparisons(methods: dict, dataset: str, previous: dict | None = None) -> dict:
     """Every recipe that names a control, against it on the one official test set: the exact McNemar test on the
-    images each gets right (from the runs' predictions.csv)."""
+    images each gets right (from the runs' predictions.csv). Where a run dir is gone (an old run, on another
+    machine), the test already in the results JSON (``previous``) is kept, and said so."""
     import csv
 
     from facenet2expnet.eval.metrics import mcnemar
 
+    def predictions(row: dict) -> str:
+        return os.path.join(ROOT, os.path.expanduser(row["run_dir"]), "folds", "fold_00", "predictions.csv")
+
     def correct(row: dict) -> dict:
-        path = os.path.join(os.path.expanduser(row["run_dir"]), "folds", "fold_00", "predictions.csv")
-        with open(path, newline="") as f:
+        with open(predictions(row), newline="") as f:
             return {r["index"]: r["true"] == r["pred"] for r in csv.DictReader(f)}
 
     out = {}
     for label, row, other in control_pairs(methods, dataset):
         if "run_dir" not in row or "run_dir" not in other:
+            continue
+        missing = [predictions(r) for r in (row, other) if not os.path.exists(predictions(r))]
+        if missing:
+            kept = (previous or {}).get(label)
+            print(f"{label}: {', '.join(missing)} not found; " + ("the earlier test is kept" if kept else "no test"))
+            if kept:
+                out[label] = kept
             continue
         a, b = correct(row), correct(other)
         if set(a) != set(b):
@@ -264,7 +275,7 @@ def portable(text: str) -> str:
     """Paths relative to the repository root (where the commands are run), not to this machine."""
     from facenet2expnet.utils import portable as _portable
 
-    return _portable(text, ROOT).replace(os.path.expanduser("~") + os.sep, "~" + os.sep)
+    return _portable(text, ROOT)
 
 
 def merged_methods(path: str, ran: dict) -> dict:

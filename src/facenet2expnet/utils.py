@@ -126,8 +126,11 @@ def read_csv_rows(path: str) -> list[dict]:
 
 
 def portable(text: str, root: str) -> str:
-    """``text`` with paths under ``root`` made relative to it, and paths beside it as ``../`` (commands for the record)."""
-    return str(text).replace(root + os.sep, "").replace(os.path.dirname(root) + os.sep, ".." + os.sep)
+    """``text`` with paths under ``root`` made relative to it, paths beside it as ``../`` and the rest of the
+    home directory as ``~/`` (commands for the record, not for this machine)."""
+    text = str(text).replace(root + os.sep, "").replace(os.path.dirname(root) + os.sep, ".." + os.sep)
+    home = os.path.expanduser("~")
+    return text.replace(home + os.sep, "~" + os.sep) if home not in ("", os.sep) else text
 
 
 def format_table(rows: list[dict], cols: list[tuple]) -> str:
