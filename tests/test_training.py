@@ -488,15 +488,15 @@ def test_bundled_model_card_commands_parse_as_written():
     from facenet2expnet.train.config import config_from_args
 
     here = os.path.join(os.path.dirname(load_checkpoint.__code__.co_filename), "..", "pretrained")
-    cards = [json.load(open(p)).get("card", {}) for p in glob.glob(os.path.join(here, "*.json"))]
-    commands = [c[k] for c in cards for k in ("command", "stage1_command") if c.get(k)]
-    assert len(commands) >= 2
-    for command in commands:
+    metas = [json.load(open(p)) for p in glob.glob(os.path.join(here, "*.json"))]
+    commands = [(m["arch"]["name"], m["card"][k]) for m in metas for k in ("command", "stage1_command") if m.get("card", {}).get(k)]  # fmt: skip
+    assert len(commands) >= 4  # the fast and the accurate model, each with its stage-1 command
+    for arch, command in commands:
         argv = shlex.split(command)
         assert argv[:2] == ["facenet2expnet", "train"], command
         args = build_parser().parse_args(argv[1:])  # exits (SystemExit) on an unknown flag
         cfg = config_from_args(args)
-        assert cfg.dataset.startswith("fer2013:") and cfg.arch == "fast"
+        assert cfg.dataset.startswith("fer2013:") and cfg.arch == arch, command  # the command trains this net
 
 
 def test_refining_knobs_run_together(synth_root, tmp_path):
