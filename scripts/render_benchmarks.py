@@ -83,11 +83,12 @@ def _trunk_from_lines(methods: dict) -> list[str]:
 
 def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str]:
     """How often ``ours`` beats ``other`` on the same folds, with the paired t and Wilcoxon tests (nothing when either
-    did not run)."""
+    did not run, or when they classify different class sets, such as CK+'s 7 and the paper's 6)."""
     if (
         ours not in meths
         or other not in meths
         or len(meths[ours]["fold_accuracies"]) != len(meths[other]["fold_accuracies"])
+        or set(meths[ours].get("per_class_recall", {})) != set(meths[other].get("per_class_recall", {}))
     ):
         return []
     c = paired_comparison(meths[ours]["fold_accuracies"], meths[other]["fold_accuracies"])
