@@ -241,7 +241,8 @@ def test_set_comparisons(methods: dict, dataset: str, previous: dict | None = No
         a, b = correct(row), correct(other)
         if set(a) != set(b):
             raise SystemExit(f"{label}: the two were tested on different images; rerun one of them")
-        out[label] = mcnemar([a[k] for k in sorted(a)], [b[k] for k in sorted(a)])
+        keys = sorted(a)
+        out[label] = mcnemar([a[k] for k in keys], [b[k] for k in keys])
     return out
 
 

@@ -35,9 +35,12 @@ ROWS = {
     "res48_level2_channel_60ep": {"arch": "res48", "target_norm": "channel", "stage1_epochs": 60},
 }
 BASE = "ckplus48/stage1"
-FER_RUNS = ("fer2013/stage1_compact", "fer2013/stage1_fast", "fer2013/stage1_res48")  # stage-1 data: FER2013 faces
-# fn2en runs whose stage 1 continued on each CK+48 fold from a FER2013 trunk: their report's fold means
-BOTH_RUNS = ("ckplus48/res48_fn2en_fer_ck_stage1",)
+FER = "FER2013 Training faces (validation: 10% of them)"
+BOTH = "FER2013 Training faces, then each CK+48 fold's training subjects (mean over the folds)"
+# runs read, never started from here (hours of CPU each: benchmarks/fer2013.py, ckplus48_kfold10.py) -> their stage-1 data.
+# A stage-1 run (pretrain.json) gives its fold 0's numbers; a 10-fold fn2en run (report.json) the mean over its folds.
+READ_RUNS = {"fer2013/stage1_compact": FER, "fer2013/stage1_fast": FER, "fer2013/stage1_res48": FER,
+             "ckplus48/res48_fn2en_fer_ck_stage1": BOTH}  # fmt: skip
 
 
 def row_of(r: dict, name: str, overrides: dict, data: str, stats: dict | None = None) -> dict:
@@ -83,7 +86,9 @@ def by_scale(trunks: dict, runs: str) -> dict:
             continue
         pp = Preprocessing.from_dict(meta["preprocessing"])
         key = json.dumps(meta["preprocessing"], sort_keys=True)
-        x = images[key] = images[key] if key in images else load_images(inp.ds, pp, progress=False)
+        if key not in images:
+            images[key] = load_images(inp.ds, pp, progress=False)
+        x = images[key]
         with torch.no_grad():
             model.eval()
             pred = torch.cat(
@@ -112,21 +117,15 @@ def main():
     for name in args.rows:
         r = run_recipe(BASE, runs, args.threads, overrides=ROWS[name], tag="_" + name)
         results[name] = row_of(r, name, ROWS[name], "CK+48 fold 0 training subjects")
-    for name in FER_RUNS:  # read, never started from here (hours of CPU each): see benchmarks/fer2013.py
-        if os.path.exists(os.path.join(runs, name, "pretrain.json")):
-            from facenet2expnet.utils import read_json
+    from facenet2expnet.utils import read_json
 
-            r = {**read_json(os.path.join(runs, name, "pretrain.json")), **run_record(name, runs)}
-            r["run_dir"] = os.path.join(runs, name)
-            results[name.replace("/", "_")] = row_of(r, name, {}, "FER2013 Training faces (validation: 10% of them)")
-    for name in BOTH_RUNS:  # read too: a 10-fold CK+48 run (ckplus48_kfold10.py)
-        report = os.path.join(runs, name, "report.json")
-        if os.path.exists(report):
-            from facenet2expnet.utils import read_json
-
-            r = {**read_json(report), **run_record(name, runs), "run_dir": os.path.join(runs, name)}
-            data = "FER2013 Training faces, then each CK+48 fold's training subjects (mean over the folds)"
-            results[name.replace("/", "_")] = row_of(r, name, {}, data, stats=r)  # no trunk file: not in by_scale
+    for name, data in READ_RUNS.items():
+        run = os.path.join(runs, name)
+        pretrain = os.path.join(run, "pretrain.json")
+        summary = pretrain if os.path.exists(pretrain) else os.path.join(run, "report.json")
+        if os.path.exists(summary):  # an fn2en run keeps no trunk file: it is not in by_scale
+            r = {**read_json(summary), **run_record(name, runs), "run_dir": run}
+            results[name.replace("/", "_")] = row_of(r, name, {}, data, stats=None if summary == pretrain else r)
     results = merged_methods(args.out, results)
     trunks = {k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
               for k, v in results.items() if "run_dir" in v}  # fmt: skip

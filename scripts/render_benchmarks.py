@@ -316,8 +316,8 @@ def main():
             if k == "head_to_head_b1_ms":  # the batch-1 rows timed again in alternation
                 out += [
                     "",
-                    "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round medians;"
-                    f" bound for a default model: {d.get('bound_ms', 1.5)} ms per face):",
+                    "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round medians"
+                    + (f"; bound for a default model: {d['bound_ms']} ms per face):" if "bound_ms" in d else "):"),
                     "",
                     "| model and runtime | ms per face | within bound | per round |",
                     "|---|---:|---|---|",
