@@ -153,6 +153,41 @@ def test_onnx_export_parity_and_onnx_backend(tiny_ckpt, tmp_path):
     assert np.abs(a - b).max() <= 1e-4
 
 
+@pytest.mark.parametrize("opset", [17, 18])
+def test_pool_rewrite_keeps_outputs_and_skips_pools_that_do_not_tile(tmp_path, opset):
+    """`pools_as_reduce_max` turns a 2x2/2 max pooling into Reshape + ReduceMax with the same outputs (any batch size),
+    and leaves alone the poolings whose windows overlap or do not tile the map (3x3/2, and 2x2/2 on an odd side)."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+
+    from facenet2expnet.export.onnx_rewrite import pools_as_reduce_max
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.tiles, self.overlaps = torch.nn.MaxPool2d(2), torch.nn.MaxPool2d(3, 2)
+            self.odd = torch.nn.MaxPool2d(2)
+
+        def forward(self, x):  # N x 1 x 16 x 16 -> 8 x 8 (tiles) -> 3 x 3 (overlaps) -> 1 x 1 (odd side: floor)
+            return self.odd(self.overlaps(self.tiles(self.conv(x)))).flatten(1)
+
+    path = str(tmp_path / "pools.onnx")
+    torch.onnx.export(Net().eval(), (torch.zeros(2, 1, 16, 16),), path, input_names=["input"], output_names=["out"],
+                      dynamic_axes={"input": {0: "batch"}, "out": {0: "batch"}}, opset_version=opset, dynamo=False)  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((5, 1, 16, 16)).astype(np.float32)
+    before = ort.InferenceSession(path).run(None, {"input": x})[0]
+    done = pools_as_reduce_max(path)
+    ops = [n.op_type for n in onnx.load(path).graph.node]
+    assert len(done) == 1 and ops.count("MaxPool") == 2 and ops.count("ReduceMax") == 1
+    onnx.checker.check_model(onnx.load(path))
+    sess = ort.InferenceSession(path)
+    assert np.array_equal(sess.run(None, {"input": x})[0], before)
+    assert np.array_equal(sess.run(None, {"input": x[:1]})[0], before[:1])
+    assert pools_as_reduce_max(path) == []  # nothing left to rewrite; the file is untouched
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["fresh", "bundled"])
 def test_torch_and_onnx_backends_give_the_same_logits(tiny_ckpt, tmp_path, which):
@@ -266,6 +301,7 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     )
     ops = {n.op_type for n in onnx.load(out).graph.node}
     assert "QLinearConv" in ops and "Conv" in ops  # the later convs quantized, the first one not
+    assert "MaxPool" not in ops and meta["graph_rewrites"]["max_pool_as_reduce_max"]  # both pools as ReduceMax
     # faces like the calibration ones, not seen in calibration (the real-face test below covers photos)
     faces = [np.asarray(Image.open(write_face(str(tmp_path / "test" / f"{i}.png"), seed=100 + i))) for i in range(24)]
     float_probs = np.concatenate(

@@ -238,7 +238,7 @@ def cmd_export(args) -> int:
     faces = faces[: args.calibration_faces]
     with tempfile.TemporaryDirectory() as tmp:
         float_path = os.path.join(tmp, "float.onnx")
-        meta = export_onnx(path, float_path, opset=args.opset, test_flip=args.test_flip)
+        meta = export_onnx(path, float_path, opset=args.opset, test_flip=args.test_flip, rewrite_pools=False)
         pp = Preprocessing.from_dict(meta["preprocessing"])
         calibration = pp.to_tensor([pp.load(f) for f in faces]).numpy()
         meta = quantize_onnx(float_path, args.onnx, calibration)

@@ -10,7 +10,8 @@ calibration, PublicTest):
 * the MatMuls of the adaptive pooling (small constant matrices; nothing to gain);
 * the last Gemm, which produces the logits (the output stays float, as the float model's).
 
-The quantized file runs with onnxruntime exactly like the float one (same input and output
+Last, ``onnx_rewrite.pools_as_reduce_max`` turns its max poolings into Reshape + ReduceMax (same outputs,
+faster on CPU). The quantized file runs with onnxruntime exactly like the float one (same input and output
 names, same metadata JSON beside it, with a ``quantization`` entry added).
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..errors import FaceNet2ExpNetError
 from ..utils import atomic_write_json
+from .onnx_rewrite import pools_as_reduce_max
 
 
 def _float_nodes(model_path: str) -> list[str]:
@@ -90,9 +92,12 @@ def quantize_onnx(onnx_in: str, onnx_out: str, calibration: np.ndarray, batch_si
             calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=kept,
         )
+        rewritten = pools_as_reduce_max(part, shapes_from=prepared)  # same outputs, faster on CPU
         os.replace(part, onnx_out)
     meta_in = os.path.splitext(onnx_in)[0] + ".json"
     meta = json.load(open(meta_in)) if os.path.exists(meta_in) else {}
+    if rewritten:
+        meta["graph_rewrites"] = {"max_pool_as_reduce_max": rewritten}
     meta["quantization"] = {
         "weights": "int8, per output channel",
         "activations": "uint8, min/max over the calibration faces",
