@@ -14,7 +14,7 @@ from conftest import shared, write_face
 from facenet2expnet.cli import main
 from facenet2expnet.data.preprocess import Preprocessing
 from facenet2expnet.infer import ExpressionRecognizer
-from facenet2expnet.models import create_model, save_checkpoint
+from facenet2expnet.models import create_model, list_models, save_checkpoint
 
 CLASSES = ["anger", "happy", "surprise"]
 
@@ -186,6 +186,34 @@ def test_pool_rewrite_keeps_outputs_and_skips_pools_that_do_not_tile(tmp_path, o
     assert np.array_equal(sess.run(None, {"input": x})[0], before)
     assert np.array_equal(sess.run(None, {"input": x[:1]})[0], before[:1])
     assert pools_as_reduce_max(path) == []  # nothing left to rewrite; the file is untouched
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n != "paper"])
+def test_every_registered_model_exports_to_onnx_with_the_same_logits(tmp_path, name):
+    """Each registered net (the 224 px `paper` net aside, for time) through `export_onnx`, pool rewrite included:
+    onnxruntime's logits match torch's in eval mode on a batch of faces, and the metadata lists what was rewritten."""
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    from facenet2expnet.export.onnx_export import export_onnx
+    from facenet2expnet.models.registry import default_preprocessing
+
+    torch.manual_seed(0)
+    model = create_model(name, 7).eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics, so that folding them into the convs is tested
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    pp = default_preprocessing(name)
+    ckpt = str(tmp_path / name)
+    save_checkpoint(model, ckpt, {"classes": [str(i) for i in range(7)], "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None})  # fmt: skip
+    meta = export_onnx(ckpt, str(tmp_path / f"{name}.onnx"))
+    x = torch.randn(3, pp.num_channels, pp.size, pp.size)
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = ort.InferenceSession(str(tmp_path / f"{name}.onnx")).run(None, {"input": x.numpy()})[0]
+    assert np.isfinite(got).all() and np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    assert meta["graph_rewrites"]["max_pool_as_reduce_max"]  # every registered net has a tiling max pooling
 
 
 @pytest.mark.slow
