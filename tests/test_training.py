@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from facenet2expnet.cli import main
-from facenet2expnet.errors import UnknownNameError
+from facenet2expnet.errors import FaceNet2ExpNetError, UnknownNameError
 from facenet2expnet.models import create_model, list_models, load_checkpoint
 from facenet2expnet.train.checkpoint import TrainState
 from facenet2expnet.train.config import TrainConfig
@@ -395,6 +395,8 @@ def _sample_value(f):
         return (default or 0) + 2
     if typ is float:
         return round((default or 0.0) + 0.25, 4) if f.name not in ("scale_min",) else 0.8
+    if typing.get_args(typ) == (str,):  # list[str]: paths
+        return ["runs/a/best.json", "runs/b/best.json"]
     if typ is list or typing.get_origin(typ) is list:
         return [0.5, 2.0]
     return "ckplus48:/data/x" if f.name == "dataset" else f"value-of-{f.name}"
@@ -421,7 +423,7 @@ def test_every_config_field_has_a_generated_flag():
         args = parser.parse_args(["train", "--out", "x", *argv])
         assert getattr(args, f.name) == value, f.name
         kw = {}
-        if f.name == "init_trunk" or f.name == "aux_weight":
+        if f.name in ("init_trunk", "aux_weight", "distill_from"):
             kw = {"method": "fn2en"}
         d = dataclasses.asdict(TrainConfig(**kw))
         d.update({f.name: value})
@@ -512,6 +514,76 @@ def test_refining_knobs_run_together(synth_root, tmp_path):
     assert all(np.isfinite(float(r["train_loss"])) for r in rows) and report["stage1_val_r2"] is not None
     with pytest.raises(Exception, match="aux-weight keeps fn2en's stage-1 loss"):
         _cfg(synth_root, tmp_path, method="scratch", aux_weight=0.5)
+
+
+def test_distillation_loss_is_hintons_soft_term():
+    """T² KL(teacher ‖ student) at temperature T: zero for equal logits, and its gradient is T (p_s - p_t) / B."""
+    from facenet2expnet.train.distill import distillation_loss
+
+    torch.manual_seed(0)
+    s, t = torch.randn(5, 7, requires_grad=True), torch.randn(5, 7)
+    assert distillation_loss(t.clone(), t, 4.0).abs().item() < 1e-6
+    loss = distillation_loss(s, t, 4.0)
+    loss.backward()
+    want = 4.0 * (torch.softmax(s.detach() / 4, 1) - torch.softmax(t / 4, 1)) / 5
+    assert loss.item() > 0 and torch.allclose(s.grad, want, atol=1e-6)
+
+
+def test_distillation_teachers_stay_frozen_and_change_the_training(synth_root, tmp_path):
+    """Refining with --distill-from: the teachers (ours, loaded from checkpoints) get no gradient and keep their
+    weights, sit outside the optimizer, and the soft term changes what the student learns. Bad teachers are
+    named with the fix."""
+    from facenet2expnet.train import loop
+    from facenet2expnet.train.distill import FrozenEnsemble
+
+    teacher_run = str(tmp_path / "teacher")
+    run_experiment(_cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2), teacher_run, progress=False, log=lambda m: None)  # fmt: skip
+    teacher_ckpt = os.path.join(teacher_run, "folds", "fold_00", "best.json")
+    before = {k: v.clone() for k, v in load_checkpoint(teacher_ckpt)[0].state_dict().items()}
+
+    seen = {}
+    real_load = FrozenEnsemble.load
+
+    def spy(*a, **kw):  # keep the ensemble the run builds, to inspect it after training
+        seen["ens"] = real_load(*a, **kw)
+        return seen["ens"]
+
+    optimizers = []
+    real_sgd = loop._sgd
+
+    def spy_sgd(groups, lr, cfg):
+        optimizers.append(real_sgd(groups, lr, cfg))
+        return optimizers[-1]
+
+    import unittest.mock as mock
+
+    plain, distilled = str(tmp_path / "plain"), str(tmp_path / "distilled")
+    run_experiment(_cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2), plain, progress=False, log=lambda m: None)  # fmt: skip
+    with mock.patch.object(FrozenEnsemble, "load", side_effect=spy), mock.patch.object(loop, "_sgd", spy_sgd):
+        cfg = _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2, distill_from=[teacher_ckpt, teacher_ckpt],
+                   distill_weight=0.7, distill_temperature=3.0)  # fmt: skip
+        run_experiment(cfg, distilled, progress=False, log=lambda m: None)
+    ens = seen["ens"]
+    assert len(ens.models) == 2 and all(not m.training for m in ens.models)
+    assert all(not p.requires_grad and p.grad is None for p in ens.parameters())
+    for m in ens.models:
+        assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())  # weights untouched
+    in_optimizer = {id(p) for o in optimizers for g in o.param_groups for p in g["params"]}
+    assert not in_optimizer & {id(p) for p in ens.parameters()}
+    losses = [[float(r["train_loss"]) for r in _metrics(d)] for d in (plain, distilled)]
+    assert losses[0] != losses[1]  # same seed and batches: only the soft term differs
+    saved = json.load(open(os.path.join(distilled, "folds", "fold_00", "best.json")))
+    assert saved["config"]["distill_from"] == [teacher_ckpt, teacher_ckpt]
+
+    with pytest.raises(FaceNet2ExpNetError, match="are not this run's"):
+        run_experiment(_cfg(synth_root, tmp_path, method="scratch", classes="happy,surprise",
+                            distill_from=[teacher_ckpt]), str(tmp_path / "x1"), progress=False, log=lambda m: None)  # fmt: skip
+    with pytest.raises(FaceNet2ExpNetError, match="ONNX export"):
+        FrozenEnsemble.load(["fer2013-fn2en-fast-int8"], ["a"], None)
+    with pytest.raises(FaceNet2ExpNetError, match="probe"):
+        _cfg(synth_root, tmp_path, method="probe", distill_from=[teacher_ckpt])
+    with pytest.raises(FaceNet2ExpNetError, match="need 0 < weight <= 1"):
+        _cfg(synth_root, tmp_path, method="scratch", distill_from=[teacher_ckpt], distill_weight=1.5)
 
 
 def test_random_erasing_and_mixup():

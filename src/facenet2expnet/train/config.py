@@ -56,7 +56,9 @@ class TrainConfig:
         group="model",
     )
     arch: str = opt(
-        "compact", "expression-net architecture (models registry: compact, fast, res48, res96, paper)", group="model"
+        "compact",
+        "expression-net architecture (models registry: compact, fast, res48, res48w, res96, paper)",
+        group="model",
     )
     dropout: float = opt(0.5, "dropout before the head's last layer", group="model")
     projection: bool | None = opt(
@@ -112,6 +114,14 @@ class TrainConfig:
         "our extension: weight of the stage-1 loss kept as an auxiliary term while refining (fn2en)",
         group="stage 2",
     )
+    distill_from: list[str] = opt(
+        [],
+        "our extension: checkpoints of ours (same classes and input) whose mean logits the refining also matches "
+        "(knowledge distillation; train/distill.py)",
+        group="stage 2",
+    )
+    distill_weight: float = opt(0.5, "distillation: share of the soft term, (1 - w) CE + w T² KL", group="stage 2")
+    distill_temperature: float = opt(4.0, "distillation: softmax temperature of both nets' logits", group="stage 2")
     label_smoothing: float = opt(0.0, "label smoothing of the refining loss", group="stage 2")
     mixup: float = opt(0.0, "mixup alpha while refining (0: off)", group="stage 2")
     # ---- optimization, shared by both stages
@@ -163,6 +173,16 @@ class TrainConfig:
         if self.aux_weight and self.method != "fn2en":
             raise FaceNet2ExpNetError(
                 f"--aux-weight keeps fn2en's stage-1 loss while refining; {self.method} has no stage 1"
+            )
+        if self.distill_from and self.method == "probe":
+            raise FaceNet2ExpNetError(
+                "--distill-from refines a net against our teachers' logits; the probe is a linear classifier on cached "
+                "teacher features. Use --method fn2en, scratch or finetune"
+            )
+        if self.distill_from and not (0 < self.distill_weight <= 1 and self.distill_temperature > 0):
+            raise FaceNet2ExpNetError(
+                f"--distill-weight {self.distill_weight} / --distill-temperature {self.distill_temperature}: "
+                "need 0 < weight <= 1 and temperature > 0"
             )
         if not 0 < self.scale_min <= self.scale_max:
             raise FaceNet2ExpNetError(
@@ -271,7 +291,8 @@ def add_config_flags(parser) -> None:
         if typ is bool:
             g.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
         elif typ is list or typing.get_origin(typ) is list:
-            g.add_argument(flag_name(f.name), nargs="+", type=float, metavar="X", **kw)
+            item = (typing.get_args(typ) or (float,))[0]  # list[str]: paths; a bare list: numbers
+            g.add_argument(flag_name(f.name), nargs="+", type=item, metavar="X" if item is float else "PATH", **kw)
         else:
             g.add_argument(
                 flag_name(f.name),

@@ -38,6 +38,7 @@ from ..utils import atomic_write_csv, atomic_write_json
 from .augment import flip, mixup_pairs, random_affine, random_erasing, random_flips
 from .checkpoint import TrainState
 from .config import TrainConfig
+from .distill import FrozenEnsemble, distillation_loss
 from .distributed import Dist, autocast, convert_sync_bn, weighted, wrap
 
 METRIC_FIELDS = [
@@ -187,11 +188,12 @@ class Refine:
     name, selects = "stage2", True
 
     def __init__(self, cfg: TrainConfig, fold: Fold, images, labels: np.ndarray, pp: Preprocessing,
-                 teacher: TeacherTargets | None, dist: Dist):  # fmt: skip
+                 teacher: TeacherTargets | None, dist: Dist, ensemble: FrozenEnsemble | None = None):  # fmt: skip
         self.cfg, self.fold, self.images, self.labels, self.pp, self.dist = cfg, fold, images, labels, pp, dist
         self.y = torch.from_numpy(labels)
         self.epochs, self.base_lr = cfg.stage2_epochs, cfg.lr_stage2
         self.teacher = teacher if cfg.aux_weight > 0 else None  # our extension: keep regressing onto the teacher
+        self.ensemble = ensemble  # our extension: frozen nets of ours to distil from (never in the optimizer)
 
     def optimizer(self, model) -> torch.optim.Optimizer:
         cfg = self.cfg
@@ -233,6 +235,9 @@ class Refine:
         loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         if lam < 1.0:
             loss = lam * loss + (1 - lam) * F.cross_entropy(logits, y2, label_smoothing=cfg.label_smoothing)
+        if self.ensemble is not None:  # the teachers see the same augmented faces: b x classes, no gradient
+            soft = distillation_loss(logits, self.ensemble.logits(x), cfg.distill_temperature)
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
         if self.teacher is not None:
             target = self.teacher.batch(idx[lo:hi], mirrored[lo:hi]).to(dev)
             loss = loss + cfg.aux_weight * regression_loss(feats[hi - lo :].float(), target, cfg.stage1_loss)
@@ -390,8 +395,11 @@ def train_fold(
     gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)
 
     teacher = TeacherTargets(targets, fold.train, cfg.target_norm) if cfg.method == "fn2en" else None
+    ensemble = None
+    if cfg.distill_from and not cfg.pretrain_only:
+        ensemble = FrozenEnsemble.load(cfg.distill_from, class_names, pp, dist.device)
     stages = ([Pretrain(cfg, fold, images, pp, teacher, dist)] if cfg.method == "fn2en" else []) + (
-        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher, dist)]
+        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher, dist, ensemble)]
     )
     state = TrainState(fold_dir, METRIC_FIELDS, dist)
     if resume and state.load(model, gen) and dist.is_main:
