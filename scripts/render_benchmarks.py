@@ -26,6 +26,47 @@ def pct(v):
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
+def _fidelity_figure(rows: dict) -> list[str]:
+    """docs/figures/stage1_fidelity.png: held-out R² of the plain-L2 level-2 rows against the student's multiply-adds,
+    one series per stage-1 face set, with issue 15's target (0.6); -> the markdown lines that show it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facenet2expnet.models import create_model, multiply_adds
+
+    plain = [r for r in rows.values() if r["tap"] == "level2" and r["target_norm"] == "none" and r["loss"] == "l2"]
+    if not plain:
+        return []
+    mmac = {a: multiply_adds(create_model(a, 7)) / 1e6 for a in {r["arch"] for r in plain}}
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for data in dict.fromkeys(r["stage1_data"] for r in plain):
+        pts = sorted((mmac[r["arch"]], r["val_r2"], r["arch"]) for r in plain if r["stage1_data"] == data)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=data[:60])
+        for x, y, a in pts:
+            ax.annotate(a, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.axhline(0.6, color="grey", ls="--", lw=1, label="target (issue 15): 0.6")
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(0.7, ax.get_ylim()[1]))
+    ax.set_xscale("log")
+    ax.set_xlabel("student multiply-adds per 48 px face (millions, log scale)")
+    ax.set_ylabel("R² of the level-2 tap on held-out faces")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path = os.path.join(ROOT, "docs", "figures", "stage1_fidelity.png")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path + ".tmp.png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+    return [
+        "",
+        "![held-out R² against student size](figures/stage1_fidelity.png)",
+        "",
+        "Held-out R² of the plain-L2 level-2 rows against the student's multiply-adds (`models.multiply_adds`), one",
+        "line per stage-1 face set; the dashed line is issue 15's target.",
+    ]
+
+
 def _section(title: str, intro: list[str], columns: list[str], align: str) -> list[str]:
     """A markdown section: heading, intro lines, then a table header (``align``: one of l, r per column)."""
     return [
@@ -341,6 +382,8 @@ def main():
                 ]
             elif k not in ("rows", "machine", "reproduce", "benchmark"):
                 out.append(f"\n- {k}: {v}")
+        if name == "stage1_fidelity.json":
+            out += _fidelity_figure(d["rows"])
         out.append("")
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     text = "\n".join(out) + "\n"

@@ -225,6 +225,22 @@ def test_every_registered_model(name):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+def test_multiply_adds_counts_convs_and_linear_layers():
+    """By hand: a 3x3 conv 1 -> 2 on 4 x 4 (padding 1) is 4*4*2 outputs x 9 = 288, a grouped 1x1 conv 2 -> 2 (groups 2)
+    32 x 1 = 32, the 32 -> 3 linear layer 96; pooling and BatchNorm add nothing. The cards' figures follow."""
+    from facenet2expnet.models import multiply_adds
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 2, 1, groups=2),
+        torch.nn.Flatten(), torch.nn.Linear(32, 3),
+    )  # fmt: skip
+    net.train()
+    assert multiply_adds(net, (1, 4, 4)) == 288 + 32 + 96 and net.training  # the mode is put back
+    assert round(multiply_adds(create_model("fast", 7)) / 1e6, 1) == 18.5  # docs/models.md
+    assert round(multiply_adds(create_model("res48", 7)) / 1e6) == 76
+    assert multiply_adds(create_model("res48w", 7)) > 2 * multiply_adds(create_model("res48", 7))
+
+
 def test_projection_option_maps_to_tap_channels():
     model = create_model("compact", 5, target_shape=(256, 4, 4), projection=True)
     f = model.forward_features(torch.randn(2, 1, 48, 48))

@@ -63,6 +63,38 @@ def create_model(
     return model
 
 
+def multiply_adds(model: torch.nn.Module, input_shape: tuple[int, int, int] | None = None) -> int:
+    """Multiply-adds of one forward pass on one C x S x S input (default: the model's own input), counted over
+    its convolutions and fully connected layers (pooling, BatchNorm and activations are not counted).
+
+    A conv's count is its output elements x (input channels / groups) x kernel area; a linear layer's is
+    in x out. This is the M(ega) multiply-adds figure the model cards give (`fast`: 18.5 M at 48 px)."""
+    if input_shape is None:
+        input_shape = (model.in_channels, model.input_size, model.input_size)
+    total = [0]
+
+    def count(mod, _inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1]
+            total[0] += out[0].numel() * (mod.in_channels // mod.groups) * k
+        elif isinstance(mod, torch.nn.Linear):
+            total[0] += mod.in_features * mod.out_features
+
+    hooks = [
+        m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)
+    ]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total[0]
+
+
 def build_from_arch(arch: dict) -> torch.nn.Module:
     arch = dict(arch)
     kind = arch.pop("kind", "expnet")
