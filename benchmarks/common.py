@@ -188,7 +188,8 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
 
 
 def recipe_control(name: str) -> str | None:
-    """The control a recipe names in its [recipe] table (same net and budget, without the face net), if any."""
+    """The control a recipe names in its [recipe] table (the same net and budget without what the recipe tests:
+    the face net, or distillation), if any."""
     return load_recipe(name)[1].get("control") if os.path.exists(os.path.join(RECIPES, name + ".toml")) else None
 
 
