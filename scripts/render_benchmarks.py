@@ -147,6 +147,18 @@ def _control(dataset: str, recipe: str) -> str | None:
     return control.split("/", 1)[1] if control else None
 
 
+# Recipe families whose member is chosen on validation accuracy (never the test folds): the chosen one is compared
+# with every fn2en recipe, as "the fair finetune" of issue 15 (the same refining budget, its rate chosen on validation).
+CHOSEN_ON_VALIDATION = {"fair finetune": ("finetune_15ep_lr002", "finetune_15ep_lr0005")}
+
+
+def _chosen_on_validation(meths: dict, family: tuple) -> str | None:
+    """The member of ``family`` with the highest mean validation accuracy, among those that ran."""
+    ran = [m for m in family if m in meths and meths[m].get("validation_accuracies")]
+    mean = lambda m: sum(meths[m]["validation_accuracies"]) / len(meths[m]["validation_accuracies"])  # noqa: E731
+    return max(ran, key=mean) if ran else None
+
+
 def _comparison_lines(meths: dict, others=("finetune",), why_suffix: str = "", dataset: str = "ckplus48") -> list[str]:
     """Every recipe that names a control, fold by fold against it (and against ``others``), on the same folds."""
     out = []
@@ -243,7 +255,15 @@ def main():
                 + (f" ({v['notes']})" if v.get("notes") else "")
             )
         meths = ck["methods"]
-        out += _comparison_lines(meths)
+        fair = {k: _chosen_on_validation(meths, fam) for k, fam in CHOSEN_ON_VALIDATION.items()}
+        for label, chosen in fair.items():
+            if chosen:
+                fam = CHOSEN_ON_VALIDATION[label]
+                vals = ", ".join(f"{m} {100 * sum(meths[m]['validation_accuracies']) / len(meths[m]['validation_accuracies']):.2f}%"
+                                 for m in fam if m in meths)  # fmt: skip
+                out += ["", f"The {label} is {chosen}, chosen on mean validation accuracy ({vals}); its test accuracy "
+                        f"{pct(meths[chosen]['accuracy_mean'])}."]  # fmt: skip
+        out += _comparison_lines(meths, others=("finetune",) + tuple(c for c in fair.values() if c))
         out += _stage1_lines(meths) + _trunk_from_lines(meths)
         out += _other_seed_lines(ck)
         out += [
