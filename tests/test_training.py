@@ -201,7 +201,7 @@ def test_nan_loss_stops_cleanly(synth_root, tmp_path):
 def test_unknown_names_list_valid_ones(synth_root, tmp_path):
     with pytest.raises(UnknownNameError, match="finetune, fn2en, probe, scratch"):
         _cfg(synth_root, tmp_path, method="distill")
-    with pytest.raises(UnknownNameError, match="compact, fast, paper, res48, res96"):
+    with pytest.raises(UnknownNameError, match="compact, fast, paper, res48, res48w, res96"):
         create_model("tiny", 3)
     with pytest.raises(UnknownNameError, match="level2"):
         run_experiment(
