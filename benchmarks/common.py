@@ -142,6 +142,17 @@ def run_row(r: dict) -> dict:
     return row
 
 
+def refining_curve(run_dir: str, fold: int = 0) -> dict:
+    """Per refining epoch of one fold (from its metrics.csv): validation and training accuracy, for the
+    accuracy-against-epochs curve (where it flattens). Empty lists when the run kept no metrics."""
+    import csv
+
+    path = os.path.join(os.path.expanduser(run_dir), "folds", f"fold_{fold:02d}", "metrics.csv")
+    rows = [r for r in csv.DictReader(open(path)) if r["stage"] == "stage2"] if os.path.exists(path) else []
+    num = lambda v: float(v) if v not in ("", None) else None  # noqa: E731
+    return {"val_acc": [num(r["val_acc"]) for r in rows], "train_acc": [num(r["train_acc"]) for r in rows]}
+
+
 def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchmark: str, doc: str) -> None:
     """The CLI of a benchmark on one official split (train, validation carved from it, test once): one run per
     recipe in benchmarks/recipes/<dataset>/ (those named stage1_* only make trunks), a table, the JSON.
@@ -165,7 +176,8 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
         r = run_recipe(name, os.path.expanduser(args.runs), args.threads)
         val = r["folds"][0].get("val_accuracy")  # the selected epoch's: what choosing between recipes may use
         results[name.split("/", 1)[1]] = {
-            test_key: r["accuracy_mean"], "validation_accuracy": val, "best_epoch": r["best_epochs"][0], **run_row(r)
+            test_key: r["accuracy_mean"], "validation_accuracy": val, "best_epoch": r["best_epochs"][0], **run_row(r),
+            "refining_curve": refining_curve(r["run_dir"]),
         }  # fmt: skip
     results = merged_methods(args.out, results)
     rows = [

@@ -216,7 +216,47 @@ def _official_section(name: str, title: str, test: str, test_key: str, intro: li
         out += ["", "Against its control on the same test images (exact McNemar test on the discordant images):", ""]
         out += [f"- {k}: {pct(c['acc_a'])} vs {pct(c['acc_b'])}; right where the control was wrong on {c['a_only']} "
                 f"images, the reverse on {c['b_only']}; p = {c['p_mcnemar']:.3g}" for k, c in tests.items()]  # fmt: skip
-    return out + _stage1_lines(d["methods"]) + _trunk_from_lines(d["methods"]) + [""]
+    return (
+        out + _curve_figure(name, d["methods"]) + _stage1_lines(d["methods"]) + _trunk_from_lines(d["methods"]) + [""]
+    )
+
+
+def _curve_figure(name: str, methods: dict) -> list[str]:
+    """docs/figures/<benchmark>_refining.png: validation (solid) and training (dashed, under augmentation) accuracy
+    per refining epoch of every row that kept its curve, the selected epoch marked; -> the markdown lines."""
+    curves = {m: v["refining_curve"] for m, v in methods.items() if (v.get("refining_curve") or {}).get("val_acc")}
+    if not curves:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for i, (m, c) in enumerate(curves.items()):
+        color = f"C{i}"
+        epochs = range(1, len(c["val_acc"]) + 1)
+        ax.plot(epochs, [100 * v for v in c["val_acc"]], color=color, label=f"{m}, validation")
+        if any(t is not None for t in c["train_acc"]):
+            ax.plot(epochs, [None if t is None else 100 * t for t in c["train_acc"]], color=color, ls="--", lw=1,
+                    label=f"{m}, training (augmented)")  # fmt: skip
+        best = methods[m].get("best_epoch")
+        if best:
+            ax.plot([best], [100 * c["val_acc"][best - 1]], "o", color=color)
+    ax.set_xlabel("refining epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    stem = os.path.splitext(name)[0]
+    path = os.path.join(ROOT, "docs", "figures", f"{stem}_refining.png")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path + ".tmp.png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+    return ["", f"![accuracy against refining epochs]({os.path.relpath(path, os.path.join(ROOT, 'docs'))})", "",
+            "Accuracy per refining epoch (fold 0's `metrics.csv`): validation solid, training under augmentation dashed;",
+            "the dot is the epoch chosen on validation. The test set is never looked at during training."]  # fmt: skip
 
 
 def main():
