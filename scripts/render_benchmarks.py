@@ -232,7 +232,7 @@ def _curve_figure(name: str, methods: dict) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(9.0, 4.2))
     for i, (m, c) in enumerate(curves.items()):
         color = f"C{i}"
         epochs = range(1, len(c["val_acc"]) + 1)
@@ -245,7 +245,7 @@ def _curve_figure(name: str, methods: dict) -> list[str]:
             ax.plot([best], [100 * c["val_acc"][best - 1]], "o", color=color)
     ax.set_xlabel("refining epoch")
     ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot: no curve hidden
     ax.grid(alpha=0.3)
     fig.tight_layout()
     stem = os.path.splitext(name)[0]
