@@ -188,6 +188,26 @@ def test_pool_rewrite_keeps_outputs_and_skips_pools_that_do_not_tile(tmp_path, o
     assert pools_as_reduce_max(path) == []  # nothing left to rewrite; the file is untouched
 
 
+def test_models_command_lists_nets_and_bundled_models(capsys):
+    """`facenet2expnet models --json`: every registered net with its cost (the cards' 18.5 M for fast), and every
+    bundled model with its runtime, card and which defaults it serves; the text form names both."""
+    assert main(["models", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in out["nets"]] == list_models()
+    fast = next(r for r in out["nets"] if r["name"] == "fast")
+    assert round(fast["multiply_adds"] / 1e6, 1) == 18.5 and fast["input"] == "48 px L"
+    bundled = {r["name"]: r for r in out["bundled"]}
+    assert bundled["fer2013-fn2en-fast"]["default_for"] == ["from_pretrained()"]
+    assert bundled["fer2013-fn2en-fast-int8"]["default_for"] == ["predict/serve"]
+    assert bundled["fer2013-fn2en-accurate-int8"]["runtime"] == "onnxruntime, int8"
+    assert (
+        bundled["fer2013-fn2en-accurate"]["net"] == "res48" and 0.6 < bundled["fer2013-fn2en-accurate"]["accuracy"] < 1
+    )
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "res48w" in text and "(float model's)" in text and "[default: from_pretrained()]" in text
+
+
 @pytest.mark.parametrize("name", [n for n in list_models() if n != "paper"])
 def test_every_registered_model_exports_to_onnx_with_the_same_logits(tmp_path, name):
     """Each registered net (the 224 px `paper` net aside, for time) through `export_onnx`, pool rewrite included:

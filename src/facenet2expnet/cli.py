@@ -285,6 +285,32 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    """The registered expression nets (size and cost) and the bundled models (what they are, how accurate)."""
+    import json
+
+    from .infer.backend import describe_bundled
+    from .models.registry import describe_models
+
+    nets, bundled = describe_models(), describe_bundled()
+    if args.json:
+        print(json.dumps({"nets": nets, "bundled": bundled}, indent=1))
+        return 0
+    print("expression nets (create_model NAME; --arch NAME), 7 classes:")
+    print(f"  {'name':<10} {'input':<10} {'multiply-adds':>14} {'parameters':>11}")
+    for r in nets:
+        print(f"  {r['name']:<10} {r['input']:<10} {r['multiply_adds'] / 1e6:>12.1f} M {r['parameters'] / 1e6:>9.2f} M")
+    print("\nbundled models (from_pretrained(NAME); --model NAME):")
+    for r in bundled:
+        acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}% on {r['dataset']}"
+        if acc and "int8" in r["runtime"]:
+            acc += " (float model's)"  # the card travels with the export; measure it with benchmarks/inference.py
+        default = f"  [default: {', '.join(r['default_for'])}]" if r["default_for"] else ""
+        print(f"  {r['name']:<30} {r['runtime']:<18} {r['net']:<8} {acc:<38} {r['mib']} MiB{default}")
+    print("\ncards, numbers and caveats: docs/models.md")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -503,6 +529,12 @@ def _add_serve_command(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def _add_models_command(sub) -> None:
+    p = sub.add_parser("models", help="the registered expression nets and the bundled models")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_models)
+
+
 def _add_demo_command(sub) -> None:
     p = sub.add_parser("demo", help="the main job on an embedded default (what `make demo` runs)")
     p.add_argument("--input", help="a photo, folder or video of your own (default: scikit-image's astronaut photo)")
@@ -525,6 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_command(sub)
     _add_visualize_command(sub)
     _add_serve_command(sub)
+    _add_models_command(sub)
     _add_demo_command(sub)
     return parser
 

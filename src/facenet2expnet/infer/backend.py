@@ -50,6 +50,27 @@ def bundled_names() -> list[str]:
     return sorted(f[:-5] for f in os.listdir(here) if f.endswith(".json")) if os.path.isdir(here) else []
 
 
+def describe_bundled() -> list[dict]:
+    """One row per model shipped in the package: its runtime, net, card accuracy, size and whether it is a default."""
+    import json
+
+    rows = []
+    for name in bundled_names():
+        base = os.path.join(pretrained_dir(), name)
+        meta = json.load(open(base + ".json"))
+        onnx = os.path.exists(base + ".onnx")
+        weights = base + (".onnx" if onnx else ".safetensors")
+        card = meta.get("card") or {}
+        rows.append({
+            "name": name, "runtime": "onnxruntime, int8" if meta.get("quantization") else "onnxruntime" if onnx else "torch",
+            "net": meta["arch"].get("name", meta["arch"].get("kind", "")), "classes": len(meta["classes"]),
+            "dataset": card.get("dataset"), "accuracy": card.get("accuracy"), "notes": card.get("notes", ""),
+            "mib": round(os.path.getsize(weights) / 2**20, 1) if os.path.exists(weights) else None,
+            "default_for": [w for w, n in (("from_pretrained()", BUNDLED), ("predict/serve", APP_DEFAULT)) if n == name],
+        })  # fmt: skip
+    return rows
+
+
 def bundled_model_path(name: str = BUNDLED) -> str:
     """PATH (without extension) of a model shipped in the package."""
     path = os.path.join(pretrained_dir(), name)

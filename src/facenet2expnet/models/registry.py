@@ -95,6 +95,18 @@ def multiply_adds(model: torch.nn.Module, input_shape: tuple[int, int, int] | No
     return total[0]
 
 
+def describe_models(num_classes: int = 7) -> list[dict]:
+    """One row per registered net: its default input, multiply-adds and parameters (with ``num_classes`` outputs)."""
+    rows = []
+    for name in list_models():
+        model, pp = create_model(name, num_classes), default_preprocessing(name)
+        rows.append({
+            "name": name, "input": f"{pp.size} px {pp.channels}", "multiply_adds": multiply_adds(model),
+            "parameters": sum(p.numel() for p in model.parameters()),
+        })  # fmt: skip
+    return rows
+
+
 def build_from_arch(arch: dict) -> torch.nn.Module:
     arch = dict(arch)
     kind = arch.pop("kind", "expnet")
