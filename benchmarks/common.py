@@ -145,10 +145,10 @@ def run_row(r: dict) -> dict:
 def refining_curve(run_dir: str, fold: int = 0) -> dict:
     """Per refining epoch of one fold (from its metrics.csv): validation and training accuracy, for the
     accuracy-against-epochs curve (where it flattens). Empty lists when the run kept no metrics."""
-    import csv
+    from facenet2expnet.utils import read_csv_rows
 
     path = os.path.join(os.path.expanduser(run_dir), "folds", f"fold_{fold:02d}", "metrics.csv")
-    rows = [r for r in csv.DictReader(open(path)) if r["stage"] == "stage2"] if os.path.exists(path) else []
+    rows = [r for r in read_csv_rows(path) if r["stage"] == "stage2"]
     num = lambda v: float(v) if v not in ("", None) else None  # noqa: E731
     return {"val_acc": [num(r["val_acc"]) for r in rows], "train_acc": [num(r["train_acc"]) for r in rows]}
 

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # common (recipes) also pu
 from common import recipe_control  # noqa: E402
 
 from facenet2expnet.eval.metrics import paired_comparison  # noqa: E402
-from facenet2expnet.utils import atomic_write_text, portable  # noqa: E402
+from facenet2expnet.utils import atomic_write_text, portable, save_figure  # noqa: E402
 
 
 def load(name):
@@ -26,21 +26,35 @@ def pct(v):
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
-def _fidelity_figure(rows: dict) -> list[str]:
-    """docs/figures/stage1_fidelity.png: held-out R² of the plain-L2 level-2 rows against the student's multiply-adds,
-    one series per stage-1 face set, with issue 15's target (0.6); -> the markdown lines that show it."""
+def _axes(figsize: tuple[float, float]):
+    """A new matplotlib figure and axes, drawn off-screen."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt.subplots(figsize=figsize)
+
+
+def _save(fig, stem: str) -> str:
+    """docs/figures/<stem>.png, written atomically (no matplotlib version in the file: the same data, the same
+    bytes); -> its path relative to docs/, for the markdown."""
+    path = os.path.join(ROOT, "docs", "figures", f"{stem}.png")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110, metadata={"Software": None})
+    return os.path.relpath(path, os.path.join(ROOT, "docs"))
+
+
+def _fidelity_figure(rows: dict) -> list[str]:
+    """docs/figures/stage1_fidelity.png: held-out R² of the plain-L2 level-2 rows against the student's multiply-adds,
+    one series per stage-1 face set, with issue 15's target (0.6); -> the markdown lines that show it."""
     from facenet2expnet.models import create_model, multiply_adds
 
     plain = [r for r in rows.values() if r["tap"] == "level2" and r["target_norm"] == "none" and r["loss"] == "l2"]
     if not plain:
         return []
     mmac = {a: multiply_adds(create_model(a, 7)) / 1e6 for a in {r["arch"] for r in plain}}
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = _axes((6.4, 4.0))
     for data in dict.fromkeys(r["stage1_data"] for r in plain):
         pts = sorted((mmac[r["arch"]], r["val_r2"], r["arch"]) for r in plain if r["stage1_data"] == data)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=data[:60])
@@ -52,15 +66,9 @@ def _fidelity_figure(rows: dict) -> list[str]:
     ax.set_xlabel("student multiply-adds per 48 px face (millions, log scale)")
     ax.set_ylabel("R² of the level-2 tap on held-out faces")
     ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    path = os.path.join(ROOT, "docs", "figures", "stage1_fidelity.png")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path + ".tmp.png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
     return [
         "",
-        "![held-out R² against student size](figures/stage1_fidelity.png)",
+        f"![held-out R² against student size]({_save(fig, 'stage1_fidelity')})",
         "",
         "Held-out R² of the plain-L2 level-2 rows against the student's multiply-adds (`models.multiply_adds`), one",
         "line per stage-1 face set; the dashed line is issue 15's target.",
@@ -152,11 +160,15 @@ def _control(dataset: str, recipe: str) -> str | None:
 CHOSEN_ON_VALIDATION = {"fair finetune": ("finetune_15ep_lr002", "finetune_15ep_lr0005")}
 
 
+def _mean_validation(row: dict) -> float:
+    """A recipe row's validation accuracy, averaged over its folds."""
+    return sum(row["validation_accuracies"]) / len(row["validation_accuracies"])
+
+
 def _chosen_on_validation(meths: dict, family: tuple) -> str | None:
     """The member of ``family`` with the highest mean validation accuracy, among those that ran."""
     ran = [m for m in family if m in meths and meths[m].get("validation_accuracies")]
-    mean = lambda m: sum(meths[m]["validation_accuracies"]) / len(meths[m]["validation_accuracies"])  # noqa: E731
-    return max(ran, key=mean) if ran else None
+    return max(ran, key=lambda m: _mean_validation(meths[m])) if ran else None
 
 
 def _comparison_lines(meths: dict, others=("finetune",), why_suffix: str = "", dataset: str = "ckplus48") -> list[str]:
@@ -227,12 +239,7 @@ def _curve_figure(name: str, methods: dict) -> list[str]:
     curves = {m: v["refining_curve"] for m, v in methods.items() if (v.get("refining_curve") or {}).get("val_acc")}
     if not curves:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9.0, 4.2))
+    fig, ax = _axes((9.0, 4.2))
     for i, (m, c) in enumerate(curves.items()):
         color = f"C{i}"
         epochs = range(1, len(c["val_acc"]) + 1)
@@ -247,14 +254,8 @@ def _curve_figure(name: str, methods: dict) -> list[str]:
     ax.set_ylabel("accuracy (%)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot: no curve hidden
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    stem = os.path.splitext(name)[0]
-    path = os.path.join(ROOT, "docs", "figures", f"{stem}_refining.png")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path + ".tmp.png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
-    return ["", f"![accuracy against refining epochs]({os.path.relpath(path, os.path.join(ROOT, 'docs'))})", "",
+    rel = _save(fig, os.path.splitext(name)[0] + "_refining")
+    return ["", f"![accuracy against refining epochs]({rel})", "",
             "Accuracy per refining epoch (fold 0's `metrics.csv`): validation solid, training under augmentation dashed;",
             "the dot is the epoch chosen on validation. The test set is never looked at during training."]  # fmt: skip
 
@@ -299,8 +300,7 @@ def main():
         for label, chosen in fair.items():
             if chosen:
                 fam = CHOSEN_ON_VALIDATION[label]
-                vals = ", ".join(f"{m} {100 * sum(meths[m]['validation_accuracies']) / len(meths[m]['validation_accuracies']):.2f}%"
-                                 for m in fam if m in meths)  # fmt: skip
+                vals = ", ".join(f"{m} {100 * _mean_validation(meths[m]):.2f}%" for m in fam if m in meths)
                 out += ["", f"The {label} is {chosen}, chosen on mean validation accuracy ({vals}); its test accuracy "
                         f"{pct(meths[chosen]['accuracy_mean'])}."]  # fmt: skip
         out += _comparison_lines(meths, others=("finetune",) + tuple(c for c in fair.values() if c))

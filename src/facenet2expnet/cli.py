@@ -207,14 +207,9 @@ def cmd_export(args) -> int:
     import os
 
     from .export.onnx_export import export_onnx
-    from .infer.backend import resolve_model
+    from .infer.backend import resolve_checkpoint
 
-    path = resolve_model(args.model)
-    if path.endswith(".onnx"):
-        raise FaceNet2ExpNetError(
-            f"export {args.model}: that is already an ONNX export; export a torch checkpoint "
-            "(.json/.safetensors from train, or a bundled float model such as fer2013-fn2en-fast)"
-        )
+    path = resolve_checkpoint(args.model, "export")
     os.makedirs(os.path.dirname(os.path.abspath(args.onnx)), exist_ok=True)
     if not args.int8:
         meta = export_onnx(path, args.onnx, opset=args.opset, test_flip=args.test_flip)

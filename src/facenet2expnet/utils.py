@@ -102,14 +102,14 @@ def file_sha256(path: str, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def save_figure(fig, path: str, dpi: int = 100) -> str:
-    """Write a matplotlib figure atomically (PNG) and close it."""
+def save_figure(fig, path: str, dpi: int = 100, **savefig_kw) -> str:
+    """Write a matplotlib figure atomically (PNG) and close it; ``savefig_kw`` go to ``fig.savefig``."""
     import io
 
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=dpi, format="png")
+    fig.savefig(buf, dpi=dpi, format="png", **savefig_kw)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path

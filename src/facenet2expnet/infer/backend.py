@@ -52,12 +52,12 @@ def bundled_names() -> list[str]:
 
 def describe_bundled() -> list[dict]:
     """One row per model shipped in the package: its runtime, net, card accuracy, size and whether it is a default."""
-    import json
+    from ..utils import read_json
 
     rows = []
     for name in bundled_names():
         base = os.path.join(pretrained_dir(), name)
-        meta = json.load(open(base + ".json"))
+        meta = read_json(base + ".json")
         onnx = os.path.exists(base + ".onnx")
         weights = base + (".onnx" if onnx else ".safetensors")
         card = meta.get("card") or {}
@@ -99,6 +99,18 @@ def resolve_model(name_or_path: str | None = None) -> str:
         path = stem + (".onnx" if export else ".json")
     if not os.path.exists(path):
         raise FaceNet2ExpNetError(f"model {name_or_path!r}: {path} does not exist")
+    return path
+
+
+def resolve_checkpoint(name_or_path: str, purpose: str) -> str:
+    """``resolve_model`` for uses that need torch weights (exporting, a trunk to start from, a teacher to distil
+    from): an ONNX export is refused, and ``purpose`` (e.g. ``--init-trunk``) names the use in the error."""
+    path = resolve_model(name_or_path)
+    if path.endswith(".onnx"):
+        raise FaceNet2ExpNetError(
+            f"{purpose} {name_or_path}: {path} is an ONNX export, which has no torch weights; name a torch checkpoint "
+            f"(.json/.safetensors from train, or a bundled float model such as {BUNDLED})"
+        )
     return path
 
 

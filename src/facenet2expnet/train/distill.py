@@ -42,17 +42,12 @@ class FrozenEnsemble:
     def load(
         cls, paths: list[str], class_names: list[str], student_pp: Preprocessing, device="cpu"
     ) -> "FrozenEnsemble":
-        from ..infer.backend import resolve_model
+        from ..infer.backend import resolve_checkpoint
         from ..models.registry import load_checkpoint
 
         models, pps = [], []
         for path in paths:
-            resolved = resolve_model(path)
-            if resolved.endswith(".onnx"):
-                raise FaceNet2ExpNetError(
-                    f"--distill-from {path}: {resolved} is an ONNX export; name a torch checkpoint (.json) to distil from"
-                )
-            model, meta = load_checkpoint(resolved)
+            model, meta = load_checkpoint(resolve_checkpoint(path, "--distill-from"))
             if list(meta["classes"]) != list(class_names):
                 raise FaceNet2ExpNetError(
                     f"--distill-from {path}: its classes {meta['classes']} are not this run's {list(class_names)} "

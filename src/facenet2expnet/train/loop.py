@@ -492,12 +492,9 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
 def load_trunk(model, path: str) -> None:
     """Copy every non-head weight of checkpoint ``path`` (or of a bundled model, by name) into ``model``;
     the architectures must match."""
-    from ..infer.backend import resolve_model
+    from ..infer.backend import resolve_checkpoint
 
-    resolved = resolve_model(path)
-    if resolved.endswith(".onnx"):
-        raise FaceNet2ExpNetError(f"--init-trunk {path}: {resolved} is an ONNX export; name a torch checkpoint")
-    src, meta = load_checkpoint(resolved)
+    src, meta = load_checkpoint(resolve_checkpoint(path, "--init-trunk"))
     ours = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
     theirs = {k: v for k, v in src.state_dict().items() if not k.startswith("head.")}
     bad = sorted(set(ours) ^ set(theirs)) + [k for k in ours if k in theirs and ours[k].shape != theirs[k].shape]
