@@ -142,15 +142,20 @@ def run_row(r: dict) -> dict:
     return row
 
 
-def refining_curve(run_dir: str, fold: int = 0) -> dict:
-    """Per refining epoch of one fold (from its metrics.csv): validation and training accuracy, for the
-    accuracy-against-epochs curve (where it flattens). Empty lists when the run kept no metrics."""
+def epoch_curve(run_dir: str, stage: str, columns: tuple[str, ...], fold: int = 0) -> dict:
+    """Per epoch of one stage ("stage1" or "stage2") of one fold, from its metrics.csv: each of ``columns``
+    as a list (None where the epoch did not measure it). Empty lists when the run kept no metrics."""
     from facenet2expnet.utils import read_csv_rows
 
     path = os.path.join(os.path.expanduser(run_dir), "folds", f"fold_{fold:02d}", "metrics.csv")
-    rows = [r for r in read_csv_rows(path) if r["stage"] == "stage2"]
+    rows = [r for r in read_csv_rows(path) if r["stage"] == stage]
     num = lambda v: float(v) if v not in ("", None) else None  # noqa: E731
-    return {"val_acc": [num(r["val_acc"]) for r in rows], "train_acc": [num(r["train_acc"]) for r in rows]}
+    return {c: [num(r.get(c)) for r in rows] for c in columns}
+
+
+def refining_curve(run_dir: str, fold: int = 0) -> dict:
+    """Validation and training accuracy per refining epoch: the accuracy-against-epochs curve (where it flattens)."""
+    return epoch_curve(run_dir, "stage2", ("val_acc", "train_acc"), fold)
 
 
 def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchmark: str, doc: str) -> None:

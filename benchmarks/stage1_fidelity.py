@@ -8,7 +8,7 @@ student architecture, the teacher tap, target normalization, loss and epochs. R�
 1 - MSE / variance of the targets about their per-position mean over training faces (predicting the
 mean map scores 0), measured on the fold's validation subjects and on training faces; cosine is the
 mean per-face cosine similarity. Rows from FER2013 stage-1 runs (stage-1 data: FER2013's Training
-faces) are read from their run dirs where they exist. Writes benchmarks/results/stage1_fidelity.json.
+faces) are read from their run dirs where they exist, each with its R² per epoch (``stage1_curve``). Writes benchmarks/results/stage1_fidelity.json.
 
 A second table (``by_scale``, no training) takes every finished stage-1 trunk, the FER2013 ones
 included, to the same CK+48 fold-0 faces and measures R² after average-pooling both the student's
@@ -20,7 +20,19 @@ import argparse
 import json
 import os
 
-from common import ROOT, RUNS, machine, merged_methods, now, portable, run_recipe, run_record, table, write_results
+from common import (
+    ROOT,
+    RUNS,
+    epoch_curve,
+    machine,
+    merged_methods,
+    now,
+    portable,
+    run_recipe,
+    run_record,
+    table,
+    write_results,
+)
 
 # name -> overrides of the base recipe (its defaults: compact, level2, no target normalization, L2, 30 Adam epochs)
 ROWS = {
@@ -125,7 +137,10 @@ def main():
         summary = pretrain if os.path.exists(pretrain) else os.path.join(run, "report.json")
         if os.path.exists(summary):  # an fn2en run keeps no trunk file: it is not in by_scale
             r = {**read_json(summary), **run_record(name, runs), "run_dir": run}
-            results[name.replace("/", "_")] = row_of(r, name, {}, data, stats=None if summary == pretrain else r)
+            row = row_of(r, name, {}, data, stats=None if summary == pretrain else r)
+            if summary == pretrain:  # one stage-1 run: its fidelity per epoch (the R²-against-compute curve)
+                row["stage1_curve"] = epoch_curve(run, "stage1", ("val_r2", "train_r2"))
+            results[name.replace("/", "_")] = row
     results = merged_methods(args.out, results)
     trunks = {k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
               for k, v in results.items() if "run_dir" in v}  # fmt: skip
