@@ -45,6 +45,24 @@ def _save(fig, stem: str) -> str:
     return os.path.relpath(path, os.path.join(ROOT, "docs"))
 
 
+def _r2_target_figure(fig, ax, xlabel: str, legend_loc: str, stem: str, alt: str, caption: list[str]) -> list[str]:
+    """Finish a held-out R² figure with a log x axis: issue 15's target (0.6) as a dashed line, 1-2-5 ticks, labels;
+    save it as docs/figures/<stem>.png; -> the markdown lines that show it (``caption`` under it)."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    ax.axhline(0.6, color="grey", ls="--", lw=1, label="target (issue 15): 0.6")
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(0.7, ax.get_ylim()[1]))
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    ax.set_xticks([t for t in (m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)) if lo <= t <= hi])
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # log-scale minor labels overlap at this width
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("R² of the level-2 tap on held-out faces")
+    ax.legend(fontsize=7, loc=legend_loc)
+    return ["", f"![{alt}]({_save(fig, stem)})", "", *caption]
+
+
 def _fidelity_figure(rows: dict) -> list[str]:
     """docs/figures/stage1_fidelity.png: held-out R² of the plain-L2 level-2 rows against the student's multiply-adds,
     one series per stage-1 face set, with issue 15's target (0.6); -> the markdown lines that show it."""
@@ -60,19 +78,12 @@ def _fidelity_figure(rows: dict) -> list[str]:
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=data[:60])
         for x, y, a in pts:
             ax.annotate(a, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.axhline(0.6, color="grey", ls="--", lw=1, label="target (issue 15): 0.6")
-    ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(0.7, ax.get_ylim()[1]))
-    ax.set_xscale("log")
-    ax.set_xlabel("student multiply-adds per 48 px face (millions, log scale)")
-    ax.set_ylabel("R² of the level-2 tap on held-out faces")
-    ax.legend(fontsize=7, loc="upper left")
-    return [
-        "",
-        f"![held-out R² against student size]({_save(fig, 'stage1_fidelity')})",
-        "",
-        "Held-out R² of the plain-L2 level-2 rows against the student's multiply-adds (`models.multiply_adds`), one",
-        "line per stage-1 face set; the dashed line is issue 15's target.",
-    ]
+    return _r2_target_figure(
+        fig, ax, "student multiply-adds per 48 px face (millions, log scale)", "upper left", "stage1_fidelity",
+        "held-out R² against student size",
+        ["Held-out R² of the plain-L2 level-2 rows against the student's multiply-adds (`models.multiply_adds`), one",
+         "line per stage-1 face set; the dashed line is issue 15's target."],
+    )  # fmt: skip
 
 
 def _fidelity_curve_figure(rows: dict) -> list[str]:
@@ -81,34 +92,21 @@ def _fidelity_curve_figure(rows: dict) -> list[str]:
     issue 15's target (0.6); -> the markdown lines that show it."""
     from facenet2expnet.models import create_model, multiply_adds
 
-    curves = {k: r for k, r in rows.items() if (r.get("stage1_curve") or {}).get("val_r2")}
+    curves = [r for r in rows.values() if (r.get("stage1_curve") or {}).get("val_r2")]
     if not curves:
         return []
     fig, ax = _axes((6.4, 4.0))
-    for r in curves.values():
+    for r in curves:
         gmac = multiply_adds(create_model(r["arch"], 7)) / 1e9  # per face, forward
         val = r["stage1_curve"]["val_r2"]
         x = [gmac * (e + 1) for e in range(len(val))]
         ax.plot(x, val, "o-", ms=3, label=f"{r['arch']} ({1000 * gmac:.0f} MMAC), {len(val)} epochs")
-    ax.axhline(0.6, color="grey", ls="--", lw=1, label="target (issue 15): 0.6")
-    ax.set_ylim(0.0, 0.7)
-    ax.set_xscale("log")
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
-
-    lo, hi = ax.get_xlim()
-    ax.set_xticks([t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10) if lo <= t <= hi])
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(NullFormatter())  # log-scale minor labels overlap at this width
-    ax.set_xlabel("stage-1 compute per training face: epochs x forward multiply-adds (G, log scale)")
-    ax.set_ylabel("R² of the level-2 tap on held-out faces")
-    ax.legend(fontsize=7, loc="lower right")
-    return [
-        "",
-        f"![held-out R² against stage-1 compute]({_save(fig, 'stage1_curve')})",
-        "",
-        "Held-out R² after each stage-1 epoch on FER2013's Training faces (validation: 10% of them), against the",
-        "compute spent per face; each run decays its learning rate on a cosine over its own epochs.",
-    ]
+    return _r2_target_figure(
+        fig, ax, "stage-1 compute per training face: epochs x forward multiply-adds (G, log scale)", "lower right",
+        "stage1_curve", "held-out R² against stage-1 compute",
+        ["Held-out R² after each stage-1 epoch on FER2013's Training faces (validation: 10% of them), against the",
+         "compute spent per face; each run decays its learning rate on a cosine over its own epochs."],
+    )  # fmt: skip
 
 
 def _section(title: str, intro: list[str], columns: list[str], align: str) -> list[str]:
