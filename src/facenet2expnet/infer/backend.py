@@ -25,7 +25,7 @@ from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
 
 BUNDLED = "fer2013-fn2en-fast"  # the library's default (from_pretrained()): the float model, which explain() needs
-# `predict` and `serve` default to its int8 export: as accurate on FER2013 PublicTest (66.40% vs 66.23%), faster,
+# `predict` and `serve` default to its int8 export: as accurate on FER2013 PublicTest (65.48% vs 65.28%), faster,
 # and it runs on onnxruntime without torch (the light install)
 APP_DEFAULT = "fer2013-fn2en-fast-int8"
 
