@@ -8,7 +8,8 @@ student architecture, the teacher tap, target normalization, loss and epochs. R�
 1 - MSE / variance of the targets about their per-position mean over training faces (predicting the
 mean map scores 0), measured on the fold's validation subjects and on training faces; cosine is the
 mean per-face cosine similarity. Rows from FER2013 stage-1 runs (stage-1 data: FER2013's Training
-faces) are read from their run dirs where they exist, each with its R² per epoch (``stage1_curve``). Writes benchmarks/results/stage1_fidelity.json.
+faces) are read from their run dirs where they exist, each with its R² per epoch (``stage1_curve``).
+Writes benchmarks/results/stage1_fidelity.json.
 
 A second table (``by_scale``, no training) takes every finished stage-1 trunk, the FER2013 ones
 included, to the same CK+48 fold-0 faces and measures R² after average-pooling both the student's
