@@ -53,7 +53,7 @@ BOTH = "FER2013 Training faces, then each CK+48 fold's training subjects (mean o
 # runs read, never started from here (hours of CPU each: benchmarks/fer2013.py, ckplus48_kfold10.py) -> their stage-1 data.
 # A stage-1 run (pretrain.json) gives its fold 0's numbers; a 10-fold fn2en run (report.json) the mean over its folds.
 READ_RUNS = {"fer2013/stage1_compact": FER, "fer2013/stage1_fast": FER, "fer2013/stage1_res48": FER, "fer2013/stage1_res48w": FER,
-             "ckplus48/res48_fn2en_fer_ck_stage1": BOTH}  # fmt: skip
+             "fer2013/stage1_res48_40ep": FER, "ckplus48/res48_fn2en_fer_ck_stage1": BOTH}  # fmt: skip
 
 
 def row_of(r: dict, name: str, overrides: dict, data: str, stats: dict | None = None) -> dict:
