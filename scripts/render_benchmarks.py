@@ -3,6 +3,7 @@
 .venv/bin/python scripts/render_benchmarks.py
 """
 
+import functools
 import json
 import os
 import sys
@@ -45,6 +46,14 @@ def _save(fig, stem: str) -> str:
     return os.path.relpath(path, os.path.join(ROOT, "docs"))
 
 
+@functools.cache
+def _student_mmac(arch: str) -> float:
+    """A registered net's forward multiply-adds per face at its default input, in millions (one count per net)."""
+    from facenet2expnet.models import create_model, multiply_adds
+
+    return multiply_adds(create_model(arch, 7)) / 1e6
+
+
 def _r2_target_figure(fig, ax, xlabel: str, legend_loc: str, stem: str, alt: str, caption: list[str]) -> list[str]:
     """Finish a held-out R² figure with a log x axis: issue 15's target (0.6) as a dashed line, 1-2-5 ticks, labels;
     save it as docs/figures/<stem>.png; -> the markdown lines that show it (``caption`` under it)."""
@@ -66,15 +75,12 @@ def _r2_target_figure(fig, ax, xlabel: str, legend_loc: str, stem: str, alt: str
 def _fidelity_figure(rows: dict) -> list[str]:
     """docs/figures/stage1_fidelity.png: held-out R² of the plain-L2 level-2 rows against the student's multiply-adds,
     one series per stage-1 face set, with issue 15's target (0.6); -> the markdown lines that show it."""
-    from facenet2expnet.models import create_model, multiply_adds
-
     plain = [r for r in rows.values() if r["tap"] == "level2" and r["target_norm"] == "none" and r["loss"] == "l2"]
     if not plain:
         return []
-    mmac = {a: multiply_adds(create_model(a, 7)) / 1e6 for a in {r["arch"] for r in plain}}
     fig, ax = _axes((6.4, 4.0))
     for data in dict.fromkeys(r["stage1_data"] for r in plain):
-        pts = sorted((mmac[r["arch"]], r["val_r2"], r["arch"]) for r in plain if r["stage1_data"] == data)
+        pts = sorted((_student_mmac(r["arch"]), r["val_r2"], r["arch"]) for r in plain if r["stage1_data"] == data)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=data[:60])
         for x, y, a in pts:
             ax.annotate(a, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -90,14 +96,12 @@ def _fidelity_curve_figure(rows: dict) -> list[str]:
     """docs/figures/stage1_curve.png: held-out R² per stage-1 epoch of the runs that keep their curve (the FER2013
     stage-1 runs) against the training compute per face (epochs x the student's forward multiply-adds), with
     issue 15's target (0.6); -> the markdown lines that show it."""
-    from facenet2expnet.models import create_model, multiply_adds
-
     curves = [r for r in rows.values() if (r.get("stage1_curve") or {}).get("val_r2")]
     if not curves:
         return []
     fig, ax = _axes((6.4, 4.0))
     for r in curves:
-        gmac = multiply_adds(create_model(r["arch"], 7)) / 1e9  # per face, forward
+        gmac = _student_mmac(r["arch"]) / 1e3  # per face, forward
         val = r["stage1_curve"]["val_r2"]
         x = [gmac * (e + 1) for e in range(len(val))]
         ax.plot(x, val, "o-", ms=3, label=f"{r['arch']} ({1000 * gmac:.0f} MMAC), {len(val)} epochs")

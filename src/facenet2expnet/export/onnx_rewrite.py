@@ -7,9 +7,9 @@ no dilation, sides divisible by the kernel) becomes a Reshape and a ReduceMax::
 
 The max over each window is the same numbers in the same order, so the output is identical (float and
 uint8 alike). Why: onnxruntime's MaxPool kernel took 13% of `fer2013-fn2en-accurate-int8` at batch 1 on one
-core for the first pool alone (a 32 x 48 x 48 float map), and the rewrite made the whole model about 17%
-faster (1.99 -> 1.65 ms per face in alternating rounds of ``benchmarks/inference.py``; see docs/models.md). The Reshape is a view, and the
-reduction over two short inner axes is a simple loop.
+core for the first pool alone (a 32 x 48 x 48 float map), and the rewrite made the whole model 12-17% faster
+(alternating rounds of ``benchmarks/inference.py`` in three runs; see docs/models.md). The Reshape is a view,
+and the reduction over two short inner axes is a simple loop.
 
 The rewrite needs each pool's input shape (C, H and W). A float export has them through ONNX shape
 inference; a quantized graph mixes in onnxruntime's own operators, so its pools take their shapes from the

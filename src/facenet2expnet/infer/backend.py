@@ -56,7 +56,7 @@ def describe_bundled() -> list[dict]:
 
     rows = []
     for name in bundled_names():
-        base = os.path.join(pretrained_dir(), name)
+        base = bundled_model_path(name)
         meta = read_json(base + ".json")
         onnx = os.path.exists(base + ".onnx")
         weights = base + (".onnx" if onnx else ".safetensors")
