@@ -183,6 +183,7 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
         results[name.split("/", 1)[1]] = {
             test_key: r["accuracy_mean"], "validation_accuracy": val, "best_epoch": r["best_epochs"][0], **run_row(r),
             "refining_curve": refining_curve(r["run_dir"]),
+            **({"subsets": r["folds"][0]["subsets"]} if r["folds"][0].get("subsets") else {}),
         }  # fmt: skip
     results = merged_methods(args.out, results)
     rows = [

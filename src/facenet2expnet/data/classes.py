@@ -44,6 +44,8 @@ CLASS_SETS = {
     # FER2013 label order 0..6 (also TFD, SFEW, JAFFE use these seven)
     "basic7": ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"],
     "oulu6": ["anger", "disgust", "fear", "happy", "sadness", "surprise"],
+    # FER+ vote order (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt)
+    "ferplus8": ["neutral", "happy", "surprise", "sadness", "anger", "disgust", "fear", "contempt"],
 }
 
 

@@ -7,7 +7,7 @@ subjects), so that model selection never looks at the test fold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,9 @@ class Fold:
     val: np.ndarray
     test: np.ndarray
     note: str = ""
+    # named subsets of the test fold (indices into the dataset, each within ``test``), reported beside it,
+    # e.g. FER+ valid without the images whose pixels repeat a training image
+    subsets: dict = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         return {"fold": self.index, "train": len(self.train), "val": len(self.val), "test": len(self.test)}
@@ -122,38 +125,59 @@ def leave_one_subject_out(ds: Dataset, seed: int = 0, val_fraction: float = 0.1)
     return folds
 
 
-def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
-    splits = np.array([s.split or "" for s in ds.samples])
-    kind = ds.options.get("source_kind", ds.kind)  # a `prepared` cache keeps its source's protocol
-    if kind == "tfd":
-        tfd = np.array([s.meta["tfd_folds"] for s in ds.samples])
-        return [
-            Fold(
-                f,
-                np.flatnonzero(tfd[:, f] == 1),
-                np.flatnonzero(tfd[:, f] == 2),
-                np.flatnonzero(tfd[:, f] == 3),
-                note=f"TFD official fold {f + 1}",
-            )
-            for f in range(tfd.shape[1])
-        ]
-    if kind == "fer2013":
-        train = np.flatnonzero(splits == "train")
-        public, private = np.flatnonzero(splits == "publictest"), np.flatnonzero(splits == "privatetest")
-        if len(private):
-            return [Fold(0, train, public, private, note="FER2013: select on PublicTest, test on PrivateTest")]
-        # No PrivateTest (the usual folder release): validation is carved from Training (stratified), so that
-        # PublicTest is seen once, for the reported number, and never for model selection.
-        train, val = _carve_val(ds, train, val_fraction, seed)
-        return [
-            Fold(
-                0,
-                train,
-                val,
-                public,
-                note="FER2013 without PrivateTest: validation carved from Training, tested on PublicTest",
-            )
-        ]
+def _tfd_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float) -> list[Fold]:
+    tfd = np.array([s.meta["tfd_folds"] for s in ds.samples])
+    return [
+        Fold(
+            f,
+            np.flatnonzero(tfd[:, f] == 1),
+            np.flatnonzero(tfd[:, f] == 2),
+            np.flatnonzero(tfd[:, f] == 3),
+            note=f"TFD official fold {f + 1}",
+        )
+        for f in range(tfd.shape[1])
+    ]
+
+
+def _fer2013_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float) -> list[Fold]:
+    train = np.flatnonzero(splits == "train")
+    public, private = np.flatnonzero(splits == "publictest"), np.flatnonzero(splits == "privatetest")
+    if len(private):
+        return [Fold(0, train, public, private, note="FER2013: select on PublicTest, test on PrivateTest")]
+    # No PrivateTest (the usual folder release): validation is carved from Training (stratified), so that
+    # PublicTest is seen once, for the reported number, and never for model selection.
+    train, val = _carve_val(ds, train, val_fraction, seed)
+    return [
+        Fold(
+            0,
+            train,
+            val,
+            public,
+            note="FER2013 without PrivateTest: validation carved from Training, tested on PublicTest",
+        )
+    ]
+
+
+def _ferplus_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float) -> list[Fold]:
+    """FER+'s own protocol: the epoch is chosen on ``valid``; ``test`` is scored once where it is present.
+
+    Without ``test`` (the shared release), ``valid`` is both selection and report, as FER+ results on valid
+    are usually given; the note says so. Valid/test images whose pixels repeat a training image are a
+    subset reported beside the whole split (``no_train_duplicates``).
+    """
+    train, val, test = (np.flatnonzero(splits == name) for name in ("train", "val", "test"))
+    if not len(val):
+        raise FaceNet2ExpNetError("ferplus: no valid/ split found; the epoch is chosen on valid, so it is needed")
+    note = "FER+: epoch chosen on valid, tested once on test"
+    if not len(test):
+        test, note = val, "FER+ without its test split: the epoch is chosen on valid and valid is reported (optimistic)"
+    unique = np.array([i for i in test if not ds.samples[i].meta.get("train_duplicate")], dtype=np.int64)
+    return [Fold(0, train, val, test, note=note, subsets={"no_train_duplicates": unique})]
+
+
+def _split_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float) -> list[Fold]:
+    """Any dataset with train and test (or val) splits: validation is ``val`` where there is a test split too,
+    else carved from train."""
     present = set(splits) - {""}
     test_name = "test" if "test" in present else ("val" if "val" in present else None)
     if "train" not in present or test_name is None:
@@ -164,12 +188,23 @@ def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> lis
     if test_name == "test" and "val" in present:
         return [Fold(0, train_all, np.flatnonzero(splits == "val"), np.flatnonzero(splits == "test"))]
     train, val = _carve_val(ds, train_all, val_fraction, seed)
+    kind = ds.options.get("source_kind", ds.kind)
     note = (
         "SFEW 2.0: tested on the official Val split (as the paper); validation carved from Train"
         if kind == "sfew"
         else ""
     )
     return [Fold(0, train, val, np.flatnonzero(splits == test_name), note=note)]
+
+
+# Dataset kinds whose official protocol is not "train vs test (or val)": their own fold makers.
+OFFICIAL_FOLDS = {"tfd": _tfd_folds, "fer2013": _fer2013_folds, "ferplus": _ferplus_folds}
+
+
+def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
+    splits = np.array([s.split or "" for s in ds.samples])
+    kind = ds.options.get("source_kind", ds.kind)  # a `prepared` cache keeps its source's protocol
+    return OFFICIAL_FOLDS.get(kind, _split_folds)(ds, splits, seed, val_fraction)
 
 
 def make_folds(

@@ -33,7 +33,13 @@ def build_report(
         "protocol": protocol,
         "classes": list(class_names),
         "folds": [
-            {"fold": f["fold"], "accuracy": f["accuracy"], "n_test": f["n_test"], "val_accuracy": f.get("best_val_acc")}
+            {
+                "fold": f["fold"],
+                "accuracy": f["accuracy"],
+                "n_test": f["n_test"],
+                "val_accuracy": f.get("best_val_acc"),
+                **({"subsets": f["subsets"]} if f.get("subsets") else {}),
+            }
             for f in fold_results
         ],  # val_accuracy: the selected epoch's (or C's), for choosing between runs without the test fold
         "accuracy_mean": acc_mean,
@@ -95,6 +101,11 @@ def write_report(run_dir: str, report: dict) -> None:
             lines.append(f"- {k}: `{report[k]}`" if k == "command" else f"- {k}: {report[k]}")
     lines += ["", "| fold | accuracy | n_test |", "|---:|---:|---:|"]
     lines += [f"| {f['fold']} | {100 * f['accuracy']:.2f}% | {f['n_test']} |" for f in report["folds"]]
+    lines += [
+        f"| {f['fold']}, {name.replace('_', ' ')} | {_pct(sub['accuracy'])}% | {sub['n']} |"
+        for f in report["folds"]
+        for name, sub in f.get("subsets", {}).items()
+    ]
     lines += ["", "| class | recall |", "|---|---:|"]
     lines += [f"| {c} | {_pct(r)}% |" for c, r in report["per_class_recall"].items()]
     lines += ["", "![confusion matrix](confusion_matrix.png)", ""]

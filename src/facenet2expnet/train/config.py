@@ -123,6 +123,14 @@ class TrainConfig:
     distill_weight: float = opt(0.5, "distillation: share of the soft term, (1 - w) CE + w T² KL", group="stage 2")
     distill_temperature: float = opt(4.0, "distillation: softmax temperature of both nets' logits", group="stage 2")
     label_smoothing: float = opt(0.0, "label smoothing of the refining loss", group="stage 2")
+    label_mode: str = opt(
+        "majority",
+        "what refining trains against: majority (one label per image), probability (a label drawn from the "
+        "image's annotator votes each time) or crossentropy (the vote distribution as a soft target); the last "
+        "two need votes (the ferplus kind); train/labels.py",
+        ("majority", "probability", "crossentropy"),
+        group="stage 2",
+    )
     mixup: float = opt(0.0, "mixup alpha while refining (0: off)", group="stage 2")
     # ---- optimization, shared by both stages
     batch_size: int = opt(64, "batch size (per step)")

@@ -40,6 +40,7 @@ from .checkpoint import TrainState
 from .config import TrainConfig
 from .distill import FrozenEnsemble, distillation_loss
 from .distributed import Dist, autocast, convert_sync_bn, weighted, wrap
+from .labels import LabelTargets
 
 METRIC_FIELDS = [
     "fold",
@@ -188,9 +189,11 @@ class Refine:
     name, selects = "stage2", True
 
     def __init__(self, cfg: TrainConfig, fold: Fold, images, labels: np.ndarray, pp: Preprocessing,
-                 teacher: TeacherTargets | None, dist: Dist, ensemble: FrozenEnsemble | None = None):  # fmt: skip
+                 teacher: TeacherTargets | None, dist: Dist, ensemble: FrozenEnsemble | None = None,
+                 votes: np.ndarray | None = None):  # fmt: skip
         self.cfg, self.fold, self.images, self.labels, self.pp, self.dist = cfg, fold, images, labels, pp, dist
         self.y = torch.from_numpy(labels)
+        self.targets = LabelTargets(labels, cfg.label_mode, votes)  # what the loss trains against (train/labels.py)
         self.epochs, self.base_lr = cfg.stage2_epochs, cfg.lr_stage2
         self.teacher = teacher if cfg.aux_weight > 0 else None  # our extension: keep regressing onto the teacher
         self.ensemble = ensemble  # our extension: frozen nets of ours to distil from (never in the optimizer)
@@ -221,20 +224,21 @@ class Refine:
             x = random_affine(x, gen, cfg.rotation_deg, cfg.shift, (cfg.scale_min, cfg.scale_max))
         if cfg.erasing > 0:
             x = random_erasing(x, gen, cfg.erasing)
-        y = self.y[idx].to(dev)
-        y2, lam = y, 1.0
+        y = self.y[idx].to(dev)  # majority labels: what accuracy counts
+        t = self.targets.batch(idx, gen).to(dev)  # the loss's target: B labels or B x K vote shares
+        t2, lam = t, 1.0
         if cfg.mixup > 0:  # convex pairs of faces and of their labels
             x, perm, lam = mixup_pairs(x, gen, cfg.mixup)
-            y2 = y[perm.to(dev)]
-        x, y, y2 = x[lo:hi], y[lo:hi], y2[lo:hi]
+            t2 = t[perm.to(dev)]
+        x, y, t, t2 = x[lo:hi], y[lo:hi], t[lo:hi], t2[lo:hi]
         if self.teacher is None:
             _, logits = net(_cl(self.pp.normalize(x)), hi - lo)  # b x classes
         else:  # one trunk pass over the augmented faces and the plain (flipped) ones, whose targets are cached
             feats, logits = net(_cl(self.pp.normalize(torch.cat([x, x_flipped]))), hi - lo)
         logits = logits.float()
-        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        loss = F.cross_entropy(logits, t, label_smoothing=cfg.label_smoothing)
         if lam < 1.0:
-            loss = lam * loss + (1 - lam) * F.cross_entropy(logits, y2, label_smoothing=cfg.label_smoothing)
+            loss = lam * loss + (1 - lam) * F.cross_entropy(logits, t2, label_smoothing=cfg.label_smoothing)
         if self.ensemble is not None:  # the teachers see the same augmented faces: b x classes, no gradient
             soft = distillation_loss(logits, self.ensemble.logits(x), cfg.distill_temperature)
             loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
@@ -377,6 +381,7 @@ def train_fold(
     progress: bool = True,
     log=print,
     dist: Dist | None = None,
+    votes: np.ndarray | None = None,
 ) -> dict | None:
     """Train one fold (on this process, or as one rank of a data-parallel group). -> its result (None off rank 0)."""
     dist = dist or Dist()
@@ -399,7 +404,7 @@ def train_fold(
     if cfg.distill_from and not cfg.pretrain_only:
         ensemble = FrozenEnsemble.load(cfg.distill_from, class_names, pp, dist.device)
     stages = ([Pretrain(cfg, fold, images, pp, teacher, dist)] if cfg.method == "fn2en" else []) + (
-        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher, dist, ensemble)]
+        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher, dist, ensemble, votes)]
     )
     state = TrainState(fold_dir, METRIC_FIELDS, dist)
     if resume and state.load(model, gen) and dist.is_main:
@@ -479,6 +484,8 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
         "best_epoch": state.best_epoch,
         "best_val_acc": state.best_val_acc,
         **stage1_fidelity(state.metrics),
+        # named parts of the test fold (e.g. FER+ valid without the faces that repeat a training face)
+        "subsets": {name: _subset_accuracy(fold.test, pred, labels, sub) for name, sub in fold.subsets.items()},
         "test_index": [int(i) for i in fold.test],
         "test_pred": pred.tolist(),
     }
@@ -487,6 +494,11 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
     )
     atomic_write_json(os.path.join(fold_dir, "result.json"), result)  # marks the fold as done
     return result
+
+
+def _subset_accuracy(test: np.ndarray, pred: np.ndarray, labels: np.ndarray, subset: np.ndarray) -> dict:
+    keep = np.isin(test, subset)
+    return {"accuracy": accuracy(labels[test[keep]], pred[keep]) if keep.any() else None, "n": int(keep.sum())}
 
 
 def load_trunk(model, path: str) -> None:

@@ -68,6 +68,7 @@ class Inputs:
     teacher_desc: dict | None = None
     cache_seconds: float = 0.0
     images: object = None  # N x C x S x S uint8, for the methods that train a net
+    votes: object = None  # N x K annotator vote shares, for the label modes that train on them
 
 
 def run_experiment(
@@ -174,6 +175,10 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
     if layer not in spec.taps:  # checked for every method, scratch included (it sizes its trunk from the tap)
         raise UnknownNameError(f"{cfg.teacher} layer", layer, spec.taps)
     inp = Inputs(ds, folds, tuple(spec.tap_shapes[layer]))
+    if cfg.label_mode != "majority":
+        from .labels import vote_distribution
+
+        inp.votes = vote_distribution(ds)
     if cfg.method in ("fn2en", "probe", "finetune"):
         teacher = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=layer)
         inp.teacher_desc = teacher.describe()
@@ -224,6 +229,7 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
         r = train_fold(
             cfg, fold, inp.images, inp.ds.labels, inp.ds.class_names, fold_dir, targets=inp.targets,
             tap_shape=inp.tap_shape, teacher_desc=inp.teacher_desc, resume=resume, progress=progress, log=log, dist=dist,
+            votes=inp.votes,
         )  # fmt: skip
     if r is not None and not cfg.pretrain_only:
         log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
