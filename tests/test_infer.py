@@ -48,7 +48,37 @@ def test_recognizer_on_cropped_arrays(tiny_ckpt):
 
 def test_recognizer_params_only_in_init():
     rec = ExpressionRecognizer(model="nowhere", detector="opencv")
-    assert rec.model == "nowhere" and not hasattr(rec, "model_")  # nothing loaded in the constructor
+    assert rec.model == "nowhere"
+    assert not [k for k in vars(rec) if k.endswith("_")]  # nothing loaded (no learned attribute) in the constructor
+
+
+def test_recognizer_loads_its_backend_and_detector_once(monkeypatch):
+    """from_pretrained + many predict / predict_proba / faces_and_chips calls, also from threads at once: one backend
+    load and one detector, never swapped under a caller (the server shares one recognizer between threads)."""
+    import threading
+
+    import facenet2expnet.face as face
+    import facenet2expnet.infer.recognizer as recognizer
+
+    loads, detectors = [], []
+    real_load, real_detector = recognizer.load_backend, face.create_detector
+    monkeypatch.setattr(recognizer, "load_backend", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    monkeypatch.setattr(face, "create_detector", lambda *a, **k: detectors.append(a) or real_detector(*a, **k))
+    rec = ExpressionRecognizer.from_pretrained()
+    backend = rec.backend_
+    face48 = (np.random.default_rng(0).random((48, 48)) * 255).astype(np.uint8)
+    photo = np.full((120, 160, 3), 128, np.uint8)
+    for _ in range(3):
+        rec.predict(photo)
+        rec.predict_proba([photo, photo])
+        rec.faces_and_chips(photo)
+    lone = ExpressionRecognizer.from_pretrained(detect=False)
+    threads = [threading.Thread(target=lambda: [lone.predict_proba([face48]) for _ in range(5)]) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(loads) == 2 and len(detectors) == 1 and rec.backend_ is backend
+    assert "detector_" not in vars(lone)  # detect=False never loads a detector
+    assert lone.predict_proba([face48])[0].shape == (1, len(lone.classes_))
 
 
 def test_bundled_model_loads_offline():
@@ -197,15 +227,15 @@ def test_models_command_lists_nets_and_bundled_models(capsys):
     fast = next(r for r in out["nets"] if r["name"] == "fast")
     assert round(fast["multiply_adds"] / 1e6, 1) == 18.5 and fast["input"] == "48 px L"
     bundled = {r["name"]: r for r in out["bundled"]}
-    assert bundled["fer2013-fn2en-fast"]["default_for"] == ["from_pretrained()"]
-    assert bundled["fer2013-fn2en-fast-int8"]["default_for"] == ["predict/serve"]
+    assert bundled["fer2013-fn2en-fast"]["default_for"] == []
+    assert bundled["fer2013-fn2en-fast-int8"]["default_for"] == ["from_pretrained(), predict, serve"]
     assert bundled["fer2013-fn2en-accurate-int8"]["runtime"] == "onnxruntime, int8"
     assert (
         bundled["fer2013-fn2en-accurate"]["net"] == "res48" and 0.6 < bundled["fer2013-fn2en-accurate"]["accuracy"] < 1
     )
     assert main(["models"]) == 0
     text = capsys.readouterr().out
-    assert "res48w" in text and "(float model's)" in text and "[default: from_pretrained()]" in text
+    assert "res48w" in text and "(float model's)" in text and "[default: from_pretrained(), predict, serve]" in text
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n != "paper"])

@@ -18,7 +18,7 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from facenet2expnet.infer.backend import APP_DEFAULT  # noqa: E402
+from facenet2expnet.infer.backend import DEFAULT_MODEL  # noqa: E402
 from facenet2expnet.serve.app import ServeSettings, create_app  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def face_png(tmp_path_factory):
 def test_health_models_and_docs(client):
     assert client.get("/healthz").json()["status"] == "ok"
     m = client.get("/v1/models").json()
-    assert m["default"] == APP_DEFAULT and m["models"][0]["backend"] == "onnx" and len(m["models"][0]["classes"]) == 7
+    assert m["default"] == DEFAULT_MODEL and m["models"][0]["backend"] == "onnx" and len(m["models"][0]["classes"]) == 7
     assert m["models"][0]["preprocessing"]["size"] == 48
     assert client.get("/docs").status_code == 200 and "/v1/predict" in client.get("/openapi.json").text
     page = client.get("/")

@@ -177,9 +177,9 @@ def cmd_predict(args) -> int:
     if not args.inputs and args.webcam is None:
         print("error: give images, folders or videos, or --webcam", file=sys.stderr)
         return 2
-    from .infer.backend import APP_DEFAULT, BUNDLED
+    from .infer.backend import BUNDLED, DEFAULT_MODEL
 
-    model = args.model or (BUNDLED if args.explain else APP_DEFAULT)  # Grad-CAM needs the torch model
+    model = args.model or (BUNDLED if args.explain else DEFAULT_MODEL)  # Grad-CAM needs the torch model
     rec = ExpressionRecognizer.from_pretrained(
         model, detector=args.detector, detect=not args.no_detect, device=args.device
     )
@@ -265,10 +265,10 @@ def cmd_visualize(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from .infer.backend import APP_DEFAULT
+    from .infer.backend import DEFAULT_MODEL
     from .serve.app import ServeSettings, create_app
 
-    settings = ServeSettings(models=args.model or [APP_DEFAULT], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
+    settings = ServeSettings(models=args.model or [DEFAULT_MODEL], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
                              max_pixels=int(args.max_megapixels * 1e6), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                              cors=args.cors or [])  # fmt: skip
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -70,6 +70,8 @@ class Preprocessing:
 
     def load(self, src: ImageLike) -> np.ndarray:
         """Any image source (an already cropped face) -> resized uint8 array in this preprocessing's colour mode."""
+        if isinstance(src, np.ndarray) and src.dtype == np.uint8 and src.ndim == 2 and self.channels == "L":
+            return resize_square(src, self.size)  # a grey face already: the same pixels as the general path, sooner
         return fit(read_image(src, "RGB"), self.size, self.channels)
 
     def normalize(self, batch: "torch.Tensor") -> "torch.Tensor":

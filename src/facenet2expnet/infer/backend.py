@@ -24,10 +24,12 @@ import numpy as np
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
 
-BUNDLED = "fer2013-fn2en-fast"  # the library's default (from_pretrained()): the float model, which explain() needs
-# `predict` and `serve` default to its int8 export: as accurate on FER2013 PublicTest (65.48% vs 65.28%), faster,
-# and it runs on onnxruntime without torch (the light install)
-APP_DEFAULT = "fer2013-fn2en-fast-int8"
+# The one default model of `from_pretrained()`, `predict`, `serve` and `make demo`: the int8 export of the fast
+# FER2013 model. As accurate on FER2013 PublicTest as its float model (65.48% vs 65.28%), faster, and it runs on
+# onnxruntime, so the light install (no torch) can use it.
+DEFAULT_MODEL = "fer2013-fn2en-fast-int8"
+# Its float (torch) checkpoint: what needs torch weights (explain's Grad-CAM, --init-trunk, --distill-from) names it.
+BUNDLED = "fer2013-fn2en-fast"
 
 
 class Backend(Protocol):
@@ -66,12 +68,12 @@ def describe_bundled() -> list[dict]:
             "net": meta["arch"].get("name", meta["arch"].get("kind", "")), "classes": len(meta["classes"]),
             "dataset": card.get("dataset"), "accuracy": card.get("accuracy"), "notes": card.get("notes", ""),
             "mib": round(os.path.getsize(weights) / 2**20, 1) if os.path.exists(weights) else None,
-            "default_for": [w for w, n in (("from_pretrained()", BUNDLED), ("predict/serve", APP_DEFAULT)) if n == name],
+            "default_for": ["from_pretrained(), predict, serve"] if name == DEFAULT_MODEL else [],
         })  # fmt: skip
     return rows
 
 
-def bundled_model_path(name: str = BUNDLED) -> str:
+def bundled_model_path(name: str = DEFAULT_MODEL) -> str:
     """PATH (without extension) of a model shipped in the package."""
     path = os.path.join(pretrained_dir(), name)
     if not os.path.exists(path + ".json"):
@@ -88,7 +90,7 @@ def resolve_model(name_or_path: str | None = None) -> str:
     Accepts a bundled name, a path with or without its extension, or None (the default bundled model).
     A stem with an .onnx and no .safetensors beside its JSON (the bundled int8 model) is an export.
     """
-    m = name_or_path or BUNDLED
+    m = name_or_path or DEFAULT_MODEL
     if m.endswith(".safetensors"):
         path = m.removesuffix(".safetensors") + ".json"
     elif m.endswith((".onnx", ".json")):

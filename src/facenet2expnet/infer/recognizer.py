@@ -12,13 +12,16 @@ cropped face. The model runs batched over all the faces of all inputs.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..data.images import ImageLike
 from ..errors import FaceNet2ExpNetError
-from .backend import BUNDLED, bundled_model_path, load_backend, scores, softmax  # noqa: F401  (re-exported)
+from .backend import BUNDLED, DEFAULT_MODEL, bundled_model_path, load_backend, scores, softmax  # noqa: F401  (re-exported)
+
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -63,27 +66,35 @@ class ExpressionRecognizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | None = None, **kw) -> "ExpressionRecognizer":
-        """A bundled model name (default: the bundled FER2013 model) or a checkpoint path from ``train``/``export``."""
+        """A bundled model name (default: ``DEFAULT_MODEL``, the int8 export of the fast FER2013 model, which runs
+        on onnxruntime without torch) or a checkpoint path from ``train``/``export``."""
         rec = cls(model=name_or_path, **kw)
         rec._load()
         return rec
 
     def _load(self) -> None:
-        self.backend_ = load_backend(
-            self.model, threads=self.threads, device=self.device
-        )  # torch checkpoint or onnxruntime export
-        self.meta_ = self.backend_.meta
-        self.classes_ = self.backend_.classes
-        self.preprocessing_ = self.backend_.preprocessing
-        self.detector_ = None
+        """The backend (torch checkpoint or onnxruntime export), and the face detector where ``detect``: once each."""
+        with _LOAD_LOCK:  # threads sharing a recognizer (the server's) load it once, and never swap it under another
+            if "backend_" not in self.__dict__:
+                backend = load_backend(self.model, threads=self.threads, device=self.device)
+                self.meta_, self.classes_, self.preprocessing_ = backend.meta, backend.classes, backend.preprocessing
+                self.backend_ = backend  # set last: its presence means the rest is there
+        if self.detect:
+            self._own_detector()
+
+    def _own_detector(self):
+        """This recognizer's face detector and the lock that lets one input at a time use it (a detector keeps state)."""
+        with _LOAD_LOCK:
+            if "detector_" not in self.__dict__:
+                from ..face import create_detector
+
+                self.detect_lock_ = threading.Lock()
+                self.detector_ = create_detector(self.detector)
+        return self.detector_, self.detect_lock_
 
     def _ensure(self):
-        if not hasattr(self, "model_"):
+        if "backend_" not in self.__dict__ or (self.detect and "detector_" not in self.__dict__):
             self._load()
-        if self.detect and self.detector_ is None:
-            from ..face import create_detector
-
-            self.detector_ = create_detector(self.detector)
 
     # ---- inference
 
@@ -100,7 +111,12 @@ class ExpressionRecognizer:
         if not (self.detect if detect is None else detect):
             return [None], [pp.load(src)]
         padding = self.face_padding if self.face_padding is not None else pp.face_padding
-        found = crop_faces(src, detector or self.detector_, pp.size, padding, channels=pp.channels)
+        if detector is not None:
+            found = crop_faces(src, detector, pp.size, padding, channels=pp.channels)
+        else:
+            own, lock = self._own_detector()
+            with lock:
+                found = crop_faces(src, own, pp.size, padding, channels=pp.channels)
         return [f for f, _ in found], [c for _, c in found]
 
     def probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
@@ -119,7 +135,9 @@ class ExpressionRecognizer:
         self._ensure()
         if self.backend_.kind != "torch":
             raise FaceNet2ExpNetError(
-                "explanations need the torch model; load a .json/.safetensors checkpoint, not .onnx"
+                f"explanations (Grad-CAM) need a torch model, and {self.backend_.path} is an ONNX export: load a "
+                f".json/.safetensors checkpoint, e.g. ExpressionRecognizer.from_pretrained({BUNDLED!r}) "
+                "(needs `pip install facenet2expnet[train]`)"
             )
         import torch
 
@@ -136,12 +154,16 @@ class ExpressionRecognizer:
             for p, c, m in zip(probs, chips, cams)
         ]
 
+    def _faces_and_probabilities(self, inputs: list) -> tuple[list, np.ndarray]:
+        """-> ([(faces, chips)] per input, all faces x classes): every face of every input in one batched pass."""
+        self._ensure()
+        found = [self.faces_and_chips(src) for src in inputs]
+        return found, self.probabilities([c for _, chips in found for c in chips])
+
     def predict_records(self, inputs) -> list[list[FaceRecord]]:
         """One list of :class:`FaceRecord` per input (empty where no face was found)."""
-        self._ensure()
         inputs = _as_list(inputs)
-        found = [self.faces_and_chips(src) for src in inputs]
-        probs = self.probabilities([c for _, chips in found for c in chips])  # all faces of all inputs in one batch
+        found, probs = self._faces_and_probabilities(inputs)
         out, k = [], 0
         for src, (faces, _) in zip(inputs, found):
             out.append(self.records(_name(src), faces, probs[k : k + len(faces)]))
@@ -174,13 +196,9 @@ class ExpressionRecognizer:
 
     def predict_proba(self, inputs):
         """Class probabilities (columns in ``classes_`` order): a faces x classes array per input."""
-        recs = self.predict_records(inputs)
-        arrays = [
-            np.array([[r.probabilities[c] for c in self.classes_] for r in rs], dtype=np.float32).reshape(
-                len(rs), len(self.classes_)
-            )
-            for rs in recs
-        ]
+        found, probs = self._faces_and_probabilities(_as_list(inputs))
+        bounds = np.cumsum([0] + [len(chips) for _, chips in found])
+        arrays = [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         return arrays if isinstance(inputs, (list, tuple)) else arrays[0]
 
 

@@ -27,12 +27,12 @@ from importlib import resources
 import numpy as np
 
 from ..errors import FaceNet2ExpNetError
-from ..infer.backend import APP_DEFAULT
+from ..infer.backend import DEFAULT_MODEL
 
 
 @dataclass
 class ServeSettings:
-    models: list = field(default_factory=lambda: [APP_DEFAULT])  # names or paths
+    models: list = field(default_factory=lambda: [DEFAULT_MODEL])  # names or paths
     detector: str = "blazeface"
     max_bytes: int = 10 * 2**20  # per file
     max_pixels: int = 40_000_000
@@ -87,12 +87,11 @@ class Service:
 
     def start(self) -> None:
         from ..infer import ExpressionRecognizer
-        from ..infer.backend import BUNDLED
         from .batcher import Batcher
 
         for m in self.settings.models:
             rec = ExpressionRecognizer.from_pretrained(m, detector=self.settings.detector)
-            name = os.path.splitext(os.path.basename(m))[0] if m else (rec.meta_.get("name") or BUNDLED)
+            name = os.path.splitext(os.path.basename(m))[0] if m else (rec.meta_.get("name") or DEFAULT_MODEL)
             self.recognizers[name] = rec
             self.batchers[name] = Batcher(rec.probabilities, self.settings.max_batch, self.settings.max_wait_ms)
             self.batchers[name].start()
