@@ -32,7 +32,7 @@ def tiny(tmp_path_factory):
 
 def _train(tiny, out, cache, nproc=1, extra=(), env=None):
     args = ["train", "--dataset", f"ckplus48:{tiny}", "--classes", ",".join(CLASSES), "--folds", "3", "--max-folds", "1",
-            "--arch", "fast", "--stage1-epochs", "1", "--batch-size", "8",
+            "--arch", "fast", "--stage1-epochs", "1", *(() if "--batch-size" in extra else ("--batch-size", "8")),
             "--dropout", "0", "--sync-bn", "--val-fraction", "0.34", "--cache-dir", str(cache), "--threads", "1",
             "--no-progress", "--out", str(out), *extra]  # fmt: skip
     from facenet2expnet.train.distributed import launch_command
@@ -55,11 +55,24 @@ def _close(a, b, tol=1e-5):
 
 @pytest.mark.parametrize(
     "method",
-    [("--method", "fn2en", "--stage2-epochs", "0"), ("--method", "scratch", "--stage2-epochs", "1")],
+    [
+        ("--method", "fn2en", "--stage2-epochs", "0"),
+        ("--method", "scratch", "--stage2-epochs", "1", "--batch-size", "64"),
+    ],
     ids=["stage1", "stage2"],
 )
 def test_data_parallel_matches_one_process_and_only_rank0_writes(tiny, tmp_path, method):
-    """One epoch of each stage (fn2en's stage 1 alone; scratch's refining), 2 processes against 1."""
+    """One epoch of each stage (fn2en's stage 1 alone; scratch's refining), 2 processes against 1.
+
+    The tolerance is rounding: two ranks sum a batch's gradient as two partial sums and an all-reduce, one
+    process as one sum, and float32 addition is not associative. After one optimizer step that leaves the
+    weights a few float32 ulps apart (measured on AMD EPYC: 1.3e-7, with
+    ATEN_CPU_CAPABILITY=default and avx2), so 1e-5 bounds it with room. A second step amplifies it: with
+    augmented (non-integer) faces a near-tie in a max pooling or a ReLU can route a gradient elsewhere, and on
+    AMD EPYC the weights then differed by 3.6e-4 after two steps of batch 8 (the test before 2026-12-04).
+    So refining is checked over one step (the whole training split in one batch of 64); stage 1, on plain and
+    mirrored faces, keeps its several steps of batch 8 (within 1e-5 here and where the suite was written).
+    """
     one = _train(tiny, tmp_path / "one", tmp_path / "cache1", extra=method)
     assert one.returncode == 0, one.stderr[-3000:]
     log = tmp_path / "writes.log"
@@ -74,7 +87,11 @@ def test_data_parallel_matches_one_process_and_only_rank0_writes(tiny, tmp_path,
     import json
 
     report = json.load(open(tmp_path / "two" / summary))
-    assert report["world_size"] == 2 and report["global_batch_size"] == 8 and report["parallel"] == "data"
+    assert (
+        report["world_size"] == 2
+        and report["global_batch_size"] == (64 if "64" in method else 8)
+        and report["parallel"] == "data"
+    )
     if "fn2en" in method:  # the sharded store holds the single-process store's bytes, in its layout, shards gone
         (s1,), (s2,) = glob.glob(str(tmp_path / "cache1" / "*")), glob.glob(str(tmp_path / "cache2" / "*"))
         assert os.path.basename(s1) == os.path.basename(s2) and sorted(os.listdir(s1)) == sorted(os.listdir(s2))
