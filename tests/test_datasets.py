@@ -303,7 +303,7 @@ def test_generic_folder_and_csv(tmp_path):
 
 def test_parse_dataset_spec():
     assert parse_dataset_spec("ckplus48:/a/b:c") == ("ckplus48", "/a/b:c")
-    with pytest.raises(ValueError, match="KIND:ROOT"):
+    with pytest.raises(DatasetLayoutError, match="KIND:ROOT"):
         parse_dataset_spec("ckplus48")
     with pytest.raises(UnknownNameError, match="ckplus48"):
         parse_dataset_spec("ck:/x")

@@ -479,7 +479,10 @@ def test_video_summary_on_a_real_video(tmp_path, capsys):
     assert abs(sum(s["share"].values()) - 1) < 1e-3 and s["tracks"] >= 1
     assert {r["track"] for r in rows} <= set(s["per_track"]) and all(float(r["time_s"]) >= 0 for r in rows)
     assert (out / "single_face_expressions.png").stat().st_size > 5000
-    assert "summary of" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "summary of" in err
+    # the counts agree: the faces summarized are the faces recognized (none listed one by one)
+    assert f"{s['faces']} face(s) recognized (0 listed, {s['faces']} in video summaries)" in err
 
 
 def test_video_summary_memory_is_flat_in_the_video_length(tmp_path, monkeypatch):

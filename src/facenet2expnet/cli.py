@@ -104,8 +104,12 @@ def cmd_train(args) -> int:
     from .utils import read_json
 
     saved = os.path.join(args.out, "config.json")
+    if args.resume and not os.path.exists(saved):
+        raise FaceNet2ExpNetError(
+            f"--resume: {args.out} holds no run (no config.json); drop --resume to start one there"
+        )
     # resuming: the run's own config is the base, so `--resume --out DIR` alone continues it as it was
-    base = read_json(saved) if args.resume and os.path.exists(saved) else None
+    base = read_json(saved) if args.resume else None
     cfg = config_from_args(args, base=base)
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _relaunch_under_torchrun(args.nproc)
@@ -217,26 +221,10 @@ def cmd_export(args) -> int:
             f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)"
         )
         return 0
-    import random
-    import tempfile
+    from .export.onnx_quantize import calibration_files, export_int8
 
-    from .data.preprocess import Preprocessing
-    from .export.onnx_quantize import quantize_onnx
-    from .infer.media import expand_inputs, is_video_file
-
-    faces = [f for f in expand_inputs(args.int8) if not is_video_file(f)]
-    if not faces:
-        raise FaceNet2ExpNetError(
-            "--int8 needs face crops (image files or folders of them) to calibrate on; none were found"
-        )
-    random.Random(0).shuffle(faces)  # a fixed sample: the same files give the same int8 model
-    faces = faces[: args.calibration_faces]
-    with tempfile.TemporaryDirectory() as tmp:
-        float_path = os.path.join(tmp, "float.onnx")
-        meta = export_onnx(path, float_path, opset=args.opset, test_flip=args.test_flip, rewrite_pools=False)
-        pp = Preprocessing.from_dict(meta["preprocessing"])
-        calibration = pp.to_tensor([pp.load(f) for f in faces]).numpy()
-        meta = quantize_onnx(float_path, args.onnx, calibration)
+    faces = calibration_files(args.int8, args.calibration_faces)
+    meta = export_int8(path, args.onnx, faces, opset=args.opset, test_flip=args.test_flip)
     print(
         f"wrote {args.onnx} (int8, calibrated on {len(faces)} faces; kept in float: {', '.join(meta['quantization']['kept_in_float'])}) "
         "and its metadata"
@@ -271,6 +259,10 @@ def cmd_serve(args) -> int:
     settings = ServeSettings(models=args.model or [DEFAULT_MODEL], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
                              max_pixels=int(args.max_megapixels * 1e6), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                              cors=args.cors or [])  # fmt: skip
+    from .infer.backend import resolve_model
+
+    for m in settings.models:  # a wrong name is one error line here, not a failed start-up inside uvicorn
+        resolve_model(m)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"warning: serving on {args.host}: reachable from other machines; there is no authentication",

@@ -58,8 +58,9 @@ def parse_dataset_spec(spec: str) -> tuple[str, str]:
     """``"ckplus48:../shared/data/ckplus48"`` -> ``("ckplus48", "../shared/data/ckplus48")``."""
     kind, sep, root = spec.partition(":")
     if not sep or not root:
-        raise ValueError(
-            f"dataset spec must be KIND:ROOT (e.g. ckplus48:data/ckplus48), got {spec!r}; kinds: {', '.join(sorted(LOADERS))}"
+        raise DatasetLayoutError(
+            f"--dataset must be KIND:ROOT (e.g. ckplus48:../shared/data/ckplus48), got {spec!r}: add the folder "
+            f"after a colon; kinds: {', '.join(sorted(LOADERS))}"
         )
     if kind not in LOADERS:
         raise UnknownNameError("dataset kind", kind, LOADERS)

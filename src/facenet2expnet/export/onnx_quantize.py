@@ -109,3 +109,48 @@ def quantize_onnx(onnx_in: str, onnx_out: str, calibration: np.ndarray, batch_si
     }
     atomic_write_json(os.path.splitext(onnx_out)[0] + ".json", meta)
     return meta
+
+
+def calibration_files(inputs: list[str], n: int, seed: int = 0) -> list[str]:
+    """Up to ``n`` image files from ``inputs`` (files, or folders searched recursively), a fixed random sample:
+    the same files give the same int8 model."""
+    import random
+
+    from ..data.images import is_image_file
+
+    files = []
+    for p in inputs:
+        if os.path.isdir(p):
+            files += sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if is_image_file(f))
+        elif not os.path.exists(p):
+            raise FaceNet2ExpNetError(f"--int8 {p}: no such file or folder")
+        elif not is_image_file(p):
+            raise FaceNet2ExpNetError(f"--int8 {p}: not an image file; give face crops (images) or folders of them")
+        else:
+            files.append(p)
+    if not files:
+        raise FaceNet2ExpNetError(
+            "--int8 needs face crops (image files or folders of them) to calibrate on; none were found in "
+            + ", ".join(inputs)
+        )
+    random.Random(seed).shuffle(files)
+    return files[:n]
+
+
+def export_int8(
+    checkpoint: str, onnx_out: str, faces: list[str], opset: int = 17, test_flip: bool | None = None
+) -> dict:
+    """A torch checkpoint -> an int8 ONNX file calibrated on the face crops ``faces`` (and its metadata beside it).
+
+    The float export goes to a temporary folder (its max poolings left as they are, so that the quantizer sees
+    the plain graph); the calibration faces go through the model's own preprocessing.
+    """
+    from ..data.preprocess import Preprocessing
+    from .onnx_export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = os.path.join(tmp, "float.onnx")
+        meta = export_onnx(checkpoint, float_path, opset=opset, test_flip=test_flip, rewrite_pools=False)
+        pp = Preprocessing.from_dict(meta["preprocessing"])
+        calibration = pp.to_tensor([pp.load(f) for f in faces]).numpy()
+        return quantize_onnx(float_path, onnx_out, calibration)

@@ -95,6 +95,11 @@ def resolve_model(name_or_path: str | None = None) -> str:
         path = m.removesuffix(".safetensors") + ".json"
     elif m.endswith((".onnx", ".json")):
         path = m
+    elif os.path.isfile(m):
+        raise FaceNet2ExpNetError(
+            f"model {m}: not a model file; give a checkpoint (.json/.safetensors from `train`), an export (.onnx "
+            f"from `export`) or a bundled name ({', '.join(bundled_names())})"
+        )
     else:  # a stem: here, or a bundled model's
         stem = m if os.path.exists(m + ".json") or os.path.exists(m + ".onnx") else bundled_model_path(m)
         export = os.path.exists(stem + ".onnx") and not os.path.exists(stem + ".safetensors")

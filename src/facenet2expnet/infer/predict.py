@@ -166,8 +166,10 @@ def format_records(records: list[dict], classes: list[str], fmt: str) -> str:
 
 
 def summary(result: dict) -> str:
-    n = len(result["records"])
-    lines = [f"{n} face(s) recognized"]
+    listed, summarized = len(result["records"]), sum(v["faces"] for v in result.get("summaries", []))
+    lines = [f"{listed + summarized} face(s) recognized"]
+    if summarized:  # one count: faces listed one per row, and faces counted into the videos' summaries
+        lines[0] += f" ({listed} listed, {summarized} in video summaries)"
     if result["no_face"]:
         lines.append(
             f"no face in {len(result['no_face'])}: "

@@ -34,8 +34,13 @@ def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) ->
     """
     path = os.path.join(out_dir, "config.json")
     exists = os.path.exists(path)
+    # a run that failed before its first fold started (a missing dataset, say) left only its config: the same
+    # command again starts it, with no --resume needed
+    untouched = exists and not os.path.exists(os.path.join(out_dir, "folds"))
     dist.barrier()  # all ranks looked before rank 0 writes
     if exists:
+        if untouched and not resume and TrainConfig.from_dict(read_json(path), source=path).key() == cfg.key():
+            return cfg
         if not resume:
             raise FaceNet2ExpNetError(
                 f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out"
@@ -84,6 +89,7 @@ def run_experiment(
     t_start = time.time()
     torch.use_deterministic_algorithms(True, warn_only=True)
     cfg.require_dataset()
+    check_names(cfg)  # before the run dir is written: a typo leaves nothing behind
     dist = Dist.start(cfg.device)
     try:
         cfg = _resolve_config(cfg, out_dir, resume, dist)
@@ -155,9 +161,26 @@ def _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finishe
     return _write_run_report(cfg, inp, results, record, out_dir, log)
 
 
+def check_names(cfg: TrainConfig) -> None:
+    """Every name a config gives (dataset kind and root, expression net, teacher and its tap) exists, or a named error."""
+    from ..errors import UnknownNameError
+    from ..models.registry import default_preprocessing
+    from ..teachers import TEACHERS
+
+    kind, root = parse_dataset_spec(cfg.dataset)
+    if not os.path.exists(os.path.expanduser(root)):
+        raise FaceNet2ExpNetError(f"--dataset {cfg.dataset}: {root} does not exist; give the folder of the {kind} data")
+    if cfg.method != "finetune":
+        default_preprocessing(cfg.arch)  # raises UnknownNameError listing the registered nets
+    if cfg.teacher not in TEACHERS:
+        raise UnknownNameError("teacher", cfg.teacher, TEACHERS)
+    layer = cfg.layer or TEACHERS[cfg.teacher].default_tap
+    if layer not in TEACHERS[cfg.teacher].taps:
+        raise UnknownNameError(f"{cfg.teacher} layer", layer, TEACHERS[cfg.teacher].taps)
+
+
 def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None) -> Inputs:
     """Dataset and folds; the teacher's cached features (fn2en, probe); the images in the model's preprocessing."""
-    from ..errors import UnknownNameError
     from ..teachers import TEACHERS, create_teacher
 
     kind, root = parse_dataset_spec(cfg.dataset)
@@ -168,12 +191,9 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
     log(
         f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} fold(s)"
     )
-    if cfg.teacher not in TEACHERS:
-        raise UnknownNameError("teacher", cfg.teacher, TEACHERS)
+    check_names(cfg)  # the tap is checked for every method, scratch included (it sizes its trunk from the tap)
     spec = TEACHERS[cfg.teacher]
     layer = cfg.layer or spec.default_tap
-    if layer not in spec.taps:  # checked for every method, scratch included (it sizes its trunk from the tap)
-        raise UnknownNameError(f"{cfg.teacher} layer", layer, spec.taps)
     inp = Inputs(ds, folds, tuple(spec.tap_shapes[layer]))
     if cfg.label_mode != "majority":
         from .labels import vote_distribution
