@@ -123,7 +123,7 @@ def calibration_files(inputs: list[str], n: int, seed: int = 0) -> list[str]:
         if os.path.isdir(p):
             files += sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if is_image_file(f))
         elif not os.path.exists(p):
-            raise FaceNet2ExpNetError(f"--int8 {p}: no such file or folder")
+            raise FaceNet2ExpNetError(f"--int8 {p}: does not exist; give face crops (images) or folders of them")
         elif not is_image_file(p):
             raise FaceNet2ExpNetError(f"--int8 {p}: not an image file; give face crops (images) or folders of them")
         else:
