@@ -113,7 +113,7 @@ def test_other_errors(client, face_png):
     r = client.post("/v1/predict?model=nope", files=[("files", ("a.png", face_png, "image/png"))])
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_model" and "fer2013-fn2en-fast-int8" in r.text
     r = client.post("/v1/predict", json={"images": ["%%% not base64"]})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_json"
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_base64"
     r = client.post("/v1/predict", content=b"raw", headers={"content-type": "application/octet-stream"})
     assert r.status_code == 415
     r = client.post("/v1/predict", files=[("files", (f"{i}.png", face_png, "image/png")) for i in range(17)])
@@ -239,3 +239,210 @@ def test_predict_precropped_faces_without_detection(client):
     assert r.status_code == 200 and len(faces) == 1 and faces[0]["box"] is None
     j = client.post("/v1/predict", json={"images": [base64.b64encode(crop).decode()], "detect": False}).json()
     assert j["results"][0]["faces"][0]["label"] == faces[0]["label"]
+
+
+# ---------------------------------------------------------------- a server that holds under abuse
+
+
+def _png_header(w: int, h: int) -> bytes:
+    """A PNG whose header claims w x h pixels, with one tiny IDAT chunk: what a pixel bomb sends (a few bytes that
+    would decode to w x h)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def _shape(r, status: int | None = None, code: str | None = None):
+    """Every error answer: a 4xx and {"error": {"code", "message"}}."""
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"} and body["error"]["message"]
+    assert status is None or r.status_code == status, r.text[:300]
+    assert code is None or body["error"]["code"] == code, r.text[:300]
+
+
+@pytest.fixture(scope="module")
+def strict():
+    settings = ServeSettings(detector="opencv", max_bytes=400_000, max_pixels=1_000_000, max_request_pixels=1_500_000,
+                             max_request_bytes=600_000, max_video_bytes=300_000)  # fmt: skip
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_framework_errors_have_the_one_shape(strict, face_png):
+    _shape(strict.get("/nowhere"), 404, "not_found")
+    _shape(strict.get("/v1/predict"), 405, "method_not_allowed")
+    _shape(strict.post("/v1/predict", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data"}), 400)
+    long_name = [("files", ("n" * 5000 + ".png", face_png[:100], "image/png"))]
+    _shape(strict.post("/v1/predict", files=long_name), 400)
+    _shape(strict.post("/v1/predict", json={"images": [], "model": ["a", "list"]}), 400, "bad_field")
+    _shape(strict.post("/v1/predict", json={"images": [], "model": {"an": "object"}}), 400, "bad_field")
+    _shape(strict.post("/v1/predict", json=[1, 2]), 400, "bad_json")
+    _shape(strict.post("/v1/predict", json={"imagez": []}), 400, "unknown_field")
+    _shape(strict.post("/v1/predict?detect=maybe", json={"images": []}), 400, "bad_field")
+    assert strict.get("/healthz").status_code == 200
+
+
+def test_limits_bind_before_the_work(strict, face_png):
+    small = _png(np.zeros((700, 800, 3), np.uint8))  # 0.56 MP each: two fit the per-request budget, three do not
+    assert (
+        strict.post("/v1/predict", files=[("files", (f"{i}.png", small, "image/png")) for i in range(2)]).status_code
+        == 200
+    )
+    r = strict.post("/v1/predict", files=[("files", (f"{i}.png", small, "image/png")) for i in range(3)])
+    _shape(r, 413, "too_many_pixels")
+    assert "per request" in r.json()["error"]["message"]
+    # a PNG over PIL's own bomb guard (179 MP) is over our limit too: 413, not "not an image"
+    _shape(strict.post("/v1/predict", files=[("files", ("bomb.png", _png_header(20000, 20000), "image/png"))]), 413,
+           "too_many_pixels")  # fmt: skip
+    # a file over the per-file limit names its own size
+    big = b"\x89PNG" + b"0" * 450_000
+    r = strict.post("/v1/predict", files=[("files", ("big.png", big, "image/png"))])
+    _shape(r, 413, "file_too_large")
+    assert str(len(big)) in r.json()["error"]["message"]
+    # the body cap, with a Content-Length and without one (chunked: cut off while streaming)
+    _shape(strict.post("/v1/predict", content=b"x" * 700_000, headers={"content-type": "application/json"}), 413,
+           "request_too_large")  # fmt: skip
+
+    def chunks():
+        for _ in range(100):
+            yield b"y" * 100_000
+
+    _shape(strict.post("/v1/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}),
+           413, "request_too_large")  # fmt: skip
+    assert strict.post("/v1/predict", files=[("files", ("ok.png", face_png, "image/png"))]).status_code == 200
+
+
+def test_nothing_spools_to_disk(strict, face_png, monkeypatch):
+    """Multipart files stay in memory (the parser is told so): no temporary file is made for a 300 KB upload."""
+    import tempfile
+
+    made = []
+    real = tempfile.SpooledTemporaryFile
+
+    class Watch(real):
+        def rollover(self):
+            made.append(self)
+            return super().rollover()
+
+    monkeypatch.setattr("starlette.formparsers.SpooledTemporaryFile", Watch)
+    padded = face_png + b"\x00" * (300_000 - len(face_png))  # trailing bytes after the image's end are ignored
+    assert strict.post("/v1/predict", files=[("files", ("p.jpg", padded, "image/jpeg"))]).status_code == 200
+    assert made == []
+
+
+def test_base64_as_users_have_it_and_media_types_any_case(strict, face_png):
+    raw = base64.encodebytes(face_png).decode()  # what `base64` prints: a line break every 76 characters
+    assert "\n" in raw
+    ok = strict.post(
+        "/v1/predict", json={"images": [raw, "data:image/jpeg;base64," + base64.b64encode(face_png).decode()]}
+    )
+    assert ok.status_code == 200, ok.text
+    r = strict.post("/v1/predict", content=json.dumps({"images": [raw]}), headers={"content-type": "Application/JSON"})
+    assert r.status_code == 200, r.text
+    _shape(strict.post("/v1/predict", json={"images": ["data:image/png,notbase64"]}), 400, "bad_json")
+
+
+def test_other_sites_cannot_make_the_server_work(face_png):
+    settings = ServeSettings(detector="opencv", cors=["http://allowed.test"])
+    with TestClient(create_app(settings)) as c:
+        files = [("files", ("a.png", face_png, "image/png"))]
+        _shape(c.post("/v1/predict", files=files, headers={"Origin": "http://evil.test"}), 403, "cross_origin")
+        _shape(c.post("/v1/predict", files=files, headers={"Origin": "null"}), 403, "cross_origin")
+        assert c.post("/v1/predict", files=files, headers={"Origin": "http://testserver"}).status_code == 200  # its own
+        assert c.post("/v1/predict", files=files, headers={"Origin": "http://allowed.test"}).status_code == 200
+        assert c.post("/v1/predict", files=files).status_code == 200  # curl and scripts send no Origin
+
+
+def test_docs_work_offline_and_document_the_bodies(strict):
+    page = strict.get("/docs")
+    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
+    js = strict.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    spec = strict.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
+    assert set(spec["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
+    assert "results" in spec["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    assert {"400", "403", "413"} <= set(spec["responses"])
+    icon = strict.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+
+
+def test_video_upload_gives_the_summary(strict, tmp_path):
+    import cv2
+
+    path = tmp_path / "v.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (96, 96))
+    rng = np.random.default_rng(0)
+    for _ in range(24):
+        w.write(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8))
+    w.release()
+    r = strict.post("/v1/video", files={"file": ("v.mp4", path.read_bytes(), "video/mp4")}, data={"every": "4"})
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["video"] == "v.mp4" and s["sampled_frames"] == 6 and set(s["series"]["probabilities"]) == set(s["classes"])
+    assert "files" not in s and str(tmp_path) not in r.text
+    _shape(strict.post("/v1/video", files={"file": ("v.txt", b"abc", "text/plain")}), 415, "not_a_video")
+    _shape(strict.post("/v1/video", files={"file": ("v.mp4", b"not a video", "video/mp4")}), 400, "not_a_video")
+    _shape(strict.post("/v1/video", files={"file": ("v.mp4", b"0" * 400_000, "video/mp4")}), 413, "request_too_large")
+    _shape(
+        strict.post("/v1/video", files={"file": ("v.mp4", b"abc", "video/mp4")}, data={"every": "0"}), 400, "bad_field"
+    )
+
+
+def test_random_bodies_never_get_a_500(strict, face_png):
+    """Property-based (hypothesis, bounded): random multipart and JSON bodies, field names and types, random bytes,
+    truncated images and huge headers: every answer is a 2xx, or a 4xx with the one error shape."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    names = st.sampled_from(["files", "model", "detect", "file", "x", "n" * 300])
+    payloads = st.one_of(
+        st.binary(max_size=512),
+        st.sampled_from(
+            [
+                face_png,
+                face_png[:200],
+                face_png[: len(face_png) // 2],
+                _png_header(9000, 9000),
+                _png_header(1, 1),
+                b"GIF89a" + b"\xff" * 40,
+            ]
+        ),  # fmt: skip
+    )
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=10,
+    )
+
+    def check(r):
+        if r.status_code >= 300:
+            _shape(r)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(parts=st.lists(st.tuples(names, st.booleans(), payloads), max_size=4))
+    def multipart(parts):
+        files = [(n, ("f.png", p, "image/png")) if as_file else (n, (None, p)) for n, as_file, p in parts]
+        check(strict.post("/v1/predict", files=files) if files else strict.post("/v1/predict", data={"x": "1"}))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(doc=st.one_of(json_values, st.fixed_dictionaries({"images": json_values}, optional={"model": json_values,
+                                                                                                 "detect": json_values})))  # fmt: skip
+    def json_bodies(doc):
+        check(strict.post("/v1/predict", json=doc))
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(body=st.binary(max_size=2048), ctype=st.sampled_from(["multipart/form-data; boundary=zz", "application/json",
+                                                                  "MULTIPART/FORM-DATA", "text/plain", ""]))  # fmt: skip
+    def raw_bodies(body, ctype):
+        check(strict.post("/v1/predict", content=body, headers={"content-type": ctype}))
+
+    multipart()
+    json_bodies()
+    raw_bodies()
+    assert strict.get("/healthz").status_code == 200

@@ -258,6 +258,9 @@ def cmd_serve(args) -> int:
 
     settings = ServeSettings(models=args.model or [DEFAULT_MODEL], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
                              max_pixels=int(args.max_megapixels * 1e6), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                             max_request_bytes=int(args.max_request_mb * 2**20),
+                             max_request_pixels=int(args.max_request_megapixels * 1e6),
+                             max_video_bytes=int(args.max_video_mb * 2**20),
                              cors=args.cors or [])  # fmt: skip
     from .infer.backend import resolve_model
 
@@ -496,7 +499,9 @@ def _add_visualize_command(sub) -> None:
 
 def _add_serve_command(sub) -> None:
     p = sub.add_parser("serve", help="a local REST API (/v1/predict) and web page (/) for the recognizer",
-                       description="FastAPI + uvicorn. Binds to 127.0.0.1 unless --host says otherwise; uploads stay in memory.")  # fmt: skip
+                       description="FastAPI + uvicorn. Binds to 127.0.0.1 unless --host says otherwise. Photos stay in "
+                                   "memory; a video (POST /v1/video) is written to a temporary file, which OpenCV "
+                                   "reads, and deleted when its summary is ready.")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -507,6 +512,11 @@ def _add_serve_command(sub) -> None:
     )
     p.add_argument("--max-mb", type=float, default=10.0, help="upload limit per file, MB (default 10)")
     p.add_argument("--max-megapixels", type=float, default=40.0, help="pixel limit per image (default 40 MP)")
+    p.add_argument("--max-request-mb", type=float, default=48.0, help="body limit per request, MB (default 48)")
+    p.add_argument(
+        "--max-request-megapixels", type=float, default=64.0, help="pixels of all images of a request (default 64 MP)"
+    )
+    p.add_argument("--max-video-mb", type=float, default=64.0, help="upload limit per video, MB (default 64)")
     p.add_argument("--max-batch", type=int, default=32, help="faces per forward pass across concurrent requests")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests (ms)")
     p.add_argument(

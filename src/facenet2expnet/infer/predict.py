@@ -128,8 +128,11 @@ def _video(recognizer, path, every, annotate, result, max_frames, capture=None, 
         result["annotated"].append(out)
 
 
-def video_summary(recognizer, path: str, every: int, out_dir: str, max_frames: int | None = None) -> dict:
-    """Stream a video's sampled frames into its timeline, shares and plot (nothing kept per frame)."""
+def video_summary(recognizer, path: str, every: int, out_dir: str, max_frames: int | None = None,
+                  plot: bool = True) -> dict:  # fmt: skip
+    """Stream a video's sampled frames into its timeline, shares and plot (nothing kept per frame).
+
+    -> the summary, with ``series`` (the plot's data: mean probabilities over time) added."""
     from .summary import VideoSummary
 
     vs = VideoSummary(path, out_dir, recognizer.classes_)
@@ -139,7 +142,7 @@ def video_summary(recognizer, path: str, every: int, out_dir: str, max_frames: i
     except BaseException:
         vs.abort()
         raise
-    return vs.close()
+    return {**vs.close(plot=plot), "series": vs.series()}
 
 
 def format_records(records: list[dict], classes: list[str], fmt: str) -> str:

@@ -115,7 +115,15 @@ class VideoSummary:
         self._file.close()
         os.unlink(self._tmp)
 
-    def close(self) -> dict:
+    def series(self) -> dict:
+        """The plot's data: bin mid-times and the mean probability of each class over the faces of each bin
+        (None where a bin had no face)."""
+        t = [round(b[0] / b[2], 3) for b in self.bins]
+        probs = [(b[1] / b[3]).round(4).tolist() if b[3] else [None] * len(self.classes) for b in self.bins]
+        return {"time_s": t, "probabilities": {c: [p[k] for p in probs] for k, c in enumerate(self.classes)}}
+
+    def close(self, plot: bool = True) -> dict:
+        """Finish the timeline and write the summary (and, with ``plot``, the figure: it needs matplotlib)."""
         self._file.close()
         os.replace(self._tmp, self.paths["timeline.csv"])
         share = (self.counts / max(self.faces, 1)).round(4)
@@ -127,7 +135,8 @@ class VideoSummary:
             "files": {k: os.path.basename(v) for k, v in self.paths.items()},
         }  # fmt: skip
         atomic_write_json(self.paths["summary.json"], summary)
-        self._plot()
+        if plot:
+            self._plot()
         return summary
 
     def _plot(self) -> None:
@@ -136,10 +145,9 @@ class VideoSummary:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        t = np.array([b[0] / b[2] for b in self.bins])
-        p = np.array([b[1] / b[3] if b[3] else np.full(len(self.classes), np.nan) for b in self.bins]).reshape(
-            -1, len(self.classes)
-        )
+        series = self.series()
+        t = np.array(series["time_s"])
+        p = np.array([series["probabilities"][c] for c in self.classes], dtype=float).T.reshape(-1, len(self.classes))
         fig, ax = plt.subplots(figsize=(10, 3.6))
         for k, c in enumerate(self.classes):
             ax.plot(t, p[:, k], label=c, lw=1.4)
