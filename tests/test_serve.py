@@ -199,25 +199,83 @@ def live_server():
     t.join(timeout=10)
 
 
+def _shown_boxes(driver, item):
+    from selenium.webdriver.common.by import By
+
+    boxes = item.find_elements(By.CSS_SELECTOR, ".face-box")
+    return [(json.loads(b.get_attribute("data-box")), b.get_attribute("data-label")) for b in boxes]
+
+
+def _wait_items(driver, n, timeout=180):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def done(d):
+        items = d.find_elements(By.CSS_SELECTOR, "#stage .item")
+        return items if len(items) == n and all(i.get_attribute("data-done") for i in items) else False
+
+    return WebDriverWait(driver, timeout).until(done)
+
+
+def _box_on_face(driver, item):
+    """Each drawn box, in screen pixels, against the face box scaled from the photo's pixels to the shown photo."""
+    return driver.execute_script(
+        """const img = arguments[0].querySelector('img'), r = img.getBoundingClientRect(), s = r.width / img.naturalWidth;
+        return Array.from(arguments[0].querySelectorAll('.face-box')).map((b) => { const q = b.getBoundingClientRect(),
+          [x0, y0] = JSON.parse(b.dataset.box); return [q.left - r.left - x0 * s, q.top - r.top - y0 * s]; });""",
+        item,
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_page_in_headless_chromium(live_server, tmp_path):
-    """Upload multi_face.jpg on the page: the boxes and labels it draws are /v1/predict's; a screenshot is kept."""
+    """The page as a person uses it: one photo (its boxes and labels are /v1/predict's), several photos at once,
+    the same photo twice, a file the browser cannot decode (the server's error shown, no stale result), a window
+    resize (boxes stay on the faces), a short video (its timeline), the favicon, no overlap; screenshots kept."""
     import httpx
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    photo = shared("faces", "multi_face.jpg")
+    photo, other, video = (
+        shared("faces", "multi_face.jpg"),
+        shared("faces", "obama.jpg"),
+        shared("faces", "single_face.mp4"),
+    )
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(open(photo, "rb").read()[:300])  # a JPEG header, then nothing: no browser decodes it
+    shots = {}
     driver = _browser()
     try:
         driver.get(live_server + "/")
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
-        driver.find_element(By.ID, "file").send_keys(str(photo))
-        WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "stage").get_attribute("data-done"))
-        boxes = driver.find_elements(By.CSS_SELECTOR, ".face-box")
-        shown = [(json.loads(b.get_attribute("data-box")), b.get_attribute("data-label")) for b in boxes]
-        shot = tmp_path / "serve_page.png"
-        driver.save_screenshot(str(shot))
+        drop, cam = (driver.find_element(By.ID, i).rect for i in ("drop", "webcam"))
+        assert drop["y"] + drop["height"] <= cam["y"], "the drop zone overlaps the webcam button"
+        upload = driver.find_element(By.ID, "file")
+        upload.send_keys(str(photo))
+        (item,) = _wait_items(driver, 1)
+        shown = _shown_boxes(driver, item)
+        shots["serve_page.png"] = driver.get_screenshot_as_png()
+        driver.set_window_size(800, 900)  # smaller: the photo shrinks, and the boxes must follow
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#stage img").rect["width"] < 700)
+        offsets = _box_on_face(driver, item)
+        driver.set_window_size(1200, 900)
+        upload.send_keys(str(photo))  # the same file again is a new choice
+        (again,) = _wait_items(driver, 1)
+        assert _shown_boxes(driver, again) == shown
+        upload.send_keys("\n".join([str(photo), str(other), str(broken)]))  # several at once
+        items = _wait_items(driver, 3)
+        assert [len(_shown_boxes(driver, i)) > 0 for i in items] == [True, True, False]
+        assert "broken.jpg" in items[2].text and items[2].find_elements(By.CSS_SELECTOR, ".note.error")
+        assert "broken.jpg" in driver.find_element(By.ID, "faces").text  # the error, not the previous faces
+        assert "error" in driver.find_element(By.ID, "status").get_attribute("class")
+        shots["serve_page_several.png"] = driver.get_screenshot_as_png()
+        upload.send_keys(str(video))
+        (vid,) = _wait_items(driver, 1, timeout=300)
+        assert vid.find_elements(By.CSS_SELECTOR, "svg.timeline polyline") and "sampled frames" in vid.text
+        assert "share of faces" in driver.find_element(By.ID, "faces").text
+        shots["serve_page_video.png"] = driver.get_screenshot_as_png()
+        icon = driver.execute_script("return fetch('/favicon.ico').then((r) => r.status)")
     finally:
         driver.quit()
     with open(photo, "rb") as f:
@@ -226,9 +284,13 @@ def test_page_in_headless_chromium(live_server, tmp_path):
         ).json()
     want = [(f["box"], f["label"]) for f in api["results"][0]["faces"]]
     assert len(shown) == len(want) >= 4 and shown == want
-    assert shot.stat().st_size > 10_000
-    if os.environ.get("FN2EN_SCREENSHOT_DIR"):  # the README's screenshot is made by this test
-        shutil.copy(shot, os.path.join(os.environ["FN2EN_SCREENSHOT_DIR"], "serve_page.png"))
+    assert offsets and max(abs(v) for o in offsets for v in o) <= 3  # within 3 screen pixels after the resize
+    assert icon == 200
+    for name, png in shots.items():
+        assert len(png) > 10_000
+        (tmp_path / name).write_bytes(png)
+        if os.environ.get("FN2EN_SCREENSHOT_DIR"):  # the README's screenshots are made by this test
+            shutil.copy(tmp_path / name, os.path.join(os.environ["FN2EN_SCREENSHOT_DIR"], name))
 
 
 def test_predict_precropped_faces_without_detection(client):
@@ -254,7 +316,9 @@ def _png_header(w: int, h: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _shape(r, status: int | None = None, code: str | None = None):
