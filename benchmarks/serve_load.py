@@ -2,9 +2,13 @@
 
     .venv/bin/python benchmarks/serve_load.py [--requests 60] [--soak-seconds 180]
 
-1. Latency (p50/p95) and throughput at concurrency 1, 4 and 16, for 48 px face crops and for 512 px photos,
-   each with micro-batching on (the default, up to 32 faces and 5 ms) and off (batches of one request).
-2. A soak: valid and invalid uploads mixed (non-images, empty files, too large, too many pixels), from 8
+1. Latency (p50/p95) and throughput at concurrency 1, 4 and 16, for 48 px face crops (sent with detect=false,
+   so that the model scores each one) and for 512 px photos (detection on), each with micro-batching on (the
+   default, up to 32 faces and 5 ms) and off (batches of one request).
+2. Abuse: every bad input of issue 26, one request each against a server at its default limits: the answer's
+   status and error shape, and how much the request raised the server's resident memory (its peak, read
+   from VmHWM after resetting it; the bound is 300 MB per request).
+3. A soak: valid and invalid uploads mixed (non-images, empty files, too large, too many pixels), from 8
    clients for a bounded time. It records every status code, checks that there is no 5xx and that every
    valid request was answered, and samples the server's resident memory (growth must stay under a bound).
 
@@ -26,6 +30,7 @@ from common import ROOT, machine, now, table, write_results
 
 HOST = "127.0.0.1"  # the only address this benchmark sends to
 MEMORY_BOUND_MB = 100  # allowed growth of the server's resident memory over the soak
+REQUEST_BOUND_MB = 300  # allowed rise of the server's peak memory for any one abusive request
 
 
 def _free_port() -> int:
@@ -34,11 +39,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, batching: bool) -> subprocess.Popen:
+def start_server(
+    port: int, batching: bool, limits: tuple = ("--max-mb", "2", "--max-megapixels", "4")
+) -> subprocess.Popen:
     import httpx
 
-    cmd = [sys.executable, "-m", "facenet2expnet", "serve", "--host", HOST, "--port", str(port), "--quiet", "--max-mb", "2",
-           "--max-megapixels", "4"] + ([] if batching else ["--max-batch", "1", "--max-wait-ms", "0"])  # fmt: skip
+    cmd = [sys.executable, "-m", "facenet2expnet", "serve", "--host", HOST, "--port", str(port), "--quiet", *limits] + (
+        [] if batching else ["--max-batch", "1", "--max-wait-ms", "0"])  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(600):
         try:
@@ -50,9 +57,15 @@ def start_server(port: int, batching: bool) -> subprocess.Popen:
     raise SystemExit("the server did not start: " + proc.stderr.read().decode()[-2000:])
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
     with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
+
+
+def reset_peak(pid: int) -> None:
+    """VmHWM (the peak resident memory) starts again from the current RSS (Linux: clear_refs 5)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
 
 
 def inputs() -> dict:
@@ -72,7 +85,13 @@ def inputs() -> dict:
         photo = enc(np.asarray(img))
     else:
         photo = enc(rng.integers(0, 255, (512, 512, 3), dtype=np.uint8))
-    crop = enc(rng.integers(0, 255, (48, 48), dtype=np.uint8), "PNG")
+    face_dir = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013", "test", "happy")
+    faces = sorted(os.listdir(face_dir))[:1] if os.path.isdir(face_dir) else []
+    crop = (
+        open(os.path.join(face_dir, faces[0]), "rb").read()
+        if faces
+        else enc(rng.integers(0, 255, (48, 48), np.uint8), "PNG")
+    )
     return {
         "crop48": (crop, "image/png", True),
         "photo512": (photo, "image/jpeg", True),
@@ -86,7 +105,8 @@ def inputs() -> dict:
 def post(client, url: str, name: str, item) -> tuple[int, float]:
     data, ctype, _ = item
     t0 = time.perf_counter()
-    r = client.post(url, files=[("files", (name, data, ctype))])
+    # a crop is one face already: detection off, so that every request runs the model
+    r = client.post(url, files=[("files", (name, data, ctype))], data={"detect": "false"} if name == "crop48" else None)
     return r.status_code, time.perf_counter() - t0
 
 
@@ -102,6 +122,94 @@ def load_row(url: str, item, name: str, concurrency: int, requests: int) -> dict
     return {"input": name, "concurrency": concurrency, "requests": requests, "ok": sum(s == 200 for s, _ in results),
             "p50_ms": round(float(np.percentile(lat, 50)), 1), "p95_ms": round(float(np.percentile(lat, 95)), 1),
             "requests_per_s": round(requests / wall, 2)}  # fmt: skip
+
+
+def abuse_cases(photo: bytes) -> dict:
+    """name -> (headers, body bytes or a generator of chunks, expected status): each bad input of issue 26."""
+    import base64
+    import json
+
+    from PIL import Image
+
+    def png(w, h, mode="L", fmt="PNG"):
+        buf = io.BytesIO()
+        Image.new(mode, (w, h), (90, 120, 150) if mode == "RGB" else 0).save(buf, format=fmt)  # one colour: a few KB
+        return buf.getvalue()
+
+    def multipart(parts, boundary="fn2enbench"):
+        out = b""
+        for name, filename, data in parts:
+            disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+            out += (
+                f"--{boundary}\r\nContent-Disposition: {disp}\r\nContent-Type: image/png\r\n\r\n".encode()
+                + data
+                + b"\r\n"
+            )
+        return {"content-type": f"multipart/form-data; boundary={boundary}"}, out + f"--{boundary}--\r\n".encode()
+
+    def chunked(total, size=2**20):
+        sent = 0
+        while sent < total:
+            yield b"x" * size
+            sent += size
+
+    big_png = png(6300, 6333)  # 39.9 MP
+    js = {"content-type": "application/json"}
+    b64 = base64.b64encode(photo).decode()
+    return {
+        "model_is_a_list": (js, json.dumps({"images": [b64], "model": ["a"]}).encode(), 400),
+        "model_is_an_object": (js, json.dumps({"images": [b64], "model": {"a": 1}}).encode(), 400),
+        "16_pngs_of_39.9_MP": (*multipart([("files", f"{i}.png", big_png) for i in range(16)]), 413),
+        "one_png_of_39.9_MP": (*multipart([("files", "big.png", big_png)]), 200),
+        "one_rgb_png_of_39.9_MP": (*multipart([("files", "big.png", png(6300, 6333, "RGB"))]), 200),
+        "one_jpeg_of_39.9_MP": (*multipart([("files", "big.jpg", png(6300, 6333, "RGB", "JPEG"))]), 200),
+        "png_over_179_MP": (*multipart([("files", "bomb.png", png(14000, 13000))]), 413),
+        "chunked_300_MB": ({"content-type": "multipart/form-data; boundary=b"}, chunked(300 * 2**20), 413),
+        "json_100_MB": (js, b'{"images": ["' + b"A" * (100 * 2**20) + b'"]}', 413),
+        "upload_30_MB": (*multipart([("files", "big.jpg", b"\xff\xd8" + bytes(30 * 2**20))]), 413),
+        "filename_5000_chars": (*multipart([("files", "n" * 5000 + ".png", photo)]), 400),
+        "broken_multipart": ({"content-type": "multipart/form-data; boundary=zz"}, b"--zz\r\nbroken", 400),
+        "content_type_Application/JSON": ({"content-type": "Application/JSON"}, json.dumps({"images": [b64]}).encode(), 200),
+        "base64_with_line_breaks": (js, json.dumps({"images": [base64.encodebytes(photo).decode()]}).encode(), 200),
+        "base64_data_url": (js, json.dumps({"images": ["data:image/jpeg;base64," + b64]}).encode(), 200),
+        "cross_origin_post": ({**multipart([("files", "a.jpg", photo)])[0], "origin": "http://evil.example"},
+                              multipart([("files", "a.jpg", photo)])[1], 403),
+        "unknown_path": ({}, None, 404),
+    }  # fmt: skip
+
+
+def abuse(base: str, pid: int, photo: bytes) -> list[dict]:
+    """Each case once: status, error shape, the server's peak-memory rise, and that it still serves after."""
+    import httpx
+
+    rows = []
+    with httpx.Client(timeout=300) as client:
+        for name, (headers, body, expected) in abuse_cases(photo).items():
+            before = rss_mb(pid)
+            reset_peak(pid)
+            t0 = time.perf_counter()
+            try:
+                if body is None:
+                    r = client.get(base + "/nowhere")
+                else:
+                    r = client.post(base + "/v1/predict", headers=headers, content=body)
+                status, text = r.status_code, r.text
+            except httpx.HTTPError as exc:  # the server may close the connection on an over-long upload
+                status, text = None, f"{exc.__class__.__name__}: {exc}"
+            seconds = time.perf_counter() - t0
+            try:
+                err = (
+                    httpx.Response(200, content=text.encode()).json().get("error") if status and status >= 400 else None
+                )
+            except ValueError:
+                err = None
+            shape = status is not None and (status < 400 or (isinstance(err, dict) and set(err) == {"code", "message"}))
+            alive = client.get(base + "/healthz").status_code == 200
+            rows.append({"case": name, "status": status, "expected": expected, "code": (err or {}).get("code"),
+                         "one_error_shape": shape, "peak_rise_mb": round(rss_mb(pid, "VmHWM") - before, 1),
+                         "seconds": round(seconds, 2), "still_serving": alive})  # fmt: skip
+            print(rows[-1], flush=True)
+    return rows
 
 
 def soak(url: str, pid: int, items: dict, seconds: float, clients: int = 8) -> dict:
@@ -150,6 +258,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "serve.json"))
     args = ap.parse_args()
     items, rows, soak_result = inputs(), [], None
+    port = _free_port()
+    proc = start_server(port, True, limits=())  # the defaults a user gets
+    try:
+        abuse_rows = abuse(f"http://{HOST}:{port}", proc.pid, items["photo512"][0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
     for batching in (True, False):
         port = _free_port()
         proc = start_server(port, batching)
@@ -170,15 +285,24 @@ def main():
     print(table(rows, cols))
     ok = soak_result["server_errors_5xx"] == 0 and soak_result["valid_answered_200"] == soak_result["valid_requests"]
     ok = ok and soak_result["rss_growth_mb"] < MEMORY_BOUND_MB
+    abuse_ok = all(r["status"] == r["expected"] and r["one_error_shape"] and r["still_serving"]
+                   and r["peak_rise_mb"] <= REQUEST_BOUND_MB for r in abuse_rows)  # fmt: skip
+    print(table(abuse_rows, [("case", "abuse case", "<s", 30), ("status", "status", "", 6), ("expected", "want", "", 5),
+                             ("code", "code", "<s", 22), ("peak_rise_mb", "peak +MB", ".1f"), ("seconds", "s", ".2f")]))  # fmt: skip
+    print(
+        f"abuse: {'PASS' if abuse_ok else 'FAIL'} (expected status, one error shape, still serving, <= {REQUEST_BOUND_MB} MB)"
+    )
     print(f"soak: {soak_result['requests']} requests, {soak_result['server_errors_5xx']} 5xx, "
           f"{soak_result['valid_answered_200']}/{soak_result['valid_requests']} valid answered, "
           f"RSS {soak_result['rss_mb_start']} -> {soak_result['rss_mb_end']} MB: {'PASS' if ok else 'FAIL'}")  # fmt: skip
     write_results(args.out, {"benchmark": "serve: latency, throughput (micro-batching on/off) and a soak with bad input",
                              "server": f"facenet2expnet serve on {HOST} (default model: the int8 export, onnxruntime)",
-                             "rows": rows, "soak": {**soak_result, "passed": ok}, "finished": now(), "machine": machine(),
+                             "rows": rows, "soak": {**soak_result, "passed": ok},
+                             "abuse": {"rows": abuse_rows, "request_bound_mb": REQUEST_BOUND_MB, "passed": abuse_ok},
+                             "finished": now(), "machine": machine(),
                              "reproduce": f".venv/bin/python benchmarks/serve_load.py --requests {args.requests} "
                                           f"--soak-seconds {args.soak_seconds:g}"})  # fmt: skip
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if ok and abuse_ok else 1)
 
 
 if __name__ == "__main__":

@@ -510,3 +510,26 @@ def test_random_bodies_never_get_a_500(strict, face_png):
     json_bodies()
     raw_bodies()
     assert strict.get("/healthz").status_code == 200
+
+
+def test_a_large_image_is_reduced_but_boxes_are_in_its_own_pixels(client, face_png):
+    """Over work_pixels an image is reduced while decoding (memory), and its boxes come back in its own pixels:
+    a JPEG (decoded at a smaller scale) and a PNG (reduced after decoding)."""
+    with TestClient(create_app(ServeSettings(detector="opencv", work_pixels=300_000))) as small:
+        for fmt in ("JPEG", "PNG"):
+            _reduced_image_case(small, client, face_png, fmt)
+
+
+def _reduced_image_case(small, client, face_png, fmt):
+    img = Image.open(io.BytesIO(face_png)).convert("RGB")
+    k = 1.8  # 512 px -> 921 px: over the 300,000 working pixels
+    big = img.resize((round(img.width * k), round(img.height * k)))
+    buf = io.BytesIO()
+    big.save(buf, format=fmt, quality=95)
+    got = small.post("/v1/predict", files=[("files", ("big", buf.getvalue(), "image/png"))]).json()["results"][0][
+        "faces"
+    ]
+    want = client.post("/v1/predict", files=[("files", ("a", face_png, "image/png"))]).json()["results"][0]["faces"]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):  # the same faces, at k times the coordinates (to the detector's rounding)
+        assert max(abs(a - k * b) for a, b in zip(g["box"], w["box"])) <= 0.08 * k * (w["box"][2] - w["box"][0])

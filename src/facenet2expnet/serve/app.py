@@ -46,6 +46,10 @@ class ServeSettings:
     max_request_bytes: int = 48 * 2**20  # the whole body, multipart or JSON (base64 inflates images by 4/3)
     max_request_pixels: int = 64_000_000  # all images of one request together
     max_video_bytes: int = 64 * 2**20  # one video upload (POST /v1/video)
+    # an image over this many pixels is reduced by a whole factor while it is decoded (JPEG: decoded at that
+    # scale) before faces are found in it: a 40 MP photo would otherwise take ~450 MB; boxes and landmarks are
+    # given in the original image's pixels all the same
+    work_pixels: int = 16_000_000
     video_max_frames: int = 600  # sampled frames scored per video, at most
     max_batch: int = 32  # faces per forward pass across concurrent requests
     max_wait_ms: float = 5.0  # how long the batcher waits for more requests
@@ -83,23 +87,44 @@ def image_size(data: bytes, name: str, settings: ServeSettings) -> tuple[int, in
     return w, h
 
 
-def decode_image(data: bytes, name: str, settings: ServeSettings) -> np.ndarray:
-    """Upload bytes -> RGB uint8 array, checking size and pixel count before decoding (never touching the disk)."""
+def decode_image(data: bytes, name: str, settings: ServeSettings) -> tuple[np.ndarray, float]:
+    """Upload bytes -> (RGB uint8 array, scale), checking size and pixel count before decoding (never touching the
+    disk). An image over ``settings.work_pixels`` is reduced by a whole factor as it is decoded; ``scale`` is what
+    its pixel coordinates are multiplied by to be the original's (1.0 when it was not reduced)."""
+    import math
     import warnings
 
     from PIL import Image
 
     from ..data.images import read_image
 
-    image_size(data, name, settings)
+    w, h = image_size(data, name, settings)
+    factor = math.ceil(math.sqrt(w * h / settings.work_pixels)) if w * h > settings.work_pixels else 1
     try:
         with warnings.catch_warnings():  # the size is checked above, against our own limit
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
+                if factor > 1:
+                    img.draft(img.mode, (w // factor, h // factor))  # JPEG: decoded at 1/2, 1/4 or 1/8 scale
                 img.load()
-                return read_image(img, "RGB")
+                n = img.width * img.height
+                rest = math.ceil(math.sqrt(n / settings.work_pixels)) if n > settings.work_pixels else 1
+                small = img.reduce(rest) if rest > 1 else img  # what the draft left (PNG, WebP...: all of it)
+                return read_image(small, "RGB"), w / small.width
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise BadInput(400, "not_an_image", f"{name}: the image data is broken ({exc.__class__.__name__})") from None
+
+
+def _rescaled(face: dict, scale: float) -> dict:
+    """A face record of a reduced image in the original image's pixel coordinates."""
+    if scale == 1.0:
+        return face
+    face = dict(face)
+    if face.get("box"):
+        face["box"] = [round(v * scale, 1) for v in face["box"]]
+    if face.get("landmarks"):
+        face["landmarks"] = [[round(x * scale, 1), round(y * scale, 1)] for x, y in face["landmarks"]]
+    return face
 
 
 def check_request_pixels(images: list[tuple[str, bytes]], settings: ServeSettings) -> None:
@@ -168,11 +193,12 @@ class Service:
         check_request_pixels(images, self.settings)
         results = []
         for n, data in images:  # decoded one at a time: one image's pixels in memory per request
-            rgb = decode_image(data, n, self.settings)
+            rgb, scale = decode_image(data, n, self.settings)
             with self.detector() as det:
                 faces, chips = rec.faces_and_chips(rgb, detector=det, detect=detect)
+            del rgb
             probs = self.batchers[name].submit(chips)
-            results.append({"image": n, "faces": [r.to_dict() for r in rec.records(n, faces, probs)]})
+            results.append({"image": n, "faces": [_rescaled(r.to_dict(), scale) for r in rec.records(n, faces, probs)]})
         return {"model": name, "classes": rec.classes_, "results": results}
 
     def recognizer(self, model: str | None):
@@ -433,7 +459,9 @@ async def _multipart(request, body: bytes, settings: ServeSettings) -> tuple[lis
         form = await parser.parse()
     except MultiPartException as exc:
         if "Too many files" in str(exc):
-            raise BadInput(413, "too_many_files", f"over the limit of {settings.max_files} images per request") from None
+            raise BadInput(
+                413, "too_many_files", f"over the limit of {settings.max_files} images per request"
+            ) from None
         raise BadInput(400, "bad_multipart", f"the multipart body could not be read: {exc}") from None
     except (ValueError, KeyError, UnicodeDecodeError) as exc:
         raise BadInput(
