@@ -109,10 +109,25 @@ def decode_image(data: bytes, name: str, settings: ServeSettings) -> tuple[np.nd
                 img.load()
                 n = img.width * img.height
                 rest = math.ceil(math.sqrt(n / settings.work_pixels)) if n > settings.work_pixels else 1
-                small = img.reduce(rest) if rest > 1 else img  # what the draft left (PNG, WebP...: all of it)
-                return read_image(small, "RGB"), w / small.width
+                if rest == 1:  # small enough as decoded (JPEG: by the draft)
+                    return read_image(img, "RGB"), w / img.width
+                small = img.reduce(rest)  # what the draft left (PNG, WebP...: all of it)
+            del img
+            _return_freed_memory()  # the full-size decode's blocks go back before the next copies are made
+            return read_image(small, "RGB"), w / small.width
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise BadInput(400, "not_an_image", f"{name}: the image data is broken ({exc.__class__.__name__})") from None
+
+
+def _return_freed_memory() -> None:
+    """glibc keeps freed heap memory for reuse; after a large decode, give it back to the system (malloc_trim), so
+    that one big image does not raise the server's resident memory for the rest of the request. No-op elsewhere."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _rescaled(face: dict, scale: float) -> dict:
