@@ -533,3 +533,27 @@ def _reduced_image_case(small, client, face_png, fmt):
     assert len(got) == len(want)
     for g, w in zip(got, want):  # the same faces, at k times the coordinates (to the detector's rounding)
         assert max(abs(a - k * b) for a, b in zip(g["box"], w["box"])) <= 0.08 * k * (w["box"][2] - w["box"][0])
+
+
+def test_batcher_waits_only_for_requests_in_flight():
+    """A lone request is scored at once (no max_wait); requests in flight together share one forward pass."""
+    from facenet2expnet.serve.batcher import Batcher
+
+    calls = []
+    b = Batcher(lambda chips: calls.append(len(chips)) or np.zeros((len(chips), 2), np.float32), 32, max_wait_ms=500)
+    b.start()
+    try:
+        b.begin()
+        t0 = time.perf_counter()
+        b.submit([np.zeros((4, 4))])
+        b.end()
+        assert time.perf_counter() - t0 < 0.25 and calls == [1]  # not held for the 500 ms wait
+        for _ in range(3):
+            b.begin()
+        out = []
+        threads = [threading.Thread(target=lambda: out.append(b.submit([np.zeros((4, 4))] * 2))) for _ in range(3)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert calls[1:] == [6] and [o.shape for o in out] == [(2, 2)] * 3  # one pass for the three requests
+    finally:
+        b.stop()

@@ -206,14 +206,20 @@ class Service:
                 f"{len(images)} images in one request, over the limit of {self.settings.max_files}",
             )
         check_request_pixels(images, self.settings)
-        results = []
-        for n, data in images:  # decoded one at a time: one image's pixels in memory per request
-            rgb, scale = decode_image(data, n, self.settings)
-            with self.detector() as det:
-                faces, chips = rec.faces_and_chips(rgb, detector=det, detect=detect)
-            del rgb
-            probs = self.batchers[name].submit(chips)
-            results.append({"image": n, "faces": [_rescaled(r.to_dict(), scale) for r in rec.records(n, faces, probs)]})
+        results, batcher = [], self.batchers[name]
+        batcher.begin()  # the batcher waits for requests in flight only
+        try:
+            for n, data in images:  # decoded one at a time: one image's pixels in memory per request
+                rgb, scale = decode_image(data, n, self.settings)
+                with self.detector() as det:
+                    faces, chips = rec.faces_and_chips(rgb, detector=det, detect=detect)
+                del rgb
+                probs = batcher.submit(chips)
+                results.append(
+                    {"image": n, "faces": [_rescaled(r.to_dict(), scale) for r in rec.records(n, faces, probs)]}
+                )
+        finally:
+            batcher.end()
         return {"model": name, "classes": rec.classes_, "results": results}
 
     def recognizer(self, model: str | None):

@@ -4,6 +4,11 @@ Each request detects and aligns its faces on its own (in the server's thread poo
 chips to the ``Batcher``; one worker thread waits up to ``max_wait_ms`` for more chips (from other
 requests) up to ``max_batch`` faces, scores them in one call to the model, and gives every request
 its own rows back. The model is loaded once and only this thread runs it.
+
+It waits only for requests that are on their way: each request says when it starts (``begin``) and
+ends (``end``), and a batch is scored at once when every request in flight has handed in its chips.
+A lone request is therefore never held back by the wait (measured before this: 10.6 ms at one
+client against 4.9 ms without batching, for a 48 px crop).
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self.batches = 0  # forward passes run, and the faces they scored (for the load benchmark)
         self.faces = 0
+        self._in_flight = 0  # requests begun and not ended: the most a batch can still gather
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fn2en-batcher", daemon=True)
@@ -50,7 +65,8 @@ class Batcher:
                 return
             jobs, n = [item], len(item[0])
             deadline = time.monotonic() + self.max_wait
-            while n < self.max_batch:  # gather more requests until the batch is full or the wait is over
+            # gather more requests until the batch is full, the wait is over, or no other request is on its way
+            while n < self.max_batch and len(jobs) < self._in_flight:
                 try:
                     nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
