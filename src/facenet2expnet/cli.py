@@ -559,6 +559,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# modules of the [train] extra (pyproject.toml): what the light install does not have
+TRAIN_EXTRA = ("torch", "safetensors", "scipy", "matplotlib", "sklearn", "onnx", "onnxscript")
+
+
+def argv_command(argv: list[str] | None) -> str:
+    words = argv if argv is not None else sys.argv[1:]
+    return " ".join(w for w in words[:2] if not w.startswith("-"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -570,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FaceNet2ExpNetError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # the light install (no torch): say which extra brings the module
+        if (exc.name or "").split(".")[0] not in TRAIN_EXTRA:
+            raise
+        print(f"error: `facenet2expnet {argv_command(argv)}` needs {exc.name}, which the light install leaves out: "
+              "pip install 'facenet2expnet[train]'", file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -125,7 +125,13 @@ class TorchBackend:
     kind = "torch"
 
     def __init__(self, path: str, device: str = "cpu"):
-        import torch
+        try:
+            import torch
+        except ImportError:
+            raise FaceNet2ExpNetError(
+                f"{path} is a torch checkpoint, and torch is not installed: pip install 'facenet2expnet[train]', "
+                f"or use an ONNX export such as the default {DEFAULT_MODEL!r}"
+            ) from None
 
         from ..models.registry import load_checkpoint
         from ..utils import resolve_device
