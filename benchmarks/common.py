@@ -46,11 +46,13 @@ RUNS = os.path.join(ROOT, "runs")  # default root of the benchmarks' run dirs: R
 
 
 def recipe_file(name: str) -> str:
-    path = os.path.join(RECIPES, name + ".toml")
-    if not os.path.exists(path):
-        known = sorted(os.path.relpath(os.path.join(d, f), RECIPES)[:-5] for d, _, fs in os.walk(RECIPES) for f in fs)
-        raise SystemExit(f"no recipe {name!r} ({path}); recipes: {', '.join(known)}")
-    return path
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.train.recipes import recipe_path
+
+    try:
+        return recipe_path(name, RECIPES)
+    except FaceNet2ExpNetError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def recipes_of(dataset: str) -> list[str]:
@@ -59,25 +61,20 @@ def recipes_of(dataset: str) -> list[str]:
 
 
 def load_recipe(name: str) -> tuple[dict, dict]:
-    """(TrainConfig fields, the [recipe] table: description, trunk_from) of a recipe file."""
-    import tomllib
+    """(TrainConfig fields, the [recipe] table: description, trunk_from) of a recipe file (train/recipes.py)."""
+    from facenet2expnet.train.recipes import read_recipe
 
-    from facenet2expnet.train.config import read_config_file
-
-    path = recipe_file(name)
-    with open(path, "rb") as f:
-        meta = tomllib.load(f).get("recipe", {})
-    return read_config_file(path), meta
+    return read_recipe(recipe_file(name))
 
 
 def recipe_product(name: str, runs: str, threads: int | None = None) -> str:
     """The checkpoint a recipe's run makes (trunk.json for stage 1 alone, else best.json), running it first if needed."""
-    fields, _ = load_recipe(name)
-    product = "trunk.json" if fields.get("stage2_epochs") == 0 else "best.json"
-    done = os.path.join(runs, name, "pretrain.json" if product == "trunk.json" else "report.json")
+    from facenet2expnet.train.recipes import product
+
+    ckpt, done = product(name, RECIPES, runs)
     if not os.path.exists(done):
         run_recipe(name, runs, threads)
-    return os.path.join(runs, name, "folds", "fold_00", product)
+    return ckpt
 
 
 def run_recipe(
@@ -88,14 +85,17 @@ def run_recipe(
     -> the run's report (or pretrain summary), plus ``recipe`` (the file), ``code`` (the commit) and, where
     the recipe starts from another's product, ``trunk_from`` with that run's record.
     """
+    from facenet2expnet.train.recipes import resolve
+
     fields, meta = load_recipe(name)
     fields = {**fields, "cache_dir": os.path.join(runs, "cache", "teacher"), **(overrides or {})}
     flags = [f"--config {os.path.relpath(recipe_file(name), ROOT)}"]
-    if "prepare" in meta:  # detect + align once (`facenet2expnet prepare`), train on the chips
-        fields["dataset"] = "prepared:" + prepared_dataset(fields["dataset"], meta["prepare"], runs)
+    if meta.get("trunk_from"):
+        recipe_product(meta["trunk_from"], runs, threads)  # made first where it is missing: it may take hours
+    fields = resolve(recipe_file(name), fields, meta, runs)  # the same resolution as `train --config`
+    if "prepare" in meta:
         flags.append(f"--dataset {fields['dataset']}")
     if meta.get("trunk_from"):
-        fields["init_trunk"] = recipe_product(meta["trunk_from"], runs, threads)
         flags.append(f"--init-trunk {fields['init_trunk']}")
     flags += [f"--{k.replace('_', '-')} {v}" for k, v in (overrides or {}).items()]
     run_dir = os.path.join(runs, name + tag)
@@ -105,19 +105,6 @@ def run_recipe(
     if meta.get("trunk_from"):
         r["trunk_from"] = run_record(meta["trunk_from"], runs)
     return r
-
-
-def prepared_dataset(spec: str, options: dict, runs: str) -> str:
-    """The folder of ``facenet2expnet prepare --dataset SPEC`` with a recipe's [recipe.prepare] options, made
-    (or resumed) in RUNS/prepared/<kind>; the CLI equivalent is printed so that the step can be reproduced."""
-    from facenet2expnet.data.loaders import parse_dataset_spec
-    from facenet2expnet.face.prepare import prepare_dataset
-
-    kind, root = parse_dataset_spec(spec)
-    out = os.path.join(runs, "prepared", kind)
-    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
-    print(f"prepare: facenet2expnet prepare --dataset {spec} --out {portable(out)} {flags}", flush=True)
-    return prepare_dataset(kind, root, out, progress=False, **options)
 
 
 def run_row(r: dict) -> dict:
@@ -145,7 +132,7 @@ def run_row(r: dict) -> dict:
 def epoch_curve(run_dir: str, stage: str, columns: tuple[str, ...], fold: int = 0) -> dict:
     """Per epoch of one stage ("stage1" or "stage2") of one fold, from its metrics.csv: each of ``columns``
     as a list (None where the epoch did not measure it). Empty lists when the run kept no metrics."""
-    from facenet2expnet.utils import read_csv_rows
+    from facenet2expnet.files import read_csv_rows
 
     path = os.path.join(os.path.expanduser(run_dir), "folds", f"fold_{fold:02d}", "metrics.csv")
     rows = [r for r in read_csv_rows(path) if r["stage"] == stage]
@@ -267,7 +254,7 @@ def test_set_comparisons(methods: dict, dataset: str, previous: dict | None = No
 
 def run_record(name: str, runs: str = RUNS) -> dict:
     """How a finished recipe run was made, for the JSON of a benchmark that used its product."""
-    from facenet2expnet.utils import read_json
+    from facenet2expnet.files import read_json
 
     run = os.path.join(runs, name)
     summary_path = os.path.join(run, "pretrain.json")
@@ -293,7 +280,7 @@ def run_record(name: str, runs: str = RUNS) -> dict:
 
 def portable(text: str) -> str:
     """Paths relative to the repository root (where the commands are run), not to this machine."""
-    from facenet2expnet.utils import portable as _portable
+    from facenet2expnet.paths import portable as _portable
 
     return _portable(text, ROOT)
 
@@ -306,14 +293,14 @@ def merged_methods(path: str, ran: dict) -> dict:
 
 
 def write_results(path: str, payload: dict) -> None:
-    from facenet2expnet.utils import atomic_write_json
+    from facenet2expnet.files import atomic_write_json
 
     atomic_write_json(path, payload)
     print(f"wrote {path}")
 
 
 def table(rows: list[dict], cols: list[tuple[str, str, str]]) -> str:
-    from facenet2expnet.utils import format_table
+    from facenet2expnet.formatting import format_table
 
     return format_table(rows, cols)
 

@@ -204,7 +204,7 @@ def main():
 
     from facenet2expnet.data import load_dataset
     from facenet2expnet.infer import ExpressionRecognizer
-    from facenet2expnet.infer.backend import BUNDLED, DEFAULT_MODEL
+    from facenet2expnet.models.pretrained import BUNDLED, DEFAULT_MODEL
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=FER_TEST)

@@ -80,7 +80,7 @@ def by_scale(trunks: dict, runs: str) -> dict:
     from facenet2expnet.eval.metrics import explained_variance
     from facenet2expnet.models.registry import load_checkpoint
     from facenet2expnet.train.config import TrainConfig, field_defaults
-    from facenet2expnet.train.data import load_images
+    from facenet2expnet.train.images import load_images
     from facenet2expnet.train.loop import TeacherTargets
     from facenet2expnet.train.runner import load_inputs
 
@@ -130,7 +130,7 @@ def main():
     for name in args.rows:
         r = run_recipe(BASE, runs, args.threads, overrides=ROWS[name], tag="_" + name)
         results[name] = row_of(r, name, ROWS[name], "CK+48 fold 0 training subjects")
-    from facenet2expnet.utils import read_json
+    from facenet2expnet.files import read_json
 
     for name, data in READ_RUNS.items():
         run = os.path.join(runs, name)

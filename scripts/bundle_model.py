@@ -14,7 +14,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-from facenet2expnet.utils import atomic_write_bytes, atomic_write_json, portable  # noqa: E402
+from facenet2expnet.files import atomic_write_bytes, atomic_write_json  # noqa: E402
+from facenet2expnet.paths import portable  # noqa: E402
 
 
 def main():

@@ -15,7 +15,8 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # common (recipes) also pu
 from common import recipe_control  # noqa: E402
 
 from facenet2expnet.eval.metrics import paired_comparison  # noqa: E402
-from facenet2expnet.utils import atomic_write_text, portable, save_figure  # noqa: E402
+from facenet2expnet.files import atomic_write_text, save_figure  # noqa: E402
+from facenet2expnet.paths import portable  # noqa: E402
 
 
 def load(name):

@@ -400,7 +400,7 @@ def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
     import os
     import stat
 
-    from facenet2expnet.utils import atomic_write_json
+    from facenet2expnet.files import atomic_write_json
 
     old = os.umask(0o022)
     try:

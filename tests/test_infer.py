@@ -271,7 +271,8 @@ def test_every_registered_model_exports_to_onnx_with_the_same_logits(tmp_path, n
 def test_torch_and_onnx_backends_give_the_same_logits(tiny_ckpt, tmp_path, which):
     """The ONNX graph ends at the logits, and both backends agree on them to 1e-4 (a fresh and the bundled model)."""
     pytest.importorskip("onnxruntime")
-    from facenet2expnet.infer.backend import OnnxBackend, TorchBackend, load_backend, resolve_model
+    from facenet2expnet.infer.backend import OnnxBackend, TorchBackend, load_backend
+    from facenet2expnet.models.pretrained import resolve_model
 
     src = tiny_ckpt if which == "fresh" else "fer2013-fn2en-fast"
     out = str(tmp_path / "m.onnx")

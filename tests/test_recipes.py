@@ -17,7 +17,7 @@ NAMES = sorted(
     for f in files
     if f.endswith(".toml")
 )
-META_KEYS = {"description", "trunk_from", "control", "prepare"}
+from facenet2expnet.train.recipes import META_KEYS  # noqa: E402
 
 
 def test_there_are_recipes_for_every_benchmark_dataset():
@@ -28,10 +28,10 @@ def test_there_are_recipes_for_every_benchmark_dataset():
 def test_recipe_is_a_valid_config_with_a_valid_recipe_table(name):
     path = os.path.join(RECIPES, name + ".toml")
     fields = read_config_file(path)  # unknown fields and invalid values raise
-    assert fields["dataset"].split(":")[0] in {"ckplus48", "fer2013", "sfew"}
+    assert fields["dataset"].split(":")[0] in {"ckplus48", "fer2013", "ferplus", "sfew"}
     with open(path, "rb") as f:
         meta = tomllib.load(f)["recipe"]
-    assert set(meta) <= META_KEYS and meta["description"].strip()
+    assert set(meta) <= set(META_KEYS) and meta["description"].strip()
     for key in ("trunk_from", "control"):
         if key in meta:
             assert meta[key] in NAMES, f"{name}: {key} names no recipe: {meta[key]}"
@@ -40,3 +40,54 @@ def test_recipe_is_a_valid_config_with_a_valid_recipe_table(name):
     if "prepare" in meta:
         accepted = set(inspect.signature(prepare_dataset).parameters) - {"kind", "root", "out", "log", "progress"}
         assert set(meta["prepare"]) <= accepted
+
+
+def test_fn2en_without_stage1_or_trunk_is_called_scratch():
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.train.config import TrainConfig
+
+    with pytest.raises(FaceNet2ExpNetError, match="this is scratch"):
+        TrainConfig(dataset="ckplus48:x", method="fn2en", stage1_epochs=0)
+    TrainConfig(dataset="ckplus48:x", method="scratch", stage1_epochs=0)  # the same net, named honestly
+
+
+def test_a_recipe_whose_trunk_has_not_run_refuses_with_the_command(tmp_path, capsys):
+    from facenet2expnet.cli import main
+
+    recipe = os.path.join(RECIPES, "ckplus48", "res48_fn2en_fer_stage1_trunk_lr01.toml")
+    assert main(["train", "--config", recipe, "--out", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "starts from the trunk of recipe fer2013/stage1_res48" in err
+    assert "facenet2expnet train --config" in err and "stage1_res48.toml" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_a_recipe_with_trunk_from_runs_from_that_runs_trunk(tmp_path):
+    """`train --config` finds the trunk a recipe names under --runs, as the benchmarks do, and starts from it."""
+    import json
+
+    from conftest import write_face
+
+    from facenet2expnet.cli import main
+
+    data = tmp_path / "ck48"
+    for s in range(6):
+        for c, cls in enumerate(["happy", "sadness"]):
+            for fr in range(2):
+                write_face(str(data / cls / f"S{s + 1:03d}_{c + 1:03d}_{fr + 10:08d}.png"), seed=100 * c + 10 * s + fr)
+    root = tmp_path / "recipes" / "synth"
+    root.mkdir(parents=True)
+    common = (f'dataset = "ckplus48:{data}"\nfolds = 3\nmax_folds = 1\narch = "fast"\nbatch_size = 8\n'
+              f'cache_dir = "{tmp_path / "cache"}"\nval_fraction = 0.34\n')  # fmt: skip
+    (root / "stage1.toml").write_text(common + 'method = "fn2en"\nstage1_epochs = 1\nstage2_epochs = 0\n'
+                                      '[recipe]\ndescription = "stage 1 alone"\n')  # fmt: skip
+    (root / "refine.toml").write_text(common + 'method = "fn2en"\nstage1_epochs = 0\nstage2_epochs = 1\n'
+                                      '[recipe]\ndescription = "from its trunk"\ntrunk_from = "synth/stage1"\n')  # fmt: skip
+    runs = tmp_path / "runs"
+    args = ["--runs", str(runs), "--no-progress"]
+    assert main(["train", "--config", str(root / "refine.toml"), "--out", str(tmp_path / "early"), *args]) == 2
+    assert main(["train", "--config", str(root / "stage1.toml"), "--out", str(runs / "synth" / "stage1"), *args]) == 0
+    assert main(["train", "--config", str(root / "refine.toml"), "--out", str(tmp_path / "r"), *args]) == 0
+    cfg = json.load(open(tmp_path / "r" / "config.json"))
+    assert cfg["init_trunk"] == str(runs / "synth" / "stage1" / "folds" / "fold_00" / "trunk.json")

@@ -18,7 +18,7 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from facenet2expnet.infer.backend import DEFAULT_MODEL  # noqa: E402
+from facenet2expnet.models.pretrained import DEFAULT_MODEL  # noqa: E402
 from facenet2expnet.serve.app import ServeSettings, create_app  # noqa: E402
 
 

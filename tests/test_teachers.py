@@ -10,9 +10,10 @@ from conftest import shared, write_face
 
 from facenet2expnet.data import load_dataset
 from facenet2expnet.errors import FaceNet2ExpNetError, UnknownNameError
+from facenet2expnet.files import find_model_file
 from facenet2expnet.teachers import create_teacher
 from facenet2expnet.teachers.cache import extract_features
-from facenet2expnet.teachers.dlib_format import DlibFormatError, _Reader, find_model_file, read_dlib_network
+from facenet2expnet.teachers.dlib_format import DlibFormatError, _Reader, read_dlib_network
 from facenet2expnet.teachers.dlib_resnet import TAP_SHAPES_150, TAPS, DlibResNet29
 from facenet2expnet.teachers.vggface import CONV_NAMES, VGGFace16, load_vggface
 

@@ -11,12 +11,12 @@ from PIL import Image
 
 from facenet2expnet.cli import main
 from facenet2expnet.errors import FaceNet2ExpNetError, UnknownNameError
+from facenet2expnet.files import atomic_write_csv
 from facenet2expnet.models import create_model, list_models, load_checkpoint
 from facenet2expnet.train.checkpoint import TrainState
 from facenet2expnet.train.config import TrainConfig
 from facenet2expnet.train.loop import TrainingDivergedError
 from facenet2expnet.train.runner import run_experiment
-from facenet2expnet.utils import atomic_write_csv
 
 CLASSES = ["happy", "sadness", "surprise"]
 
@@ -346,7 +346,7 @@ def test_init_trunk_from_a_bundled_model_by_name(synth_root, tmp_path):
     """--init-trunk fer2013-fn2en-fast starts from the bundled model's trunk (refine it on your own data);
     its int8 ONNX export has no torch weights and is refused by name."""
     from facenet2expnet.errors import FaceNet2ExpNetError
-    from facenet2expnet.infer.backend import resolve_model
+    from facenet2expnet.models.pretrained import resolve_model
     from facenet2expnet.train.loop import build_model, load_trunk
 
     bundled, _ = load_checkpoint(resolve_model("fer2013-fn2en-fast"))

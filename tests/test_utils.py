@@ -2,7 +2,7 @@
 
 import os
 
-from facenet2expnet.utils import portable
+from facenet2expnet.paths import portable
 
 
 def test_portable_paths_say_where_not_which_machine(monkeypatch, tmp_path):

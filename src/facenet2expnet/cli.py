@@ -99,9 +99,9 @@ def cmd_train(args) -> int:
     import os
     import shlex
 
+    from .files import read_json
     from .train.config import config_from_args
     from .train.runner import run_experiment
-    from .utils import read_json
 
     saved = os.path.join(args.out, "config.json")
     if args.resume and not os.path.exists(saved):
@@ -174,14 +174,14 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from .files import atomic_write_text
     from .infer import ExpressionRecognizer
     from .infer.predict import format_records, run_predict, summary
-    from .utils import atomic_write_text
 
     if not args.inputs and args.webcam is None:
         print("error: give images, folders or videos, or --webcam", file=sys.stderr)
         return 2
-    from .infer.backend import BUNDLED, DEFAULT_MODEL
+    from .models.pretrained import BUNDLED, DEFAULT_MODEL
 
     model = args.model or (BUNDLED if args.explain else DEFAULT_MODEL)  # Grad-CAM needs the torch model
     rec = ExpressionRecognizer.from_pretrained(
@@ -211,7 +211,7 @@ def cmd_export(args) -> int:
     import os
 
     from .export.onnx_export import export_onnx
-    from .infer.backend import resolve_checkpoint
+    from .models.pretrained import resolve_checkpoint
 
     path = resolve_checkpoint(args.model, "export")
     os.makedirs(os.path.dirname(os.path.abspath(args.onnx)), exist_ok=True)
@@ -253,7 +253,7 @@ def cmd_visualize(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from .infer.backend import DEFAULT_MODEL
+    from .models.pretrained import DEFAULT_MODEL
     from .serve.app import ServeSettings, create_app
 
     settings = ServeSettings(models=args.model or [DEFAULT_MODEL], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
@@ -262,7 +262,7 @@ def cmd_serve(args) -> int:
                              max_request_pixels=int(args.max_request_megapixels * 1e6),
                              max_video_bytes=int(args.max_video_mb * 2**20),
                              cors=args.cors or [])  # fmt: skip
-    from .infer.backend import resolve_model
+    from .models.pretrained import resolve_model
 
     for m in settings.models:  # a wrong name is one error line here, not a failed start-up inside uvicorn
         resolve_model(m)
@@ -279,7 +279,7 @@ def cmd_models(args) -> int:
     """The registered expression nets (size and cost) and the bundled models (what they are, how accurate)."""
     import json
 
-    from .infer.backend import describe_bundled
+    from .models.pretrained import describe_bundled
     from .models.registry import describe_models
 
     nets, bundled = describe_models(), describe_bundled()
@@ -376,6 +376,11 @@ def _add_train_command(sub) -> None:
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint (same config)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads (per process)")
+    p.add_argument(
+        "--runs",
+        default="runs",
+        help="where a --config recipe's trunk_from run and prepare cache are found (RUNS/<recipe>; default runs)",
+    )
     p.add_argument("--nproc", type=int, help="start N processes on this machine through torch's launcher (torchrun); "
                    "see --parallel and docs/distributed.md")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")

@@ -15,7 +15,7 @@ import cv2
 
 
 def _table(records: list[dict], classes: list[str]) -> str:
-    from .utils import format_table
+    from .formatting import format_table
 
     rows = [
         {**r["probabilities"], "src": os.path.basename(str(r.get("source", "")))[:20] + (f"#{r['frame']}" if "frame" in r else ""),
@@ -27,10 +27,10 @@ def _table(records: list[dict], classes: list[str]) -> str:
 
 
 def run_demo(data: str | None = None, input: str | None = None, out: str = "demo_out") -> int:
+    from .files import atomic_write_bytes, atomic_write_json
     from .infer import ExpressionRecognizer
     from .infer.media import draw_faces
     from .infer.predict import run_predict, summary
-    from .utils import atomic_write_bytes, atomic_write_json
 
     rec = ExpressionRecognizer.from_pretrained()
     os.makedirs(out, exist_ok=True)

@@ -1,4 +1,6 @@
-"""Datasets: loaders for every layout the paper uses, one sample record, honest protocols."""
+"""Datasets: loaders for every layout (``loaders``), one sample record (``records``), class names (``classes``),
+honest protocols (``protocols``), image reading (``images``) and preprocessing (``preprocess``), the
+``prepare`` cache format (``prepared``)."""
 
 from .loaders import LOADERS, load_dataset, parse_dataset_spec
 from .protocols import PROTOCOLS, Fold, make_folds

@@ -689,7 +689,7 @@ def load_prepared(root: str) -> Dataset:
     samples; images without a face and files that failed are listed in ``problems``, never dropped
     silently. Whole images are listed there too, as samples that no detector confirmed.
     """
-    from ..face.prepare import read_manifest
+    from .prepared import read_manifest
 
     folder, settings, rows = read_manifest(root)
     class_names = list(settings["class_names"])

@@ -1,1 +1,2 @@
-"""Evaluation: pure metric functions (``metrics``) kept apart from reports and runners."""
+"""Evaluation: pure metric functions and paired tests (``metrics``), neuron selectivity and embeddings
+(``selectivity``), run reports (``report``)."""

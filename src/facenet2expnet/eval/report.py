@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from ..utils import atomic_write_json, atomic_write_text, format_table, read_json, save_figure
+from ..files import atomic_write_json, atomic_write_text, read_json, save_figure
+from ..formatting import format_table
 from .metrics import confusion_matrix, mean_std, per_class_recall, row_normalize
 
 

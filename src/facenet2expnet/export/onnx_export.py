@@ -6,8 +6,8 @@ import os
 
 import torch
 
+from ..files import atomic_write_json
 from ..models.registry import load_checkpoint
-from ..utils import atomic_write_json
 from .onnx_rewrite import pools_as_reduce_max
 
 

@@ -26,7 +26,7 @@ import tempfile
 import numpy as np
 
 from ..errors import FaceNet2ExpNetError
-from ..utils import atomic_write_json
+from ..files import atomic_write_json
 from .onnx_rewrite import pools_as_reduce_max
 
 

@@ -93,7 +93,7 @@ class BlazeFaceDetector(FaceDetector):
         out = {d["name"]: d["index"] for d in self._net.get_output_details()}
         self._out_boxes, self._out_scores = out["Identity"], out["Identity_1"]  # 1 x 2304 x 16, 1 x 2304 x 1
         try:
-            from ..teachers.dlib_format import find_model_file
+            from ..files import find_model_file
 
             self._predictor = import_dlib().shape_predictor(find_model_file("shape_predictor_5_face_landmarks.dat"))
         except Exception:  # no dlib: landmarks from the box (face.landmarks_from_box)

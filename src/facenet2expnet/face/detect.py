@@ -122,7 +122,7 @@ class DlibDetector(FaceDetector):
         self.threshold = threshold
 
     def load(self) -> None:
-        from ..teachers.dlib_format import find_model_file
+        from ..files import find_model_file
 
         dlib = import_dlib()
         self._detector = dlib.get_frontal_face_detector()

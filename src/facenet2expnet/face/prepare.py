@@ -14,7 +14,6 @@ score every test image).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -24,24 +23,10 @@ import cv2
 import numpy as np
 
 from ..data.loaders import load_dataset
-from ..utils import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_json, stable_hash
+from ..data.prepared import MANIFEST_FIELDS
+from ..files import atomic_write_bytes, atomic_write_csv, atomic_write_json, stable_hash
 
 PRECROPPED_KINDS = ("ckplus48", "fer2013", "tfd")
-MANIFEST_FIELDS = [
-    "index",
-    "source",
-    "label",
-    "subject",
-    "sequence",
-    "frame",
-    "split",
-    "status",
-    "reason",
-    "box",
-    "landmarks",
-    "score",
-    "crop",
-]
 
 _worker = {}
 
@@ -206,35 +191,3 @@ def _write_manifest(ds, done: dict, folder: str, log) -> None:
         missed = [ds.samples[i].path or ds.samples[i].key for i in range(len(ds)) if done[i]["status"] == status]
         if missed:
             log(f"  {what} {len(missed)} image(s), e.g. {', '.join(missed[:5])}")
-
-
-def resolve_prepared_root(root: str) -> str:
-    """``root`` is a prepared folder, or a cache dir holding exactly one."""
-    from ..errors import DatasetLayoutError
-
-    if os.path.exists(os.path.join(root, "manifest.csv")):
-        return root
-    subs = (
-        [
-            os.path.join(root, d)
-            for d in sorted(os.listdir(root))
-            if os.path.exists(os.path.join(root, d, "manifest.csv"))
-        ]
-        if os.path.isdir(root)
-        else []
-    )
-    if len(subs) == 1:
-        return subs[0]
-    if not subs:
-        raise DatasetLayoutError(
-            f"prepared: expected manifest.csv (made by `facenet2expnet prepare`) in {root} or one sub-folder"
-        )
-    raise DatasetLayoutError(f"prepared: {root} holds {len(subs)} prepared caches; name one: {', '.join(subs)}")
-
-
-def read_manifest(root: str):
-    folder = resolve_prepared_root(root)
-    settings = read_json(os.path.join(folder, "settings.json"))
-    with open(os.path.join(folder, "manifest.csv"), newline="") as f:
-        rows = list(csv.DictReader(f))
-    return folder, settings, rows

@@ -1,4 +1,5 @@
-"""Inference: ``ExpressionRecognizer`` and the ``predict`` command's media handling."""
+"""Inference: ``ExpressionRecognizer``, its backends (torch, onnxruntime), the ``predict`` command over photos,
+folders, videos and webcams (``predict``, ``media``) and video summaries (``summary``)."""
 
 from .recognizer import ExpressionRecognizer
 

@@ -12,7 +12,7 @@ import cv2
 
 from ..data.images import ImageReadError, read_image
 from ..errors import FaceNet2ExpNetError
-from ..utils import atomic_write_bytes
+from ..files import atomic_write_bytes
 from .media import draw_faces, expand_inputs, is_video_file, open_webcam, video_frames, video_info
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..data.images import ImageLike
 from ..errors import FaceNet2ExpNetError
-from .backend import BUNDLED, DEFAULT_MODEL, bundled_model_path, load_backend, scores, softmax  # noqa: F401  (re-exported)
+from ..models.pretrained import BUNDLED
+from .backend import load_backend, scores, softmax
 
 _LOAD_LOCK = threading.Lock()
 
@@ -141,7 +142,7 @@ class ExpressionRecognizer:
             )
         import torch
 
-        from ..viz.run import grad_cam
+        from ..viz.gradcam import grad_cam
 
         _, chips = self.faces_and_chips(src)
         if not chips:

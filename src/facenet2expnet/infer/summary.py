@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from ..face.detect import box_iou
-from ..utils import atomic_write_json, save_figure
+from ..files import atomic_write_json, save_figure
 
 MAX_BINS = 512
 

@@ -9,7 +9,7 @@ import torch
 
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError, UnknownNameError
-from ..utils import atomic_write_bytes, atomic_write_json
+from ..files import atomic_write_bytes, atomic_write_json
 from .expnet import EXPNET_CONFIGS, ExpNet
 
 

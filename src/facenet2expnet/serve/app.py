@@ -33,7 +33,7 @@ from importlib import resources
 import numpy as np
 
 from ..errors import FaceNet2ExpNetError
-from ..infer.backend import DEFAULT_MODEL
+from ..models.pretrained import DEFAULT_MODEL
 
 
 @dataclass
@@ -284,9 +284,7 @@ def create_app(settings: ServeSettings | None = None):
     """The FastAPI application; models load in its lifespan (when the server starts)."""
     from fastapi import FastAPI, Request
     from fastapi.concurrency import run_in_threadpool
-    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, Response
-    from starlette.exceptions import HTTPException
 
     settings = settings or ServeSettings()
     service = Service(settings)
@@ -308,34 +306,8 @@ def create_app(settings: ServeSettings | None = None):
             CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
 
-    @app.middleware("http")
-    async def same_origin_only(request: Request, call_next):
-        # A page on another site can POST to this server (a "simple" request needs no preflight): refuse it
-        # before any work, unless --cors allows that origin. Requests without Origin (curl, scripts) pass.
-        origin = request.headers.get("origin")
-        if origin is not None and not origin_allowed(
-            origin, request.headers.get("host"), request.url.scheme, settings.cors
-        ):
-            return error_response(403, "cross_origin", f"requests from {origin} are refused: this server answers its "
-                                  "own page and non-browser clients; start it with --cors ORIGIN to allow that origin")  # fmt: skip
-        return await call_next(request)
-
-    @app.exception_handler(BadInput)
-    async def bad_input(request: Request, exc: BadInput):
-        return error_response(exc.status, exc.code, str(exc))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return error_response(exc.status_code, ERROR_CODES.get(exc.status_code, "error"), str(exc.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:5])
-        return error_response(422, "invalid_request", f"the request is not valid: {where}")
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception):  # a bug of ours: still the one shape, and no traceback out
-        return error_response(500, "internal_error", f"the server failed on this request ({exc.__class__.__name__})")
+    _add_origin_check(app, settings)
+    _add_error_handlers(app)
 
     @app.get("/healthz")
     def healthz():
@@ -369,6 +341,46 @@ def create_app(settings: ServeSettings | None = None):
 
     _add_docs(app)
     return app
+
+
+def _add_origin_check(app, settings: ServeSettings) -> None:
+    from fastapi import Request
+
+    @app.middleware("http")
+    async def same_origin_only(request: Request, call_next):
+        # A page on another site can POST to this server (a "simple" request needs no preflight): refuse it
+        # before any work, unless --cors allows that origin. Requests without Origin (curl, scripts) pass.
+        origin = request.headers.get("origin")
+        if origin is not None and not origin_allowed(
+            origin, request.headers.get("host"), request.url.scheme, settings.cors
+        ):
+            return error_response(403, "cross_origin", f"requests from {origin} are refused: this server answers its "
+                                  "own page and non-browser clients; start it with --cors ORIGIN to allow that origin")  # fmt: skip
+        return await call_next(request)
+
+
+def _add_error_handlers(app) -> None:
+    """Every error answer in the one shape, the framework's own too."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(BadInput)
+    async def bad_input(request: Request, exc: BadInput):
+        return error_response(exc.status, exc.code, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error_response(exc.status_code, ERROR_CODES.get(exc.status_code, "error"), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:5])
+        return error_response(422, "invalid_request", f"the request is not valid: {where}")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # a bug of ours: still the one shape, and no traceback out
+        return error_response(500, "internal_error", f"the server failed on this request ({exc.__class__.__name__})")
 
 
 def _static(name: str) -> str:

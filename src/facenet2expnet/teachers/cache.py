@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..data.records import Dataset, Sample
-from ..utils import atomic_write_json, file_sha256, read_json, stable_hash
+from ..files import atomic_write_json, file_sha256, read_json, stable_hash
 from .registry import Teacher
 
 STORE_FORMAT = 1

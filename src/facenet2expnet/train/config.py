@@ -14,8 +14,8 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from ..errors import FaceNet2ExpNetError, UnknownNameError
+from .methods import METHODS  # what each method needs and builds
 
-METHODS = ("fn2en", "scratch", "finetune", "probe")
 STAGE1_LOSSES = ("l2", "cosine")
 SCHEDULES = ("cosine", "constant")
 # Fields that change how a run is carried out, not what it computes: left out of the run's key.
@@ -52,7 +52,7 @@ class TrainConfig:
     method: str = opt(
         "fn2en",
         "fn2en (the paper), scratch (no stage 1), finetune (the face net), probe (linear on teacher features)",
-        METHODS,
+        tuple(METHODS),
         group="model",
     )
     arch: str = opt(
@@ -164,28 +164,34 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 raise UnknownNameError(f.name.replace("_", " "), getattr(self, f.name), choices)
-        if self.stage2_epochs == 0 and self.method != "fn2en":
+        m = METHODS[self.method]
+        if self.stage2_epochs == 0 and not m.stage1:
             raise FaceNet2ExpNetError(
                 f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}"
             )
-        if self.init_trunk and self.method not in ("fn2en", "scratch"):
+        if self.init_trunk and not m.takes_trunk:
             raise FaceNet2ExpNetError(
                 f"--init-trunk starts the expression net (fn2en or scratch) from a pre-trained trunk; "
                 f"{self.method} does not use one"
             )
-        if self.eval_flip and self.method == "probe":
+        if self.eval_flip and not m.trains_net:
             raise FaceNet2ExpNetError(
                 "--eval-flip scores the mirror of each face with the trained net; the probe classifies cached "
                 "teacher features of the image alone. Drop --eval-flip for --method probe"
             )
-        if self.aux_weight and self.method != "fn2en":
+        if self.aux_weight and not m.stage1:
             raise FaceNet2ExpNetError(
                 f"--aux-weight keeps fn2en's stage-1 loss while refining; {self.method} has no stage 1"
             )
-        if self.distill_from and self.method == "probe":
+        if self.distill_from and not m.trains_net:
             raise FaceNet2ExpNetError(
                 "--distill-from refines a net against our teachers' logits; the probe is a linear classifier on cached "
                 "teacher features. Use --method fn2en, scratch or finetune"
+            )
+        if m.stage1 and self.stage1_epochs == 0 and not self.init_trunk:
+            raise FaceNet2ExpNetError(
+                "--method fn2en with --stage1-epochs 0 and no --init-trunk trains the net from random weights: "
+                "this is scratch. Use --method scratch, or give --stage1-epochs N or --init-trunk CHECKPOINT"
             )
         if self.distill_from and not (0 < self.distill_weight <= 1 and self.distill_temperature > 0):
             raise FaceNet2ExpNetError(
@@ -204,14 +210,14 @@ class TrainConfig:
     @property
     def pretrain_only(self) -> bool:
         """Stage 1 alone (fn2en with no refining epochs): no labels used, the product is the trunk."""
-        return self.method == "fn2en" and self.stage2_epochs == 0
+        return METHODS[self.method].stage1 and self.stage2_epochs == 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def key(self) -> str:
         """Hash of everything that changes the numbers a run produces (not the RUNTIME_FIELDS)."""
-        from ..utils import stable_hash
+        from ..files import stable_hash
 
         return stable_hash({k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS})
 
@@ -244,10 +250,11 @@ def field_defaults() -> dict:
     return {f.name: (f.default if f.default is not MISSING else f.default_factory()) for f in fields(TrainConfig)}
 
 
-def read_config_file(path: str) -> dict:
+def read_config_file(path: str, with_recipe: bool = False):
     """Fields from a TOML or JSON file (a recipe). Unknown fields are an error (typos must not pass silently).
 
-    A ``[recipe]`` table (what the benchmarks read: description, which run's trunk to start from) is skipped.
+    A ``[recipe]`` table (train/recipes.py: description, which run's trunk to start from) sets no field; with
+    ``with_recipe`` it is returned too: ``(fields, table)``.
     """
     if not os.path.exists(path):
         raise FaceNet2ExpNetError(f"--config {path}: no such file")
@@ -267,9 +274,11 @@ def read_config_file(path: str) -> dict:
                 raise FaceNet2ExpNetError(f"--config {path}: not valid JSON ({exc})") from None
     else:
         raise FaceNet2ExpNetError(f"--config {path}: give a .toml or .json file of TrainConfig fields")
-    d.pop("recipe", None)  # a recipe's [recipe] table describes it (benchmarks/recipes/); it sets no field
-    TrainConfig.from_dict({**field_defaults(), **d}, source=path)  # validates names and values
-    return d
+    meta = d.pop("recipe", None) or {}
+    # validates names and values; a trunk the [recipe] table names stands in for init_trunk until it is resolved
+    placeholder = {"init_trunk": "<trunk_from>"} if meta.get("trunk_from") and not d.get("init_trunk") else {}
+    TrainConfig.from_dict({**field_defaults(), **d, **placeholder}, source=path)
+    return (d, meta) if with_recipe else d
 
 
 def flag_name(name: str) -> str:
@@ -311,6 +320,11 @@ def add_config_flags(parser) -> None:
             )
 
 
+def fields_of(args) -> list:
+    """The TrainConfig fields the command line gave."""
+    return [f for f in fields(TrainConfig) if hasattr(args, f.name)]
+
+
 def config_from_args(args, base: dict | None = None) -> TrainConfig:
     """defaults < ``base`` (a saved run's config) < the ``--config`` file < flags typed on the command line."""
     d = field_defaults()
@@ -321,6 +335,11 @@ def config_from_args(args, base: dict | None = None) -> TrainConfig:
                 f"--config {args.config}: --config now takes a TOML or JSON file of config fields; "
                 f"the expression-net architecture is --arch (e.g. --arch {args.config})"
             )
-        d.update(read_config_file(args.config))
-    d.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
+        from .recipes import read_recipe, resolve
+
+        fields, meta = read_recipe(args.config)
+        given = {f.name for f in fields_of(args)}  # what the command line sets wins over what the recipe resolves
+        d.update(resolve(args.config, fields, meta, getattr(args, "runs", None) or "runs",
+                         trunk="init_trunk" not in given, prepare="dataset" not in given))  # fmt: skip
+    d.update({f.name: getattr(args, f.name) for f in fields_of(args)})
     return TrainConfig.from_dict(d, source="command line")

@@ -42,7 +42,7 @@ class FrozenEnsemble:
     def load(
         cls, paths: list[str], class_names: list[str], student_pp: Preprocessing, device="cpu"
     ) -> "FrozenEnsemble":
-        from ..infer.backend import resolve_checkpoint
+        from ..models.pretrained import resolve_checkpoint
         from ..models.registry import load_checkpoint
 
         models, pps = [], []

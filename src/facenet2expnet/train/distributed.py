@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..utils import resolve_device
+from ..devices import resolve_device
 
 
 def launch_command(nproc: int, python: str | None = None) -> list[str]:
@@ -215,7 +215,6 @@ __all__ = [
     "TrainView",
     "autocast",
     "convert_sync_bn",
-    "resolve_device",
     "weighted",
     "wrap",
 ]

@@ -33,14 +33,15 @@ from ..data.preprocess import Preprocessing
 from ..data.protocols import Fold
 from ..errors import FaceNet2ExpNetError
 from ..eval.metrics import accuracy, explained_variance, mean_cosine
-from ..models.registry import create_model, load_checkpoint, save_checkpoint
-from ..utils import atomic_write_csv, atomic_write_json
+from ..files import atomic_write_csv, atomic_write_json
+from ..models.registry import load_checkpoint, save_checkpoint
 from .augment import flip, mixup_pairs, random_affine, random_erasing, random_flips
 from .checkpoint import TrainState
 from .config import TrainConfig
 from .distill import FrozenEnsemble, distillation_loss
 from .distributed import Dist, autocast, convert_sync_bn, weighted, wrap
 from .labels import LabelTargets
+from .methods import METHODS
 
 METRIC_FIELDS = [
     "fold",
@@ -199,10 +200,10 @@ class Refine:
         self.ensemble = ensemble  # our extension: frozen nets of ours to distil from (never in the optimizer)
 
     def optimizer(self, model) -> torch.optim.Optimizer:
-        cfg = self.cfg
-        if cfg.method in ("finetune", "fn2en"):
+        cfg, field = self.cfg, METHODS[self.cfg.method].pretrained_lr_field
+        if field:
             # pre-trained layers (the face net's, or stage 1's) may move more slowly than the new head
-            scale = cfg.finetune_backbone_lr_scale if cfg.method == "finetune" else cfg.refine_trunk_lr_scale
+            scale = getattr(cfg, field)
             groups = [
                 {"params": model.trunk_parameters(), "lr_scale": scale},
                 {"params": list(model.head.parameters()), "lr_scale": 1.0},
@@ -351,20 +352,8 @@ def run_stage(stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: Tr
 
 
 def build_model(cfg: TrainConfig, num_classes: int, tap_shape):
-    """The network a method trains, and its input preprocessing."""
-    if cfg.method == "finetune":
-        from ..models.finetune import FinetuneNet
-        from ..teachers import create_teacher
-
-        t = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=cfg.layer)
-        model = FinetuneNet(
-            cfg.teacher, t.layer, tap_shape, num_classes, dropout=cfg.dropout, backbone=t.net
-        )  # a trainable copy
-        return model, model.preprocessing
-    from ..models.registry import default_preprocessing
-
-    model = create_model(cfg.arch, num_classes, target_shape=tap_shape, projection=cfg.projection, dropout=cfg.dropout)
-    return model, default_preprocessing(cfg.arch)
+    """The network a method trains, and its input preprocessing (the method table's ``build``)."""
+    return METHODS[cfg.method].build(cfg, num_classes, tap_shape)
 
 
 def train_fold(
@@ -399,11 +388,12 @@ def train_fold(
     # batches, flips and augmentation: drawn from one generator, the same on every rank
     gen = torch.Generator().manual_seed(cfg.seed * 1013 + fold.index)
 
-    teacher = TeacherTargets(targets, fold.train, cfg.target_norm) if cfg.method == "fn2en" else None
+    stage1 = METHODS[cfg.method].stage1
+    teacher = TeacherTargets(targets, fold.train, cfg.target_norm) if stage1 else None
     ensemble = None
     if cfg.distill_from and not cfg.pretrain_only:
         ensemble = FrozenEnsemble.load(cfg.distill_from, class_names, pp, dist.device)
-    stages = ([Pretrain(cfg, fold, images, pp, teacher, dist)] if cfg.method == "fn2en" else []) + (
+    stages = ([Pretrain(cfg, fold, images, pp, teacher, dist)] if stage1 else []) + (
         [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher, dist, ensemble, votes)]
     )
     state = TrainState(fold_dir, METRIC_FIELDS, dist)
@@ -504,7 +494,7 @@ def _subset_accuracy(test: np.ndarray, pred: np.ndarray, labels: np.ndarray, sub
 def load_trunk(model, path: str) -> None:
     """Copy every non-head weight of checkpoint ``path`` (or of a bundled model, by name) into ``model``;
     the architectures must match."""
-    from ..infer.backend import resolve_checkpoint
+    from ..models.pretrained import resolve_checkpoint
 
     src, meta = load_checkpoint(resolve_checkpoint(path, "--init-trunk"))
     ours = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..data.protocols import Fold
 from ..eval.metrics import accuracy
-from ..utils import atomic_write_json
+from ..files import atomic_write_json
 
 
 def probe_fold(fold: Fold, features, labels: np.ndarray, Cs, fold_dir: str, seed: int = 0, log=print) -> dict:

@@ -22,9 +22,11 @@ from ..data.loaders import load_dataset, parse_dataset_spec
 from ..data.protocols import make_folds
 from ..errors import FaceNet2ExpNetError
 from ..eval.report import build_report, write_report
-from ..utils import atomic_write_csv, atomic_write_json, atomic_write_text, code_version, read_csv_rows, read_json
+from ..files import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv_rows, read_json
+from ..paths import code_version
 from .config import RUNTIME_FIELDS, TrainConfig
 from .distributed import Dist
+from .methods import METHODS
 
 
 def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) -> TrainConfig:
@@ -164,14 +166,13 @@ def _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finishe
 def check_names(cfg: TrainConfig) -> None:
     """Every name a config gives (dataset kind and root, expression net, teacher and its tap) exists, or a named error."""
     from ..errors import UnknownNameError
-    from ..models.registry import default_preprocessing
     from ..teachers import TEACHERS
 
     kind, root = parse_dataset_spec(cfg.dataset)
     if not os.path.exists(os.path.expanduser(root)):
         raise FaceNet2ExpNetError(f"--dataset {cfg.dataset}: {root} does not exist; give the folder of the {kind} data")
-    if cfg.method != "finetune":
-        default_preprocessing(cfg.arch)  # raises UnknownNameError listing the registered nets
+    if METHODS[cfg.method].build is not None:
+        METHODS[cfg.method].preprocessing(cfg)  # an unknown net raises UnknownNameError listing the registered ones
     if cfg.teacher not in TEACHERS:
         raise UnknownNameError("teacher", cfg.teacher, TEACHERS)
     layer = cfg.layer or TEACHERS[cfg.teacher].default_tap
@@ -199,10 +200,11 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
         from .labels import vote_distribution
 
         inp.votes = vote_distribution(ds)
-    if cfg.method in ("fn2en", "probe", "finetune"):
+    method = METHODS[cfg.method]
+    if method.uses_teacher:
         teacher = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=layer)
         inp.teacher_desc = teacher.describe()
-        if cfg.method in ("fn2en", "probe"):
+        if method.teacher_features:
             from ..teachers.cache import extract_features
 
             t0 = time.time()
@@ -212,16 +214,14 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
             if not np.array_equal(store.rows(ds), np.arange(len(ds))):
                 raise FaceNet2ExpNetError(f"feature store {store.path} is not in dataset order; delete it and rerun")
             inp.targets, inp.tap_shape = store.features, store.tap_shape
-    if len(inp.tap_shape) != 3 and cfg.method in ("fn2en", "scratch"):
+    if len(inp.tap_shape) != 3 and method.conv_tap:
         raise FaceNet2ExpNetError(
             f"stage 1 needs a convolutional tap (C x H x W); {cfg.teacher}:{layer} is {inp.tap_shape}"
         )
-    if cfg.method != "probe":
-        from .data import load_images
-        from .loop import build_model
+    if method.trains_net:
+        from .images import load_images
 
-        _, pp = build_model(cfg, len(ds.class_names), inp.tap_shape)  # only its preprocessing is needed here
-        inp.images = load_images(ds, pp, progress=progress)
+        inp.images = load_images(ds, method.preprocessing(cfg), progress=progress)  # no net built for this
     return inp
 
 
@@ -233,7 +233,7 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
         r = read_json(done)
         log(f"fold {fold.index}: done already" + ("" if cfg.pretrain_only else f", accuracy {r['accuracy']:.4f}"))
         return r
-    if cfg.method == "probe":
+    if not METHODS[cfg.method].trains_net:  # the probe
         from .probe import probe_fold
 
         # the probe is one small fit per fold: rank 0 does it, the others wait

@@ -15,7 +15,7 @@ def _plt():
 
 
 def _save(fig, path: str) -> str:
-    from ..utils import save_figure
+    from ..files import save_figure
 
     return save_figure(fig, path, dpi=100)
 

@@ -28,8 +28,9 @@ from ..data.loaders import load_dataset, parse_dataset_spec
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
 from ..eval.selectivity import pca_2d, silhouette, top_images, unit_peaks, unit_selectivity
-from ..utils import atomic_write_json, atomic_write_text, read_csv_rows, read_json
+from ..files import atomic_write_json, atomic_write_text, read_csv_rows, read_json
 from . import figures
+from .gradcam import grad_cam
 
 WHAT = ("neurons", "saliency", "embedding", "curves", "confusion")
 
@@ -118,21 +119,6 @@ def neuron_panel(
             {"unit": int(u), "selectivity": float(sel[u]), "patches": patches, "labels": labels[top[u]].tolist()}
         )
     return {"name": name, "score": score, "units": units, "n_units_total": int(acts.shape[1])}
-
-
-def grad_cam(model, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    """Grad-CAM on the trunk output (the last conv layer): N x H x W maps in 0..1 at the input size."""
-    import torch.nn.functional as F
-
-    model.eval()
-    feats = model.forward_features(x).detach().requires_grad_(True)
-    logits = model.forward_head(feats)
-    (grads,) = torch.autograd.grad(logits.gather(1, target[:, None]).sum(), feats)
-    weights = grads.mean((2, 3), keepdim=True)
-    cam = F.relu((weights * feats).sum(1, keepdim=True))
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    cam = cam / cam.flatten(1).max(1).values.clamp_min(1e-8)[:, None, None]
-    return cam.detach().cpu().numpy()
 
 
 def _penultimate(model, x: torch.Tensor) -> np.ndarray:

@@ -1,0 +1,64 @@
+"""docs/architecture.md's claims, checked: every room of src/ is on a floor, and no module imports from a room on a
+higher floor (function-level imports included)."""
+
+import ast
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "facenet2expnet"
+
+
+def floors() -> dict:
+    """room -> floor, from the fenced block under '## Rooms' in docs/architecture.md."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("## Rooms", 1)[1].split("```", 2)[1]
+    out = {}
+    for line in block.strip().splitlines():
+        floor, rooms = re.match(r"\s*(\d+)\s+(.+)", line).groups()
+        out.update({r.strip(): int(floor) for r in rooms.split(",")})
+    return out
+
+
+def room_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def imports(path: pathlib.Path):
+    """(line, imported module) for every import of the package in one file, resolved from relative imports."""
+    mod = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+    pkg = mod.rsplit(".", 1)[0] if path.name != "__init__.py" else mod.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+            for a in node.names if node.module is None else [None]:
+                yield node.lineno, target + ("." + a.name if a else "")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("facenet2expnet"):
+            yield node.lineno, node.module
+        elif isinstance(node, ast.Import):
+            yield from ((node.lineno, a.name) for a in node.names if a.name.startswith("facenet2expnet"))
+
+
+def test_every_room_is_on_a_floor():
+    rooms = {p.stem if p.is_file() else p.name for p in SRC.iterdir() if (p.suffix == ".py" or p.is_dir())
+             and not p.name.startswith(("_", ".")) or p.name in ("__init__.py", "__main__.py")}  # fmt: skip
+    rooms = {r.replace(".py", "") for r in rooms} - {"pretrained", "__pycache__"}
+    assert rooms <= set(floors()), f"rooms missing from docs/architecture.md: {sorted(rooms - set(floors()))}"
+
+
+def test_no_module_imports_one_above_it():
+    level = floors()
+    up = []
+    for path in SRC.rglob("*.py"):
+        here = room_of(".".join(path.relative_to(SRC.parent).with_suffix("").parts))
+        if path.name == "__init__.py" and path.parent == SRC:
+            here = "__init__"
+        for line, target in imports(path):
+            there = room_of(target)
+            if there in level and level[there] > level[here]:
+                up.append(
+                    f"{path.relative_to(SRC)}:{line} ({here}, floor {level[here]}) imports {target} (floor {level[there]})"
+                )
+    assert not up, "imports that point up:\n" + "\n".join(up)
