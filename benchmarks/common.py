@@ -5,11 +5,32 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
+
+
+def parse_args(ap):
+    """``ap.parse_args()`` with ``--allow-dirty``: a benchmark refuses, before any work, to run from a tree with
+    uncommitted changes (its ``code`` field would name no commit), unless that flag says so; the JSON records it."""
+    from facenet2expnet.paths import code_version
+
+    ap.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run from a tree with uncommitted changes (recorded in the results as allow_dirty)",
+    )
+    args = parse_args(ap)
+    CODE["version"], CODE["allow_dirty"] = code_version(), args.allow_dirty
+    if CODE["version"].endswith("+dirty") and not args.allow_dirty:
+        raise SystemExit(
+            "the tree has uncommitted changes, so the results would name no commit: commit first, or "
+            "pass --allow-dirty (it is recorded)"
+        )
+    return args
+
+
+CODE = {"version": None, "allow_dirty": False}  # what made this invocation's results (set by parse_args)
 
 
 def machine() -> dict:
@@ -68,7 +89,8 @@ def load_recipe(name: str) -> tuple[dict, dict]:
 
 
 def recipe_product(name: str, runs: str, threads: int | None = None) -> str:
-    """The checkpoint a recipe's run makes (trunk.json for stage 1 alone, else best.json), running it first if needed."""
+    """The checkpoint a recipe's run makes (trunk.json for stage 1 alone, else best.json), running it first if
+    needed."""
     from facenet2expnet.train.recipes import product
 
     ckpt, done = product(name, RECIPES, runs)
@@ -161,35 +183,57 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
     )
     ap.add_argument("--threads", type=int)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", f"{dataset}.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
 
     results = {}  # the recipes run by this invocation; the JSON keeps the others
     for name in args.recipes:
         r = run_recipe(name, os.path.expanduser(args.runs), args.threads)
         val = r["folds"][0].get("val_accuracy")  # the selected epoch's: what choosing between recipes may use
         results[name.split("/", 1)[1]] = {
-            test_key: r["accuracy_mean"], "validation_accuracy": val, "best_epoch": r["best_epochs"][0], **run_row(r),
+            test_key: r["accuracy_mean"],
+            "validation_accuracy": val,
+            "best_epoch": r["best_epochs"][0],
+            **run_row(r),
             "refining_curve": refining_curve(r["run_dir"]),
             **({"subsets": r["folds"][0]["subsets"]} if r["folds"][0].get("subsets") else {}),
-        }  # fmt: skip
+        }
     results = merged_methods(args.out, results)
     rows = [
-        {"method": m, "acc": 100 * v[test_key], "epoch": v["best_epoch"], "s2": (v["seconds_per_epoch"] or {}).get("stage2"),
-         "h": v["seconds"] / 3600}
+        {
+            "method": m,
+            "acc": 100 * v[test_key],
+            "epoch": v["best_epoch"],
+            "s2": (v["seconds_per_epoch"] or {}).get("stage2"),
+            "h": v["seconds"] / 3600,
+        }
         for m, v in results.items()
-    ]  # fmt: skip
-    cols = [("method", "recipe", "<s", 28), ("acc", f"{test_name} %", ".2f"), ("epoch", "best epoch", "d"),
-            ("s2", "s/epoch", ".0f"), ("h", "CPU hours", ".2f")]  # fmt: skip
+    ]
+    cols = [
+        ("method", "recipe", "<s", 28),
+        ("acc", f"{test_name} %", ".2f"),
+        ("epoch", "best epoch", "d"),
+        ("s2", "s/epoch", ".0f"),
+        ("h", "CPU hours", ".2f"),
+    ]
     print(table(rows, cols))
     previous = json.load(open(args.out)).get("paired_tests", {}) if os.path.exists(args.out) else {}
     tests = test_set_comparisons(results, dataset, previous)
     for name, c in tests.items():
-        print(f"{name}: {100 * (c['acc_a'] - c['acc_b']):+.2f} points, right on {c['a_only']} images the control "
-              f"missed and wrong on {c['b_only']} it got, exact McNemar p = {c['p_mcnemar']:.3g}")  # fmt: skip
-    write_results(args.out, {
-        "benchmark": benchmark, "methods": results, "paired_tests": tests, "machine": machine(),
-        "reproduce": f".venv/bin/python benchmarks/{dataset}.py --recipes " + " ".join(f"{dataset}/{m}" for m in results),
-    })  # fmt: skip
+        print(
+            f"{name}: {100 * (c['acc_a'] - c['acc_b']):+.2f} points, right on {c['a_only']} images the control "
+            f"missed and wrong on {c['b_only']} it got, exact McNemar p = {c['p_mcnemar']:.3g}"
+        )
+    write_results(
+        args.out,
+        {
+            "benchmark": benchmark,
+            "methods": results,
+            "paired_tests": tests,
+            "machine": machine(),
+            "reproduce": f".venv/bin/python benchmarks/{dataset}.py --recipes "
+            + " ".join(f"{dataset}/{m}" for m in results),
+        },
+    )
 
 
 def recipe_control(name: str) -> str | None:
@@ -294,7 +338,13 @@ def merged_methods(path: str, ran: dict) -> dict:
 
 def write_results(path: str, payload: dict) -> None:
     from facenet2expnet.files import atomic_write_json
+    from facenet2expnet.paths import code_version
 
+    payload = {**payload, "code": CODE["version"] or code_version()}
+    if "reproduce" in payload:  # relative to the repository, never this machine's home or run folders' full paths
+        payload["reproduce"] = portable(payload["reproduce"])
+    if CODE["allow_dirty"]:
+        payload["allow_dirty"] = True
     atomic_write_json(path, payload)
     print(f"wrote {path}")
 

@@ -14,7 +14,7 @@ import argparse
 import os
 
 import numpy as np
-from common import ROOT, machine, now, table, write_results
+from common import ROOT, machine, now, parse_args, table, write_results
 
 SFEW = os.path.join(os.path.dirname(ROOT), "shared", "data", "sfew")
 FACES = os.path.join(os.path.dirname(ROOT), "shared", "data", "faces")
@@ -27,7 +27,8 @@ PHOTOS = {
 
 
 def crops(paths: list[str], reference: str) -> tuple[list[np.ndarray], int]:
-    """The largest face of each image as the reference model's chip (48 px grey), or the whole image: (chips, misses)."""
+    """The largest face of each image as the reference model's chip (48 px grey), or the whole image: (chips,
+    misses)."""
     from facenet2expnet.infer import ExpressionRecognizer
 
     rec = ExpressionRecognizer.from_pretrained(reference)
@@ -48,7 +49,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["fer2013-fn2en-fast", "fer2013-fn2en-fast-int8"])
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "cross_dataset.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
     ds = load_dataset("sfew", SFEW, check_images=False)
     val = [s for s in ds.samples if s.split == "val"]
     sfew_chips, misses = crops([s.path for s in val], args.models[0])
@@ -70,9 +71,15 @@ def main():
         truth = np.array([classes.index(ds.class_names[s.label]) for s in val])
         pred = score(sfew_chips).argmax(1)
         photo_pred = [classes[i] for i in score(photo_chips).argmax(1)]
-        rows.append({"model": name, "sfew_val_accuracy": float((pred == truth).mean()), "sfew_val_images": len(val),
-                     "photos_right": sum(p == t for p, t in zip(photo_pred, PHOTOS.values())),
-                     "photos": dict(zip(PHOTOS, photo_pred))})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "sfew_val_accuracy": float((pred == truth).mean()),
+                "sfew_val_images": len(val),
+                "photos_right": sum(p == t for p, t in zip(photo_pred, PHOTOS.values())),
+                "photos": dict(zip(PHOTOS, photo_pred)),
+            }
+        )
     print(
         table(
             rows,
@@ -83,13 +90,21 @@ def main():
             ],
         )
     )
-    write_results(args.out, {
-        "benchmark": "cross-dataset, no training on the target: SFEW 2.0 Val (431 images) and the four labelled photos",
-        "crops": f"largest face by the default detector, aligned as the model was trained; whole image where none "
-                 f"({misses} of {len(val)} SFEW Val images, the 12 blank ones among them)",
-        "paper_sfew_val": "55.15% (FaceNet2ExpNet, trained on SFEW Train)", "rows": rows, "finished": now(), "machine": machine(),
-        "reproduce": ".venv/bin/python benchmarks/cross_dataset.py --models " + " ".join(args.models),
-    })  # fmt: skip
+    write_results(
+        args.out,
+        {
+            "benchmark": (
+                "cross-dataset, no training on the target: SFEW 2.0 Val (431 images) and the four labelled photos"
+            ),
+            "crops": f"largest face by the default detector, aligned as the model was trained; whole image where none "
+            f"({misses} of {len(val)} SFEW Val images, the 12 blank ones among them)",
+            "paper_sfew_val": "55.15% (FaceNet2ExpNet, trained on SFEW Train)",
+            "rows": rows,
+            "finished": now(),
+            "machine": machine(),
+            "reproduce": ".venv/bin/python benchmarks/cross_dataset.py --models " + " ".join(args.models),
+        },
+    )
 
 
 if __name__ == "__main__":

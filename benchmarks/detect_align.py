@@ -14,7 +14,7 @@ import os
 import time
 
 import numpy as np
-from common import ROOT, machine, table, write_results
+from common import ROOT, machine, parse_args, table, write_results
 
 
 def main():
@@ -26,7 +26,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "detect_align.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
     photo = skdata.astronaut()
     canvas = np.full((1080, 1920, 3), 120, np.uint8)
     big = cv2.resize(photo, (1024, 1024))
@@ -55,12 +55,28 @@ def main():
                     "crops": len(crops),
                 }
             )
-    cols = [("backend", "backend", "s"), ("image", "image", "s"), ("faces", "faces", "d"), ("detect_ms", "detect ms", ".1f"), ("detect_align_ms", "detect+align ms", ".1f")]  # fmt: skip
+    cols = [
+        ("backend", "backend", "s"),
+        ("image", "image", "s"),
+        ("faces", "faces", "d"),
+        ("detect_ms", "detect ms", ".1f"),
+        ("detect_align_ms", "detect+align ms", ".1f"),
+    ]
     print(table(rows, cols))
     recall = recall_rows(args.repeats)
     if recall:
-        print(table(recall, [("backend", "backend", "s"), ("found", "faces found", "d"), ("expected", "faces there", "d"),
-                             ("false_in_landscape", "in landscape", "d"), ("ms_per_photo", "ms/photo", ".1f")]))  # fmt: skip
+        print(
+            table(
+                recall,
+                [
+                    ("backend", "backend", "s"),
+                    ("found", "faces found", "d"),
+                    ("expected", "faces there", "d"),
+                    ("false_in_landscape", "in landscape", "d"),
+                    ("ms_per_photo", "ms/photo", ".1f"),
+                ],
+            )
+        )
     write_results(
         args.out,
         {
@@ -74,9 +90,22 @@ def main():
 
 
 # photo -> faces in it (../shared/data/faces/README.md)
-EXPECTED = {"0-f1-su-ph.jpg": 1, "0-f15-hao-ph.jpg": 1, "15-f13-anc-ph.jpg": 1, "45-m7-di-ph.jpg": 1, "obama.jpg": 1,
-            "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 1, "single_face.jpg": 1, "multi_face.jpg": 5, "BWPictureHuman.jpg": 1, "Image_with_alpha.png": 1,
-            "32bit.png": 1, "free-mountain-vector-01.jpg": 0}  # fmt: skip
+EXPECTED = {
+    "0-f1-su-ph.jpg": 1,
+    "0-f15-hao-ph.jpg": 1,
+    "15-f13-anc-ph.jpg": 1,
+    "45-m7-di-ph.jpg": 1,
+    "obama.jpg": 1,
+    "obama2.jpg": 1,
+    "obama3.jpg": 1,
+    "biden.jpg": 1,
+    "single_face.jpg": 1,
+    "multi_face.jpg": 5,
+    "BWPictureHuman.jpg": 1,
+    "Image_with_alpha.png": 1,
+    "32bit.png": 1,
+    "free-mountain-vector-01.jpg": 0,
+}
 
 
 def recall_rows(repeats: int) -> list[dict]:
@@ -101,9 +130,16 @@ def recall_rows(repeats: int) -> list[dict]:
             times.append(float(np.median(t)))
             per_photo[photo] = n
             found += min(n, EXPECTED[photo])
-        rows.append({"backend": name, "found": found, "expected": sum(EXPECTED[p] for p in photos),
-                     "false_in_landscape": per_photo.get("free-mountain-vector-01.jpg", 0),
-                     "ms_per_photo": 1000 * float(np.mean(times)), "per_photo": per_photo})  # fmt: skip
+        rows.append(
+            {
+                "backend": name,
+                "found": found,
+                "expected": sum(EXPECTED[p] for p in photos),
+                "false_in_landscape": per_photo.get("free-mountain-vector-01.jpg", 0),
+                "ms_per_photo": 1000 * float(np.mean(times)),
+                "per_photo": per_photo,
+            }
+        )
     return rows
 
 

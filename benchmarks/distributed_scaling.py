@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 
-from common import ROOT, machine, now, portable, recipe_file, table, write_results
+from common import ROOT, machine, now, parse_args, portable, recipe_file, table, write_results
 
 FER = ["--config", os.path.relpath(recipe_file("fer2013/scratch_fast"), ROOT), "--stage2-epochs", "1"]
 CK = ["--config", os.path.relpath(recipe_file("ckplus48/scratch_fast"), ROOT)]
@@ -33,15 +33,32 @@ def run(name: str, runs: str) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     from facenet2expnet.train.distributed import launch_command
 
-    cmd = launch_command(nproc) + ["train", *flags, *extra, "--threads", str(threads), "--no-progress", "--out", out,
-                      "--cache-dir", os.path.join(runs, "cache")]  # fmt: skip
+    cmd = launch_command(nproc) + [
+        "train",
+        *flags,
+        *extra,
+        "--threads",
+        str(threads),
+        "--no-progress",
+        "--out",
+        out,
+        "--cache-dir",
+        os.path.join(runs, "cache"),
+    ]
     t0 = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     wall = time.time() - t0
     report = json.load(open(os.path.join(out, "report.json")))
-    row = {"processes": nproc, "threads_per_process": threads, "parallel": report["parallel"], "wall_s": round(wall, 1),
-           "accuracy_mean": report["accuracy_mean"], "command": portable(" ".join(cmd[cmd.index("train") - 1 :])),
-           "launcher": "torch.distributed.run" if nproc > 1 else "python", "finished": now()}  # fmt: skip
+    row = {
+        "processes": nproc,
+        "threads_per_process": threads,
+        "parallel": report["parallel"],
+        "wall_s": round(wall, 1),
+        "accuracy_mean": report["accuracy_mean"],
+        "command": portable(" ".join(cmd[cmd.index("train") - 1 :])),
+        "launcher": "torch.distributed.run" if nproc > 1 else "python",
+        "finished": now(),
+    }
     if name.startswith("fer2013"):
         epoch_s = report["seconds_per_epoch"]["stage2"]
         n_train = (
@@ -57,13 +74,30 @@ def main():
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "scaling"))
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "distributed_scaling.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
     rows = {name: run(name, os.path.expanduser(args.runs)) for name in args.rows}
-    print(table([{"row": k, **v} for k, v in rows.items()],
-                [("row", "row", "<s", 30), ("processes", "procs", "d", 5), ("wall_s", "wall s", ".1f"), ("epoch_s", "epoch s", ".1f"),
-                 ("faces_per_s", "faces/s", ".1f"), ("accuracy_mean", "accuracy", ".4f")]))  # fmt: skip
-    write_results(args.out, {"benchmark": "1 vs 2 processes (torchrun, gloo, CPU), same total threads", "rows": rows,
-                             "machine": machine(), "reproduce": ".venv/bin/python benchmarks/distributed_scaling.py"})  # fmt: skip
+    print(
+        table(
+            [{"row": k, **v} for k, v in rows.items()],
+            [
+                ("row", "row", "<s", 30),
+                ("processes", "procs", "d", 5),
+                ("wall_s", "wall s", ".1f"),
+                ("epoch_s", "epoch s", ".1f"),
+                ("faces_per_s", "faces/s", ".1f"),
+                ("accuracy_mean", "accuracy", ".4f"),
+            ],
+        )
+    )
+    write_results(
+        args.out,
+        {
+            "benchmark": "1 vs 2 processes (torchrun, gloo, CPU), same total threads",
+            "rows": rows,
+            "machine": machine(),
+            "reproduce": ".venv/bin/python benchmarks/distributed_scaling.py",
+        },
+    )
 
 
 if __name__ == "__main__":

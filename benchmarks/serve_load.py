@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from common import ROOT, machine, now, table, write_results
+from common import ROOT, machine, now, parse_args, table, write_results
 
 HOST = "127.0.0.1"  # the only address this benchmark sends to
 MEMORY_BOUND_MB = 100  # allowed growth of the server's resident memory over the soak
@@ -45,7 +45,8 @@ def start_server(
     import httpx
 
     cmd = [sys.executable, "-m", "facenet2expnet", "serve", "--host", HOST, "--port", str(port), "--quiet", *limits] + (
-        [] if batching else ["--max-batch", "1", "--max-wait-ms", "0"])  # fmt: skip
+        [] if batching else ["--max-batch", "1", "--max-wait-ms", "0"]
+    )
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(600):
         try:
@@ -119,9 +120,15 @@ def load_row(url: str, item, name: str, concurrency: int, requests: int) -> dict
         results = list(pool.map(lambda _: post(client, url, name, item), range(requests)))
         wall = time.perf_counter() - t0
     lat = np.array([t for _, t in results]) * 1000
-    return {"input": name, "concurrency": concurrency, "requests": requests, "ok": sum(s == 200 for s, _ in results),
-            "p50_ms": round(float(np.percentile(lat, 50)), 1), "p95_ms": round(float(np.percentile(lat, 95)), 1),
-            "requests_per_s": round(requests / wall, 2)}  # fmt: skip
+    return {
+        "input": name,
+        "concurrency": concurrency,
+        "requests": requests,
+        "ok": sum(s == 200 for s, _ in results),
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "requests_per_s": round(requests / wall, 2),
+    }
 
 
 def abuse_cases(photo: bytes) -> dict:
@@ -169,13 +176,20 @@ def abuse_cases(photo: bytes) -> dict:
         "upload_30_MB": (*multipart([("files", "big.jpg", b"\xff\xd8" + bytes(30 * 2**20))]), 413),
         "filename_5000_chars": (*multipart([("files", "n" * 5000 + ".png", photo)]), 400),
         "broken_multipart": ({"content-type": "multipart/form-data; boundary=zz"}, b"--zz\r\nbroken", 400),
-        "content_type_Application/JSON": ({"content-type": "Application/JSON"}, json.dumps({"images": [b64]}).encode(), 200),
+        "content_type_Application/JSON": (
+            {"content-type": "Application/JSON"},
+            json.dumps({"images": [b64]}).encode(),
+            200,
+        ),
         "base64_with_line_breaks": (js, json.dumps({"images": [base64.encodebytes(photo).decode()]}).encode(), 200),
         "base64_data_url": (js, json.dumps({"images": ["data:image/jpeg;base64," + b64]}).encode(), 200),
-        "cross_origin_post": ({**multipart([("files", "a.jpg", photo)])[0], "origin": "http://evil.example"},
-                              multipart([("files", "a.jpg", photo)])[1], 403),
+        "cross_origin_post": (
+            {**multipart([("files", "a.jpg", photo)])[0], "origin": "http://evil.example"},
+            multipart([("files", "a.jpg", photo)])[1],
+            403,
+        ),
         "unknown_path": ({}, None, 404),
-    }  # fmt: skip
+    }
 
 
 def abuse(base: str, pid: int, photo: bytes) -> list[dict]:
@@ -205,9 +219,18 @@ def abuse(base: str, pid: int, photo: bytes) -> list[dict]:
                 err = None
             shape = status is not None and (status < 400 or (isinstance(err, dict) and set(err) == {"code", "message"}))
             alive = client.get(base + "/healthz").status_code == 200
-            rows.append({"case": name, "status": status, "expected": expected, "code": (err or {}).get("code"),
-                         "one_error_shape": shape, "peak_rise_mb": round(rss_mb(pid, "VmHWM") - before, 1),
-                         "seconds": round(seconds, 2), "still_serving": alive})  # fmt: skip
+            rows.append(
+                {
+                    "case": name,
+                    "status": status,
+                    "expected": expected,
+                    "code": (err or {}).get("code"),
+                    "one_error_shape": shape,
+                    "peak_rise_mb": round(rss_mb(pid, "VmHWM") - before, 1),
+                    "seconds": round(seconds, 2),
+                    "still_serving": alive,
+                }
+            )
             print(rows[-1], flush=True)
     return rows
 
@@ -244,27 +267,25 @@ def soak(url: str, pid: int, items: dict, seconds: float, clients: int = 8) -> d
         by.setdefault(name, {}).setdefault(str(status), 0)
         by[name][str(status)] += 1
     valid = [s for n, s in results if items[n][2]]
-    return {"seconds": seconds, "clients": clients, "requests": len(results), "status_by_input": by,
-            "server_errors_5xx": sum(s >= 500 for _, s in results), "valid_requests": len(valid),
-            "valid_answered_200": sum(s == 200 for s in valid), "rss_mb_start": round(memory[0], 1),
-            "rss_mb_max": round(max(memory), 1), "rss_mb_end": round(memory[-1], 1),
-            "rss_growth_mb": round(memory[-1] - memory[0], 1), "memory_bound_mb": MEMORY_BOUND_MB}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "clients": clients,
+        "requests": len(results),
+        "status_by_input": by,
+        "server_errors_5xx": sum(s >= 500 for _, s in results),
+        "valid_requests": len(valid),
+        "valid_answered_200": sum(s == 200 for s in valid),
+        "rss_mb_start": round(memory[0], 1),
+        "rss_mb_max": round(max(memory), 1),
+        "rss_mb_end": round(memory[-1], 1),
+        "rss_growth_mb": round(memory[-1] - memory[0], 1),
+        "memory_bound_mb": MEMORY_BOUND_MB,
+    }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=60, help="requests per load row")
-    ap.add_argument("--soak-seconds", type=float, default=180)
-    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "serve.json"))
-    args = ap.parse_args()
-    items, rows, soak_result = inputs(), [], None
-    port = _free_port()
-    proc = start_server(port, True, limits=())  # the defaults a user gets
-    try:
-        abuse_rows = abuse(f"http://{HOST}:{port}", proc.pid, items["photo512"][0])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def load_and_soak(items: dict, args) -> tuple[list, dict]:
+    """The load rows, micro-batching on and off (a server each), and the soak (against the batching one)."""
+    rows, soak_result = [], None
     for batching in (True, False):
         port = _free_port()
         proc = start_server(port, batching)
@@ -280,28 +301,78 @@ def main():
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    cols = [("batching", "batching", "", 8), ("input", "input", "<s", 9), ("concurrency", "clients", "d", 7),
-            ("p50_ms", "p50 ms", ".1f"), ("p95_ms", "p95 ms", ".1f"), ("requests_per_s", "req/s", ".2f")]  # fmt: skip
+    return rows, soak_result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=60, help="requests per load row")
+    ap.add_argument("--soak-seconds", type=float, default=180)
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "serve.json"))
+    args = parse_args(ap)
+    items = inputs()
+    port = _free_port()
+    proc = start_server(port, True, limits=())  # the defaults a user gets
+    try:
+        abuse_rows = abuse(f"http://{HOST}:{port}", proc.pid, items["photo512"][0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    rows, soak_result = load_and_soak(items, args)
+    cols = [
+        ("batching", "batching", "", 8),
+        ("input", "input", "<s", 9),
+        ("concurrency", "clients", "d", 7),
+        ("p50_ms", "p50 ms", ".1f"),
+        ("p95_ms", "p95 ms", ".1f"),
+        ("requests_per_s", "req/s", ".2f"),
+    ]
     print(table(rows, cols))
     ok = soak_result["server_errors_5xx"] == 0 and soak_result["valid_answered_200"] == soak_result["valid_requests"]
     ok = ok and soak_result["rss_growth_mb"] < MEMORY_BOUND_MB
-    abuse_ok = all(r["status"] == r["expected"] and r["one_error_shape"] and r["still_serving"]
-                   and r["peak_rise_mb"] <= REQUEST_BOUND_MB for r in abuse_rows)  # fmt: skip
-    print(table(abuse_rows, [("case", "abuse case", "<s", 30), ("status", "status", "", 6), ("expected", "want", "", 5),
-                             ("code", "code", "<s", 22), ("peak_rise_mb", "peak +MB", ".1f"), ("seconds", "s", ".2f")]))  # fmt: skip
-    print(
-        f"abuse: {'PASS' if abuse_ok else 'FAIL'} (expected status, one error shape, still serving, <= {REQUEST_BOUND_MB} MB)"
+    abuse_ok = all(
+        r["status"] == r["expected"]
+        and r["one_error_shape"]
+        and r["still_serving"]
+        and r["peak_rise_mb"] <= REQUEST_BOUND_MB
+        for r in abuse_rows
     )
-    print(f"soak: {soak_result['requests']} requests, {soak_result['server_errors_5xx']} 5xx, "
-          f"{soak_result['valid_answered_200']}/{soak_result['valid_requests']} valid answered, "
-          f"RSS {soak_result['rss_mb_start']} -> {soak_result['rss_mb_end']} MB: {'PASS' if ok else 'FAIL'}")  # fmt: skip
-    write_results(args.out, {"benchmark": "serve: latency, throughput (micro-batching on/off) and a soak with bad input",
-                             "server": f"facenet2expnet serve on {HOST} (default model: the int8 export, onnxruntime)",
-                             "rows": rows, "soak": {**soak_result, "passed": ok},
-                             "abuse": {"rows": abuse_rows, "request_bound_mb": REQUEST_BOUND_MB, "passed": abuse_ok},
-                             "finished": now(), "machine": machine(),
-                             "reproduce": f".venv/bin/python benchmarks/serve_load.py --requests {args.requests} "
-                                          f"--soak-seconds {args.soak_seconds:g}"})  # fmt: skip
+    print(
+        table(
+            abuse_rows,
+            [
+                ("case", "abuse case", "<s", 30),
+                ("status", "status", "", 6),
+                ("expected", "want", "", 5),
+                ("code", "code", "<s", 22),
+                ("peak_rise_mb", "peak +MB", ".1f"),
+                ("seconds", "s", ".2f"),
+            ],
+        )
+    )
+    print(
+        f"abuse: {'PASS' if abuse_ok else 'FAIL'} (expected status, one error shape, still serving, <= "
+        f"{REQUEST_BOUND_MB} MB)"
+    )
+    print(
+        f"soak: {soak_result['requests']} requests, {soak_result['server_errors_5xx']} 5xx, "
+        f"{soak_result['valid_answered_200']}/{soak_result['valid_requests']} valid answered, "
+        f"RSS {soak_result['rss_mb_start']} -> {soak_result['rss_mb_end']} MB: {'PASS' if ok else 'FAIL'}"
+    )
+    write_results(
+        args.out,
+        {
+            "benchmark": "serve: latency, throughput (micro-batching on/off) and a soak with bad input",
+            "server": f"facenet2expnet serve on {HOST} (default model: the int8 export, onnxruntime)",
+            "rows": rows,
+            "soak": {**soak_result, "passed": ok},
+            "abuse": {"rows": abuse_rows, "request_bound_mb": REQUEST_BOUND_MB, "passed": abuse_ok},
+            "finished": now(),
+            "machine": machine(),
+            "reproduce": f".venv/bin/python benchmarks/serve_load.py --requests {args.requests} "
+            f"--soak-seconds {args.soak_seconds:g}",
+        },
+    )
     sys.exit(0 if ok and abuse_ok else 1)
 
 

@@ -28,6 +28,7 @@ from common import (
     machine,
     merged_methods,
     now,
+    parse_args,
     portable,
     run_recipe,
     run_record,
@@ -50,23 +51,43 @@ ROWS = {
 BASE = "ckplus48/stage1"
 FER = "FER2013 Training faces (validation: 10% of them)"
 BOTH = "FER2013 Training faces, then each CK+48 fold's training subjects (mean over the folds)"
-# runs read, never started from here (hours of CPU each: benchmarks/fer2013.py, ckplus48_kfold10.py) -> their stage-1 data.
+# runs read, never started from here (hours of CPU each: benchmarks/fer2013.py, ckplus48_kfold10.py) -> their stage-1
+# data.
 # A stage-1 run (pretrain.json) gives its fold 0's numbers; a 10-fold fn2en run (report.json) the mean over its folds.
-READ_RUNS = {"fer2013/stage1_compact": FER, "fer2013/stage1_fast": FER, "fer2013/stage1_res48": FER, "fer2013/stage1_res48w": FER,
-             "fer2013/stage1_res48_40ep": FER, "ckplus48/res48_fn2en_fer_ck_stage1": BOTH}  # fmt: skip
+READ_RUNS = {
+    "fer2013/stage1_compact": FER,
+    "fer2013/stage1_fast": FER,
+    "fer2013/stage1_res48": FER,
+    "fer2013/stage1_res48w": FER,
+    "fer2013/stage1_res48_40ep": FER,
+    "ckplus48/res48_fn2en_fer_ck_stage1": BOTH,
+}
 
 
 def row_of(r: dict, name: str, overrides: dict, data: str, stats: dict | None = None) -> dict:
     """One table row from a run record; ``stats``: where the stage-1 numbers are (default: the run's fold 0)."""
     fold = r["folds"][0] if stats is None else stats
     return {
-        "stage1_data": data, "overrides": overrides, "arch": r["config"]["arch"], "tap": r["config"]["layer"] or "level2",
-        "target_norm": r["config"]["target_norm"], "loss": r["config"]["stage1_loss"], "epochs": r["config"]["stage1_epochs"],
-        "val_r2": fold.get("stage1_val_r2"), "val_cos": fold.get("stage1_val_cos"), "train_r2": fold.get("stage1_train_r2"),
-        "train_cos": fold.get("stage1_train_cos"), "val_mse": fold.get("stage1_val_mse"), "n_train": fold.get("n_train"),
-        "seconds": r["seconds"], "recipe": r.get("recipe"), "code": r.get("code"), "command": portable(r["command"]),
-        "run_dir": portable(r["run_dir"]), "finished": now(),
-    }  # fmt: skip
+        "stage1_data": data,
+        "overrides": overrides,
+        "arch": r["config"]["arch"],
+        "tap": r["config"]["layer"] or "level2",
+        "target_norm": r["config"]["target_norm"],
+        "loss": r["config"]["stage1_loss"],
+        "epochs": r["config"]["stage1_epochs"],
+        "val_r2": fold.get("stage1_val_r2"),
+        "val_cos": fold.get("stage1_val_cos"),
+        "train_r2": fold.get("stage1_train_r2"),
+        "train_cos": fold.get("stage1_train_cos"),
+        "val_mse": fold.get("stage1_val_mse"),
+        "n_train": fold.get("n_train"),
+        "seconds": r["seconds"],
+        "recipe": r.get("recipe"),
+        "code": r.get("code"),
+        "command": portable(r["command"]),
+        "run_dir": portable(r["run_dir"]),
+        "finished": now(),
+    }
 
 
 def by_scale(trunks: dict, runs: str) -> dict:
@@ -124,7 +145,7 @@ def main():
     ap.add_argument("--runs", default=RUNS)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "stage1_fidelity.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
     runs = os.path.expanduser(args.runs)
     results = {}
     for name in args.rows:
@@ -143,23 +164,47 @@ def main():
                 row["stage1_curve"] = epoch_curve(run, "stage1", ("val_r2", "train_r2"))
             results[name.replace("/", "_")] = row
     results = merged_methods(args.out, results)
-    trunks = {k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
-              for k, v in results.items() if "run_dir" in v}  # fmt: skip
+    trunks = {
+        k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
+        for k, v in results.items()
+        if "run_dir" in v
+    }
     scales = by_scale({k: p for k, p in trunks.items() if os.path.exists(p)}, runs)
     rows = [{"row": k, **v} for k, v in results.items()]
-    cols = [("row", "row", "<s", 36), ("arch", "arch", "<s", 8), ("tap", "tap", "<s", 7), ("target_norm", "norm", "<s", 8),
-            ("loss", "loss", "<s", 7), ("epochs", "epochs", "d", 6), ("train_r2", "train R²", ".3f", 9),
-            ("val_r2", "val R²", ".3f", 8), ("val_cos", "val cos", ".3f", 8), ("seconds", "seconds", ".0f", 8)]  # fmt: skip
+    cols = [
+        ("row", "row", "<s", 36),
+        ("arch", "arch", "<s", 8),
+        ("tap", "tap", "<s", 7),
+        ("target_norm", "norm", "<s", 8),
+        ("loss", "loss", "<s", 7),
+        ("epochs", "epochs", "d", 6),
+        ("train_r2", "train R²", ".3f", 9),
+        ("val_r2", "val R²", ".3f", 8),
+        ("val_cos", "val cos", ".3f", 8),
+        ("seconds", "seconds", ".0f", 8),
+    ]
     print(table(rows, cols))
     print("\nR² on CK+48 fold 0 after average-pooling output and tap (8x8 is the tap itself):")
-    print(table([{"row": k, **v} for k, v in scales.items()], [("row", "trunk", "<s", 36)] + [
-        (f"{w}_r2_{k}x{k}", f"{w} {k}x{k}", ".3f", 10) for k in (8, 4, 2, 1) for w in ("val", "train")]))  # fmt: skip
-    write_results(args.out, {
-        "by_scale": scales,
-        "benchmark": "stage-1 fidelity: R² and cosine of the student's tap against the teacher's, on held-out faces",
-        "rows": results, "machine": machine(),
-        "reproduce": ".venv/bin/python benchmarks/stage1_fidelity.py --rows " + " ".join(k for k in results if k in ROWS),
-    })  # fmt: skip
+    print(
+        table(
+            [{"row": k, **v} for k, v in scales.items()],
+            [("row", "trunk", "<s", 36)]
+            + [(f"{w}_r2_{k}x{k}", f"{w} {k}x{k}", ".3f", 10) for k in (8, 4, 2, 1) for w in ("val", "train")],
+        )
+    )
+    write_results(
+        args.out,
+        {
+            "by_scale": scales,
+            "benchmark": (
+                "stage-1 fidelity: R² and cosine of the student's tap against the teacher's, on held-out faces"
+            ),
+            "rows": results,
+            "machine": machine(),
+            "reproduce": ".venv/bin/python benchmarks/stage1_fidelity.py --rows "
+            + " ".join(k for k in results if k in ROWS),
+        },
+    )
 
 
 if __name__ == "__main__":

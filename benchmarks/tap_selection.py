@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 
-from common import ROOT, machine, now, run_method, table, write_results
+from common import ROOT, machine, now, parse_args, run_method, table, write_results
 
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ckplus48")
 
@@ -22,11 +22,17 @@ def main():
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "tap_selection.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
     results = json.load(open(args.out)).get("layers", {}) if os.path.exists(args.out) else {}
     for layer in args.layers:
-        kw = dict(dataset=f"ckplus48:{args.data}", method="probe", layer=layer, folds=10, seed=0,
-                  cache_dir=os.path.join(ROOT, "cache", "teacher"))  # fmt: skip
+        kw = dict(
+            dataset=f"ckplus48:{args.data}",
+            method="probe",
+            layer=layer,
+            folds=10,
+            seed=0,
+            cache_dir=os.path.join(ROOT, "cache", "teacher"),
+        )
         r = run_method(kw, os.path.join(args.runs, layer), threads=args.threads)
         results[layer] = {
             "tap_shape": r["teacher"]["tap_shape"],

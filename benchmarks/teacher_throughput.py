@@ -10,7 +10,7 @@ import argparse
 import os
 import time
 
-from common import ROOT, machine, table, write_results
+from common import ROOT, machine, parse_args, table, write_results
 
 
 def main():
@@ -22,7 +22,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "teacher_throughput.json"))
-    args = ap.parse_args()
+    args = parse_args(ap)
     rows = []
     for layer in ("level2", "embedding"):
         teacher = create_teacher("dlib-resnet29", layer=layer).to(memory_format=torch.channels_last)
@@ -44,7 +44,12 @@ def main():
                 "images_per_s_best": args.batch / best,
             }
         )
-    cols = [("layer", "layer", "s"), ("batch", "batch", "d"), ("images_per_s_median", "img/s median", ".1f"), ("images_per_s_best", "img/s best", ".1f")]  # fmt: skip
+    cols = [
+        ("layer", "layer", "s"),
+        ("batch", "batch", "d"),
+        ("images_per_s_median", "img/s median", ".1f"),
+        ("images_per_s_best", "img/s best", ".1f"),
+    ]
     print(table(rows, cols))
     write_results(
         args.out,

@@ -9,13 +9,11 @@ teacher and tap) plus a short card: data, protocol, accuracy and the command tha
 import argparse
 import json
 import os
-import sys
+
+from facenet2expnet.files import atomic_write_bytes, atomic_write_json
+from facenet2expnet.paths import portable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
-
-from facenet2expnet.files import atomic_write_bytes, atomic_write_json  # noqa: E402
-from facenet2expnet.paths import portable  # noqa: E402
 
 
 def main():
@@ -39,7 +37,9 @@ def main():
             "dataset": cfg["dataset"].split(":")[0],
             "protocol": cfg["protocol"],
             "accuracy_mean": meta["val_acc"],
-            "notes": f"run unfinished when bundled: best epoch so far ({meta['epoch']}); accuracy is its validation accuracy",
+            "notes": (
+                f"run unfinished when bundled: best epoch so far ({meta['epoch']}); accuracy is its validation accuracy"
+            ),
             "command": None,
         }
     if args.face_padding is not None:
@@ -54,7 +54,8 @@ def main():
         "selected_epoch": meta.get("epoch"),
     }
     init_trunk = (meta.get("config") or {}).get("init_trunk")
-    if init_trunk:  # stage 1 ran on its own: its command belongs on the card too (RUN/folds/fold_XX/trunk.json -> RUN/pretrain.json)
+    # stage 1 ran on its own: its command belongs on the card too (RUN/folds/fold_XX/trunk.json -> RUN/pretrain.json)
+    if init_trunk:
         trunk = init_trunk if os.path.isabs(init_trunk) else os.path.join(ROOT, init_trunk)
         pretrain = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(trunk))), "pretrain.json")
         if os.path.exists(pretrain):

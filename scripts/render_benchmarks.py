@@ -6,17 +6,21 @@
 import functools
 import json
 import os
-import sys
+
+from facenet2expnet.eval.metrics import paired_comparison
+from facenet2expnet.files import atomic_write_text, save_figure
+from facenet2expnet.paths import portable
+from facenet2expnet.train.recipes import read_recipe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RES = os.path.join(ROOT, "benchmarks", "results")
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # common (recipes) also puts src/ on the path
+RECIPES = os.path.join(ROOT, "benchmarks", "recipes")
 
-from common import recipe_control  # noqa: E402
 
-from facenet2expnet.eval.metrics import paired_comparison  # noqa: E402
-from facenet2expnet.files import atomic_write_text, save_figure  # noqa: E402
-from facenet2expnet.paths import portable  # noqa: E402
+def recipe_control(name: str) -> str | None:
+    """The control a recipe names in its [recipe] table, if the recipe (still) exists."""
+    path = os.path.join(RECIPES, name + ".toml")
+    return read_recipe(path)[1].get("control") if os.path.exists(path) else None
 
 
 def load(name):
@@ -86,11 +90,18 @@ def _fidelity_figure(rows: dict) -> list[str]:
         for x, y, a in pts:
             ax.annotate(a, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     return _r2_target_figure(
-        fig, ax, "student multiply-adds per 48 px face (millions, log scale)", "upper left", "stage1_fidelity",
+        fig,
+        ax,
+        "student multiply-adds per 48 px face (millions, log scale)",
+        "upper left",
+        "stage1_fidelity",
         "held-out R² against student size",
-        ["Held-out R² of the plain-L2 level-2 rows against the student's multiply-adds (`models.multiply_adds`), one",
-         "line per stage-1 face set; the dashed line is issue 15's target."],
-    )  # fmt: skip
+        [
+            "Held-out R² of the plain-L2 level-2 rows against the student's multiply-adds (`models.multiply_adds`), "
+            "one",
+            "line per stage-1 face set; the dashed line is issue 15's target.",
+        ],
+    )
 
 
 def _fidelity_curve_figure(rows: dict) -> list[str]:
@@ -107,11 +118,17 @@ def _fidelity_curve_figure(rows: dict) -> list[str]:
         x = [gmac * (e + 1) for e in range(len(val))]
         ax.plot(x, val, "o-", ms=3, label=f"{r['arch']} ({1000 * gmac:.0f} MMAC), {len(val)} epochs")
     return _r2_target_figure(
-        fig, ax, "stage-1 compute per training face: epochs x forward multiply-adds (G, log scale)", "lower right",
-        "stage1_curve", "held-out R² against stage-1 compute",
-        ["Held-out R² after each stage-1 epoch on FER2013's Training faces (validation: 10% of them), against the",
-         "compute spent per face; each run decays its learning rate on a cosine over its own epochs."],
-    )  # fmt: skip
+        fig,
+        ax,
+        "stage-1 compute per training face: epochs x forward multiply-adds (G, log scale)",
+        "lower right",
+        "stage1_curve",
+        "held-out R² against stage-1 compute",
+        [
+            "Held-out R² after each stage-1 epoch on FER2013's Training faces (validation: 10% of them), against the",
+            "compute spent per face; each run decays its learning rate on a cosine over its own epochs.",
+        ],
+    )
 
 
 def _section(title: str, intro: list[str], columns: list[str], align: str) -> list[str]:
@@ -137,9 +154,12 @@ def _stage1_lines(methods: dict) -> list[str]:
             seen[s1["command"]] = m
             out += [
                 "",
-                f"{m}: stage 1 ran once, on its own, over {s1['n_train_faces']:,} FER2013 Training faces (labels unused): "
-                f"{s1['epochs']} epochs, {s1['seconds_per_epoch']:.0f} s/epoch, final MSE {s1['train_mse']:.4f} (train) / "
-                f"{s1['publictest_mse']:.4f} (PublicTest faces). Command: `{s1['command']}`; then stage 2 from its trunk (`--init-trunk`).",
+                f"{m}: stage 1 ran once, on its own, over {s1['n_train_faces']:,} FER2013 Training faces (labels "
+                f"unused): "
+                f"{s1['epochs']} epochs, {s1['seconds_per_epoch']:.0f} s/epoch, final MSE {s1['train_mse']:.4f} "
+                f"(train) / "
+                f"{s1['publictest_mse']:.4f} (PublicTest faces). Command: `{s1['command']}`; then stage 2 from its "
+                f"trunk (`--init-trunk`).",
             ]
     return out
 
@@ -161,11 +181,17 @@ def _trunk_from_lines(methods: dict) -> list[str]:
             ]
         elif "n_train_faces" in src:  # a stage-1 run alone: faces without labels
             r2 = "" if src.get("val_r2") is None else f", held-out R² {src['val_r2']:.3f}"
-            out += ["", f"{m}: starts from the trunk of `{src['recipe']}`, stage 1 alone on {src['n_train_faces']:,} "
-                    f"faces, labels unused (validation MSE {src['val_mse']:.4f}{r2}; `{src['command']}`)."]  # fmt: skip
+            out += [
+                "",
+                f"{m}: starts from the trunk of `{src['recipe']}`, stage 1 alone on {src['n_train_faces']:,} "
+                f"faces, labels unused (validation MSE {src['val_mse']:.4f}{r2}; `{src['command']}`).",
+            ]
         else:  # a model refined with labels
-            out += ["", f"{m}: not the paper's method. Its trunk comes from `{src['recipe']}`, refined with that "
-                    f"dataset's labels (accuracy {pct(src['accuracy'])}; `{src['command']}`)."]  # fmt: skip
+            out += [
+                "",
+                f"{m}: not the paper's method. Its trunk comes from `{src['recipe']}`, refined with that "
+                f"dataset's labels (accuracy {pct(src['accuracy'])}; `{src['command']}`).",
+            ]
     return out
 
 
@@ -183,8 +209,10 @@ def _fold_by_fold(meths: dict, ours: str, other: str, why: str = "") -> list[str
     p = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     return [
         "",
-        f"{ours} against {other}{why}, fold by fold: {100 * c['mean_diff']:+.2f} points, better on {c['wins']}, equal on "
-        f"{c['ties']}, worse on {c['losses']} of {c['folds']} folds; paired t p = {p(c['p_t'])}, Wilcoxon p = {p(c['p_wilcoxon'])}.",
+        f"{ours} against {other}{why}, fold by fold: {100 * c['mean_diff']:+.2f} points, better on {c['wins']}, "
+        f"equal on "
+        f"{c['ties']}, worse on {c['losses']} of {c['folds']} folds; paired t p = {p(c['p_t'])}, Wilcoxon p = "
+        f"{p(c['p_wilcoxon'])}.",
     ]
 
 
@@ -241,7 +269,8 @@ def _other_seed_lines(ck: dict) -> list[str]:
         for m, v in other["methods"].items():
             s0 = ck["methods"].get(m)
             out.append(
-                f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(s0['accuracy_mean']) if s0 else ''} |"
+                f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | "
+                f"{pct(s0['accuracy_mean']) if s0 else ''} |"
             )
         out += _comparison_lines(other["methods"], others=(), why_suffix=f" (seed {seed})")
     return out
@@ -253,23 +282,37 @@ def _official_section(name: str, title: str, test: str, test_key: str, intro: li
     if not d:
         return []
     out = _section(
-        title, intro + ["Reproduce: `" + d["reproduce"] + "`."],
-        ["method", f"{test} accuracy", "selected on", "validation accuracy", "best epoch", "s/epoch stage 2", "CPU hours", "command"],
+        title,
+        intro + ["Reproduce: `" + d["reproduce"] + "`."],
+        [
+            "method",
+            f"{test} accuracy",
+            "selected on",
+            "validation accuracy",
+            "best epoch",
+            "s/epoch stage 2",
+            "CPU hours",
+            "command",
+        ],
         "lrlrrrrl",
-    )  # fmt: skip
+    )
     for m, v in d["methods"].items():
         spe = v.get("seconds_per_epoch") or {}
         selected = "validation" if v.get("recipe") else test
         val = v.get("validation_accuracy")
         out.append(
             f"| {m} | {pct(v[test_key])} | {selected} | {'' if val is None else pct(val)} | "
-            f"{'' if v['best_epoch'] is None else v['best_epoch']} | {spe.get('stage2', '')} | {v['seconds'] / 3600:.2f} | `{v['command']}` |"
+            f"{'' if v['best_epoch'] is None else v['best_epoch']} | {spe.get('stage2', '')} | "
+            f"{v['seconds'] / 3600:.2f} | `{v['command']}` |"
         )
     tests = d.get("paired_tests") or {}
     if tests:
         out += ["", "Against its control on the same test images (exact McNemar test on the discordant images):", ""]
-        out += [f"- {k}: {pct(c['acc_a'])} vs {pct(c['acc_b'])}; right where the control was wrong on {c['a_only']} "
-                f"images, the reverse on {c['b_only']}; p = {c['p_mcnemar']:.3g}" for k, c in tests.items()]  # fmt: skip
+        out += [
+            f"- {k}: {pct(c['acc_a'])} vs {pct(c['acc_b'])}; right where the control was wrong on {c['a_only']} "
+            f"images, the reverse on {c['b_only']}; p = {c['p_mcnemar']:.3g}"
+            for k, c in tests.items()
+        ]
     return (
         out + _curve_figure(name, d["methods"]) + _stage1_lines(d["methods"]) + _trunk_from_lines(d["methods"]) + [""]
     )
@@ -287,8 +330,14 @@ def _curve_figure(name: str, methods: dict) -> list[str]:
         epochs = range(1, len(c["val_acc"]) + 1)
         ax.plot(epochs, [100 * v for v in c["val_acc"]], color=color, label=f"{m}, validation")
         if any(t is not None for t in c["train_acc"]):
-            ax.plot(epochs, [None if t is None else 100 * t for t in c["train_acc"]], color=color, ls="--", lw=1,
-                    label=f"{m}, training (augmented)")  # fmt: skip
+            ax.plot(
+                epochs,
+                [None if t is None else 100 * t for t in c["train_acc"]],
+                color=color,
+                ls="--",
+                lw=1,
+                label=f"{m}, training (augmented)",
+            )
         best = methods[m].get("best_epoch")
         if best:
             ax.plot([best], [100 * c["val_acc"][best - 1]], "o", color=color)
@@ -297,37 +346,60 @@ def _curve_figure(name: str, methods: dict) -> list[str]:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot: no curve hidden
     ax.grid(alpha=0.3)
     rel = _save(fig, os.path.splitext(name)[0] + "_refining")
-    return ["", f"![accuracy against refining epochs]({rel})", "",
-            "Accuracy per refining epoch (fold 0's `metrics.csv`): validation solid, training under augmentation dashed;",
-            "the dot is the epoch chosen on validation. The test set is never looked at during training."]  # fmt: skip
+    return [
+        "",
+        f"![accuracy against refining epochs]({rel})",
+        "",
+        "Accuracy per refining epoch (fold 0's `metrics.csv`): validation solid, training under augmentation dashed;",
+        "the dot is the epoch chosen on validation. The test set is never looked at during training.",
+    ]
 
 
-def main():
-    out = [
+def _header() -> list:
+    """The page's title and what it is made from."""
+    return [
         "# Benchmarks",
         "",
         "Every number here comes from a JSON file in `benchmarks/results/`, written by the script named with it,",
         "on this project's machine: 2 CPU cores, no GPU. Several benchmarks ran at the same time (the",
         "machine has 2 cores), so the timings are pessimistic; each JSON records the load average at its end.",
-        "Seconds per epoch are medians over a run's epochs (runs made before 2026-11-28 19:30 UTC and not re-read since give means).",
+        "Seconds per epoch are medians over a run's epochs (runs made before 2026-11-28 19:30 UTC and not re-read "
+        "since give means).",
         "This page is generated: `.venv/bin/python scripts/render_benchmarks.py`.",
         "",
     ]
-    ck = load("ckplus48_kfold10.json")
+
+
+def _ckplus_section(ck) -> list:
+    """CK+48, 10 folds: every method, per-fold accuracies, the comparisons and targets."""
+    out = []
     if ck:
         out += _section(
             "CK+48, subject-independent 10-fold (7 classes; rows ck6_*: the paper's 6, no contempt)",
-            ["Same folds for every method (seed 0); validation subjects carved from each fold's training subjects select the",
-             "epoch (or the probe's C); the test fold is used once. Reproduce: `" + ck["reproduce"] + "`."],
-            ["method", "mean accuracy", "std", "worst fold", "best fold", "mean validation accuracy", "s/epoch (stage 2)",
-             "command"], "lrrrrrrl",
-        )  # fmt: skip
+            [
+                "Same folds for every method (seed 0); validation subjects carved from each fold's training subjects "
+                "select the",
+                "epoch (or the probe's C); the test fold is used once. Reproduce: `" + ck["reproduce"] + "`.",
+            ],
+            [
+                "method",
+                "mean accuracy",
+                "std",
+                "worst fold",
+                "best fold",
+                "mean validation accuracy",
+                "s/epoch (stage 2)",
+                "command",
+            ],
+            "lrrrrrrl",
+        )
         for m, v in ck["methods"].items():
             fa = v["fold_accuracies"]
             spe = (v.get("seconds_per_epoch") or {}).get("stage2")
             va = [a for a in v.get("validation_accuracies") or [] if a is not None]
             out.append(
-                f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(min(fa))} | {pct(max(fa))} | "
+                f"| {m} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} | {pct(min(fa))} | "
+                f"{pct(max(fa))} | "
                 f"{pct(sum(va) / len(va)) if va else ''} | {'' if spe is None else f'{spe:.1f}'} | `{v['command']}` |"
             )
         out += ["", "Per-fold accuracies (fold 0 first):", ""]
@@ -343,8 +415,11 @@ def main():
             if chosen:
                 fam = CHOSEN_ON_VALIDATION[label]
                 vals = ", ".join(f"{m} {100 * _mean_validation(meths[m]):.2f}%" for m in fam if m in meths)
-                out += ["", f"The {label} is {chosen}, chosen on mean validation accuracy ({vals}); its test accuracy "
-                        f"{pct(meths[chosen]['accuracy_mean'])}."]  # fmt: skip
+                out += [
+                    "",
+                    f"The {label} is {chosen}, chosen on mean validation accuracy ({vals}); its test accuracy "
+                    f"{pct(meths[chosen]['accuracy_mean'])}.",
+                ]
         fair_rows = tuple(c for c in fair.values() if c) + (CK6_FAIR_FINETUNE,)
         out += _comparison_lines(meths, others=("finetune",) + fair_rows)
         out += _stage1_lines(meths) + _trunk_from_lines(meths)
@@ -367,10 +442,20 @@ def main():
             for m, v in ck["methods"].items():
                 out.append(f"| {m} | {100 * sum(v['fold_accuracies'][:n]) / n:.2f}% |")
         out.append("")
+    return out
+
+
+def _tap_section(ck) -> list:
+    """The linear probe at every dlib tap."""
+    out = []
     tap = load("tap_selection.json")
     if tap:
-        out += _section("Which teacher tap? (linear probe per dlib ResNet-29 tap, CK+48, same 10 folds)",
-                        ["Reproduce: `" + tap["reproduce"] + "`."], ["tap", "shape", "probe accuracy", "std"], "llrr")  # fmt: skip
+        out += _section(
+            "Which teacher tap? (linear probe per dlib ResNet-29 tap, CK+48, same 10 folds)",
+            ["Reproduce: `" + tap["reproduce"] + "`."],
+            ["tap", "shape", "probe accuracy", "std"],
+            "llrr",
+        )
         layers = dict(tap["layers"])
         if "level2" not in layers and ck and "probe" in ck["methods"]:
             # the CK+ benchmark's probe is this same measurement at the default tap (level2)
@@ -386,18 +471,29 @@ def main():
             v = layers[layer]
             note = " (the CK+ probe row above)" if v.get("from") else ""
             out.append(
-                f"| {layer}{note} | {'x'.join(map(str, v['tap_shape']))} | {pct(v['accuracy_mean'])} | {100 * v['accuracy_std']:.2f} |"
+                f"| {layer}{note} | {'x'.join(map(str, v['tap_shape']))} | {pct(v['accuracy_mean'])} | "
+                f"{100 * v['accuracy_std']:.2f} |"
             )
         out.append("")
+    return out
+
+
+def _visualization_section() -> list:
+    """Selectivity and silhouettes of CK+48 fold 0."""
+    out = []
     viz = load("ckplus48_visualization.json")
     if viz:
         out += [
             "## Expression semantics, as numbers (CK+48, fold 0)",
             "",
-            "From `facenet2expnet visualize runs/ckplus48/fn2en --compare runs/ckplus48/scratch runs/ckplus48/finetune --out docs/figures/ckplus48 --fold 0`",
-            "(copied to `benchmarks/results/ckplus48_visualization.json`; figures in [visualization.md](visualization.md)).",
-            f"Selectivity: mean over units of the fraction of the top-{viz['selectivity_k']} test patches sharing the majority class "
-            f"(chance ~ {viz['majority_class_share']:.2f}). Silhouettes of the penultimate features by expression and by subject.",
+            "From `facenet2expnet visualize runs/ckplus48/fn2en --compare runs/ckplus48/scratch "
+            "runs/ckplus48/finetune --out docs/figures/ckplus48 --fold 0`",
+            "(copied to `benchmarks/results/ckplus48_visualization.json`; figures in "
+            "[visualization.md](visualization.md)).",
+            f"Selectivity: mean over units of the fraction of the top-{viz['selectivity_k']} test patches sharing "
+            f"the majority class "
+            f"(chance ~ {viz['majority_class_share']:.2f}). Silhouettes of the penultimate features by expression "
+            f"and by subject.",
             "",
             "| model | selectivity | silhouette by expression | silhouette by subject |",
             "|---|---:|---:|---:|",
@@ -407,23 +503,41 @@ def main():
             e, su = sil.get("expression"), sil.get("subject")
             out.append(f"| {m} | {v:.3f} | {'' if e is None else f'{e:.3f}'} | {'' if su is None else f'{su:.3f}'} |")
         out.append("")
+    return out
+
+
+def _official_sections() -> list:
+    """FER2013 and SFEW: one official split each."""
+    out = []
     out += _official_section(
         "fer2013.json",
         "FER2013 (train on Training, test on PublicTest)",
         "PublicTest",
         "publictest_accuracy",
-        ["Rows with a recipe file select their epoch on a validation split carved from Training (since 2026-11-29);",
-         "the older rows selected it on PublicTest itself, which is optimistic (the folder release has no PrivateTest)."],
-    )  # fmt: skip
+        [
+            "Rows with a recipe file select their epoch on a validation split carved from Training (since 2026-11-29);",
+            "the older rows selected it on PublicTest itself, which is optimistic (the folder release has no "
+            "PrivateTest).",
+        ],
+    )
     out += _official_section(
         "sfew.json",
         "SFEW 2.0 (train on Train, test on all 431 Val images; the paper: 55.15%)",
         "Val",
         "test_accuracy",
-        ["Every image is first aligned to the teacher's 5-point chip (`prepare --no-face whole`); the 63 where",
-         "BlazeFace finds no face, the 12 blank Val files among them, keep their centre square and stay in the test.",
-         "The epoch (or the probe's C) is selected on a validation split carved from Train."],
-    )  # fmt: skip
+        [
+            "Every image is first aligned to the teacher's 5-point chip (`prepare --no-face whole`); the 63 where",
+            "BlazeFace finds no face, the 12 blank Val files among them, keep their centre square and stay in the "
+            "test.",
+            "The epoch (or the probe's C) is selected on a validation split carved from Train.",
+        ],
+    )
+    return out
+
+
+def _results_sections() -> list:
+    """Fidelity, throughput, detection, inference, distributed and serving: their JSON's rows."""
+    out = []
     for name, title in (
         ("stage1_fidelity.json", "Stage-1 fidelity: how much of the teacher's tap the student reproduces"),
         ("teacher_throughput.json", "Teacher feature extraction"),
@@ -460,23 +574,29 @@ def main():
             if k == "head_to_head_b1_ms":  # the batch-1 rows timed again in alternation
                 out += [
                     "",
-                    "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round medians"
+                    "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round "
+                    "medians"
                     + (f"; bound for a default model: {d['bound_ms']} ms per face):" if "bound_ms" in d else "):"),
                     "",
                     "| model and runtime | ms per face | within bound | per round |",
                     "|---|---:|---|---|",
                 ]
                 out += [
-                    f"| {m} | {t['median_ms']:.3f} | {'' if 'within_bound' not in t else 'yes' if t['within_bound'] else 'no'} "
+                    f"| {m} | {t['median_ms']:.3f} | "
+                    f"{'' if 'within_bound' not in t else 'yes' if t['within_bound'] else 'no'} "
                     f"| {', '.join(f'{x:.3f}' for x in t['ms_per_round'])} |"
                     for m, t in v.items()
                 ]
             elif k == "by_scale":  # stage1_fidelity: every level-2 trunk on CK+48 fold 0, R² after pooling
                 scales = ("8x8", "4x4", "2x2", "1x1")
-                out += ["", "R² on CK+48 fold 0 after average-pooling the student's output and the tap (8x8 is the tap "
-                        "itself; no training, `by_scale`):", "",
-                        "| trunk | " + " | ".join(f"val {c} | train {c}" for c in scales) + " |",
-                        "|---|" + "---:|" * 2 * len(scales)]  # fmt: skip
+                out += [
+                    "",
+                    "R² on CK+48 fold 0 after average-pooling the student's output and the tap (8x8 is the tap "
+                    "itself; no training, `by_scale`):",
+                    "",
+                    "| trunk | " + " | ".join(f"val {c} | train {c}" for c in scales) + " |",
+                    "|---|" + "---:|" * 2 * len(scales),
+                ]
                 out += [
                     f"| {name} | "
                     + " | ".join(f"{r[f'val_r2_{c}']:.3f} | {r[f'train_r2_{c}']:.3f}" for c in scales)
@@ -488,6 +608,13 @@ def main():
         if name == "stage1_fidelity.json":
             out += _fidelity_figure(d["rows"]) + _fidelity_curve_figure(d["rows"])
         out.append("")
+    return out
+
+
+def main():
+    ck = load("ckplus48_kfold10.json")
+    out = _header() + _ckplus_section(ck) + _tap_section(ck) + _visualization_section() + _official_sections()
+    out += _results_sections()
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     text = "\n".join(out) + "\n"
     atomic_write_text(path, portable(text, ROOT))

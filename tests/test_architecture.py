@@ -42,8 +42,13 @@ def imports(path: pathlib.Path):
 
 
 def test_every_room_is_on_a_floor():
-    rooms = {p.stem if p.is_file() else p.name for p in SRC.iterdir() if (p.suffix == ".py" or p.is_dir())
-             and not p.name.startswith(("_", ".")) or p.name in ("__init__.py", "__main__.py")}  # fmt: skip
+    rooms = {
+        p.stem if p.is_file() else p.name
+        for p in SRC.iterdir()
+        if (p.suffix == ".py" or p.is_dir())
+        and not p.name.startswith(("_", "."))
+        or p.name in ("__init__.py", "__main__.py")
+    }
     rooms = {r.replace(".py", "") for r in rooms} - {"pretrained", "__pycache__"}
     assert rooms <= set(floors()), f"rooms missing from docs/architecture.md: {sorted(rooms - set(floors()))}"
 
@@ -59,6 +64,7 @@ def test_no_module_imports_one_above_it():
             there = room_of(target)
             if there in level and level[there] > level[here]:
                 up.append(
-                    f"{path.relative_to(SRC)}:{line} ({here}, floor {level[here]}) imports {target} (floor {level[there]})"
+                    f"{path.relative_to(SRC)}:{line} ({here}, floor {level[here]}) imports {target} (floor "
+                    f"{level[there]})"
                 )
     assert not up, "imports that point up:\n" + "\n".join(up)

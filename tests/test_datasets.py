@@ -199,16 +199,27 @@ def test_sfew_splits(tmp_path):
 def test_sfew_movies_stand_in_for_subjects(tmp_path):
     """Released SFEW names are Movie_clip_frame (also Movie-clip_frame, Movie_clip__frame): the movie is the
     subject, so the validation split carved from Train holds out whole movies, never frames of a training clip."""
-    names = ["Airheads_000519240_00000005", "Airheads_000519240_00000011", "OceansThirteen-010619400_00000087",
-             "IAmSam_013827920__00000055", "Harry_Potter_001_00000002", "Up_004_00000001", "Up_005_00000003",
-             "Big_002_00000004", "Big_002_00000009", "Heat_003_00000001"]  # fmt: skip
+    names = [
+        "Airheads_000519240_00000005",
+        "Airheads_000519240_00000011",
+        "OceansThirteen-010619400_00000087",
+        "IAmSam_013827920__00000055",
+        "Harry_Potter_001_00000002",
+        "Up_004_00000001",
+        "Up_005_00000003",
+        "Big_002_00000004",
+        "Big_002_00000009",
+        "Heat_003_00000001",
+    ]
     for i, name in enumerate(names):
         for split, emo in (("Train", "Happy"), ("Train", "Sad"), ("Val", "Angry")):
             write_face(tmp_path / split / emo / f"{name}.png", seed=i + 100 * len(split + emo), mode="RGB")
     ds = load_dataset("sfew", tmp_path)
     by_name = {os.path.basename(s.path)[:-4]: s for s in ds.samples}
     assert (by_name["Airheads_000519240_00000011"].subject, by_name["Airheads_000519240_00000011"].sequence) == (
-        "Airheads", "Airheads_000519240")  # fmt: skip
+        "Airheads",
+        "Airheads_000519240",
+    )
     assert by_name["OceansThirteen-010619400_00000087"].subject == "OceansThirteen"
     assert by_name["IAmSam_013827920__00000055"].frame == 55
     assert by_name["Harry_Potter_001_00000002"].subject == "Harry_Potter"

@@ -31,10 +31,35 @@ def tiny(tmp_path_factory):
 
 
 def _train(tiny, out, cache, nproc=1, extra=(), env=None):
-    args = ["train", "--dataset", f"ckplus48:{tiny}", "--classes", ",".join(CLASSES), "--folds", "3", "--max-folds", "1",
-            "--arch", "fast", "--stage1-epochs", "1", *(() if "--batch-size" in extra else ("--batch-size", "8")),
-            "--dropout", "0", "--sync-bn", "--val-fraction", "0.34", "--cache-dir", str(cache), "--threads", "1",
-            "--no-progress", "--out", str(out), *extra]  # fmt: skip
+    args = [
+        "train",
+        "--dataset",
+        f"ckplus48:{tiny}",
+        "--classes",
+        ",".join(CLASSES),
+        "--folds",
+        "3",
+        "--max-folds",
+        "1",
+        "--arch",
+        "fast",
+        "--stage1-epochs",
+        "1",
+        *(() if "--batch-size" in extra else ("--batch-size", "8")),
+        "--dropout",
+        "0",
+        "--sync-bn",
+        "--val-fraction",
+        "0.34",
+        "--cache-dir",
+        str(cache),
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
+    ]
     from facenet2expnet.train.distributed import launch_command
 
     cmd = launch_command(nproc)

@@ -222,7 +222,27 @@ def test_prepare_raw_ckplus_and_train_on_it(tmp_path, capsys):
     assert "resuming: 15/15" in capsys.readouterr().out
     # the training CLI accepts it
     run = tmp_path / "run"
-    assert main(["train", "--dataset", f"prepared:{out}", "--method", "probe", "--folds", "2", "--val-fraction", "0.0", "--cache-dir", str(tmp_path / "cache"), "--out", str(run), "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"prepared:{out}",
+                "--method",
+                "probe",
+                "--folds",
+                "2",
+                "--val-fraction",
+                "0.0",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert os.path.exists(run / "report.json")
 
 
@@ -236,8 +256,16 @@ def test_prepare_precropped_synthetic_parallel(tmp_path):
     msgs = []
     from facenet2expnet.face.prepare import prepare_dataset
 
-    folder = prepare_dataset("ckplus48", str(tmp_path / "ck48"), str(tmp_path / "prep"), size=32, channels="L", workers=2,
-                             progress=False, log=msgs.append)  # fmt: skip
+    folder = prepare_dataset(
+        "ckplus48",
+        str(tmp_path / "ck48"),
+        str(tmp_path / "prep"),
+        size=32,
+        channels="L",
+        workers=2,
+        progress=False,
+        log=msgs.append,
+    )
     rows = list(csv.DictReader(open(os.path.join(folder, "manifest.csv"))))
     assert sorted(r["status"] for r in rows) == ["failed"] + ["precropped"] * 6
     assert any("failed" in m and "S099_001" in m for m in msgs)
@@ -306,8 +334,18 @@ def test_prepare_and_predict_make_the_same_face_chip(tmp_path, monkeypatch):
 
     monkeypatch.setitem(DETECTORS, "fixed-test", FixedDetector)
     photo = write_face(str(tmp_path / "photos" / "happy" / "p1.png"), seed=3, size=240, mode="RGB")
-    folder = prepare_dataset("folder", str(tmp_path / "photos"), str(tmp_path / "prep"), size=48, channels="L",
-                             detector="fixed-test", detect="always", workers=1, progress=False, log=lambda m: None)  # fmt: skip
+    folder = prepare_dataset(
+        "folder",
+        str(tmp_path / "photos"),
+        str(tmp_path / "prep"),
+        size=48,
+        channels="L",
+        detector="fixed-test",
+        detect="always",
+        workers=1,
+        progress=False,
+        log=lambda m: None,
+    )
     crop = cv2.imread(os.path.join(folder, "crops", "0000000.png"), cv2.IMREAD_UNCHANGED)
     rec = ExpressionRecognizer.from_pretrained(detector="fixed-test")  # the bundled model: 48 px grey, padding 0.25
     _, chips = rec.faces_and_chips(photo)

@@ -17,8 +17,18 @@ from facenet2expnet.train.config import TrainConfig
 from facenet2expnet.train.labels import LABEL_MODES, LabelTargets, vote_distribution
 from facenet2expnet.train.runner import run_experiment
 
-FIELDS = ["path", "image", "fer2013_row", "usage", "label", *FERPLUS_VOTES, "unknown", "NF", "ms_strict_majority",
-          "pixel_md5"]  # fmt: skip
+FIELDS = [
+    "path",
+    "image",
+    "fer2013_row",
+    "usage",
+    "label",
+    *FERPLUS_VOTES,
+    "unknown",
+    "NF",
+    "ms_strict_majority",
+    "pixel_md5",
+]
 FOLDERS = ["neutral", "happiness", "surprise"]  # three of FER+'s eight class folders
 
 
@@ -45,9 +55,20 @@ def make_ferplus(root, per_class=(12, 4), votes=True, duplicate=True):
                 counts = dict.fromkeys(FERPLUS_VOTES, 0)
                 counts[folder] = 7
                 counts[FERPLUS_VOTES[(FERPLUS_VOTES.index(folder) + 1) % 3]] = 2  # a minority vote
-                rows.append({"path": f"{folder}/{name}", "image": name, "fer2013_row": row, "usage": split,
-                             "label": folder, **counts, "unknown": 1, "NF": 0, "ms_strict_majority": 1,
-                             "pixel_md5": hashlib.md5(img.tobytes()).hexdigest()})  # fmt: skip
+                rows.append(
+                    {
+                        "path": f"{folder}/{name}",
+                        "image": name,
+                        "fer2013_row": row,
+                        "usage": split,
+                        "label": folder,
+                        **counts,
+                        "unknown": 1,
+                        "NF": 0,
+                        "ms_strict_majority": 1,
+                        "pixel_md5": hashlib.md5(img.tobytes()).hexdigest(),
+                    }
+                )
                 row += 1
         if votes:
             with open(root / split / "votes.csv", "w", newline="") as f:
@@ -104,8 +125,17 @@ def test_label_modes_draw_what_they_say():
 @pytest.mark.parametrize("mode", ["crossentropy", "probability"])
 def test_training_on_votes_reports_valid_both_ways(tmp_path, mode):
     root = make_ferplus(tmp_path / "fp")
-    cfg = TrainConfig(dataset=f"ferplus:{root}", protocol="official", method="scratch", arch="fast", label_mode=mode,
-                      stage2_epochs=2, batch_size=12, lr_stage2=0.02, cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    cfg = TrainConfig(
+        dataset=f"ferplus:{root}",
+        protocol="official",
+        method="scratch",
+        arch="fast",
+        label_mode=mode,
+        stage2_epochs=2,
+        batch_size=12,
+        lr_stage2=0.02,
+        cache_dir=str(tmp_path / "cache"),
+    )
     report = run_experiment(cfg, str(tmp_path / "run"), progress=False, log=lambda m: None)
     sub = report["folds"][0]["subsets"]["no_train_duplicates"]
     assert sub["n"] == 9 and 0 <= sub["accuracy"] <= 1
@@ -114,8 +144,15 @@ def test_training_on_votes_reports_valid_both_ways(tmp_path, mode):
 
 def test_majority_mode_on_a_dataset_without_votes_is_unchanged_and_votes_modes_refuse(tmp_path):
     root = make_ferplus(tmp_path / "nv", votes=False)
-    cfg = dict(dataset=f"ferplus:{root}", protocol="official", method="scratch", arch="fast", stage2_epochs=1,
-               batch_size=12, cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    cfg = dict(
+        dataset=f"ferplus:{root}",
+        protocol="official",
+        method="scratch",
+        arch="fast",
+        stage2_epochs=1,
+        batch_size=12,
+        cache_dir=str(tmp_path / "cache"),
+    )
     with pytest.raises(FaceNet2ExpNetError, match="have none"):
         run_experiment(TrainConfig(**cfg, label_mode="crossentropy"), str(tmp_path / "a"), progress=False, log=print)
 

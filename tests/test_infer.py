@@ -101,7 +101,24 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
         str(shared("faces", n)) for n in ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg")
     ]
     out_csv = tmp_path / "out.csv"
-    assert main(["predict", "--model", tiny_ckpt, *photos, "--annotate", str(tmp_path / "ann"), "-o", str(out_csv), "--no-progress", "--explain", str(tmp_path / "explain")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                *photos,
+                "--annotate",
+                str(tmp_path / "ann"),
+                "-o",
+                str(out_csv),
+                "--no-progress",
+                "--explain",
+                str(tmp_path / "explain"),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out_csv)))
     assert [os.path.basename(r["source"]) for r in rows] == [os.path.basename(p) for p in photos]  # one face each
     for r in rows:
@@ -118,7 +135,24 @@ def test_predict_cli_on_photos_annotated(tiny_ckpt, tmp_path, capsys):
 def test_predict_video_one_record_per_sampled_frame(tiny_ckpt, tmp_path, capsys):
     pytest.importorskip("dlib")
     video = str(shared("faces", "single_face.mp4"))
-    assert main(["predict", "--model", tiny_ckpt, video, "--every", "12", "--format", "json", "--no-progress", "--annotate", str(tmp_path / "ann")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                video,
+                "--every",
+                "12",
+                "--format",
+                "json",
+                "--no-progress",
+                "--annotate",
+                str(tmp_path / "ann"),
+            ]
+        )
+        == 0
+    )
     records = json.loads(capsys.readouterr().out)
     from facenet2expnet.infer.media import video_info
 
@@ -144,7 +178,21 @@ def test_predict_bad_and_faceless_inputs(tiny_ckpt, tmp_path, capsys):
 def test_predict_formats_on_precropped(tiny_ckpt, tmp_path, capsys):
     for i in range(3):
         write_face(tmp_path / "crops" / f"f{i}.png", seed=i)
-    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--format", "json", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                "--no-detect",
+                str(tmp_path / "crops"),
+                "--format",
+                "json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 3 and all(r["box"] is None for r in recs)
     assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(tmp_path / "crops"), "--no-progress"]) == 0
@@ -204,8 +252,16 @@ def test_pool_rewrite_keeps_outputs_and_skips_pools_that_do_not_tile(tmp_path, o
             return self.odd(self.overlaps(self.tiles(self.conv(x)))).flatten(1)
 
     path = str(tmp_path / "pools.onnx")
-    torch.onnx.export(Net().eval(), (torch.zeros(2, 1, 16, 16),), path, input_names=["input"], output_names=["out"],
-                      dynamic_axes={"input": {0: "batch"}, "out": {0: "batch"}}, opset_version=opset, dynamo=False)  # fmt: skip
+    torch.onnx.export(
+        Net().eval(),
+        (torch.zeros(2, 1, 16, 16),),
+        path,
+        input_names=["input"],
+        output_names=["out"],
+        dynamic_axes={"input": {0: "batch"}, "out": {0: "batch"}},
+        opset_version=opset,
+        dynamo=False,
+    )
     x = np.random.default_rng(0).standard_normal((5, 1, 16, 16)).astype(np.float32)
     before = ort.InferenceSession(path).run(None, {"input": x})[0]
     done = pools_as_reduce_max(path)
@@ -256,7 +312,17 @@ def test_every_registered_model_exports_to_onnx_with_the_same_logits(tmp_path, n
             m.running_var.uniform_(0.5, 2.0)
     pp = default_preprocessing(name)
     ckpt = str(tmp_path / name)
-    save_checkpoint(model, ckpt, {"classes": [str(i) for i in range(7)], "preprocessing": pp.to_dict(), "method": "scratch", "teacher": None, "tap": None})  # fmt: skip
+    save_checkpoint(
+        model,
+        ckpt,
+        {
+            "classes": [str(i) for i in range(7)],
+            "preprocessing": pp.to_dict(),
+            "method": "scratch",
+            "teacher": None,
+            "tap": None,
+        },
+    )
     meta = export_onnx(ckpt, str(tmp_path / f"{name}.onnx"))
     x = torch.randn(3, pp.num_channels, pp.size, pp.size)
     with torch.no_grad():
@@ -291,7 +357,8 @@ def test_torch_and_onnx_backends_give_the_same_logits(tiny_ckpt, tmp_path, which
 
 
 def test_test_flip_travels_with_the_checkpoint(tmp_path):
-    """A model trained with --eval-flip scores a face by softmax(mean of its and its mirror's logits), on torch and ONNX."""
+    """A model trained with --eval-flip scores a face by softmax(mean of its and its mirror's logits), on torch and
+    ONNX."""
     torch.manual_seed(1)
     model = create_model("compact", len(CLASSES), target_shape=(128, 8, 8)).eval()
     pp = Preprocessing(size=48, channels="L", mean=(128.0,), std=(64.0,), test_flip=True)
@@ -347,7 +414,27 @@ def test_webcam_loop_with_a_camera(tiny_ckpt, tmp_path, monkeypatch, capsys):
 
     video = _synthetic_video(tmp_path / "cam.mp4")
     monkeypatch.setattr(predict, "open_webcam", lambda index: cv2.VideoCapture(str(video)))
-    assert main(["predict", "--model", tiny_ckpt, "--no-detect", "--webcam", "--every", "3", "--max-frames", "3", "--format", "json", "--annotate", str(tmp_path / "ann"), "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                "--no-detect",
+                "--webcam",
+                "--every",
+                "3",
+                "--max-frames",
+                "3",
+                "--format",
+                "json",
+                "--annotate",
+                str(tmp_path / "ann"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     recs = json.loads(capsys.readouterr().out)
     assert [r["frame"] for r in recs] == [0, 3, 6] and all(r["source"] == "webcam:0" for r in recs)
     assert (tmp_path / "ann" / "webcam_0_annotated.mp4").stat().st_size > 0
@@ -355,13 +442,30 @@ def test_webcam_loop_with_a_camera(tiny_ckpt, tmp_path, monkeypatch, capsys):
 
 def test_synthetic_video_file(tiny_ckpt, tmp_path, capsys):
     video = _synthetic_video(tmp_path / "clip.mp4", n=10)
-    assert main(["predict", "--model", tiny_ckpt, "--no-detect", str(video), "--every", "4", "--format", "json", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                tiny_ckpt,
+                "--no-detect",
+                str(video),
+                "--every",
+                "4",
+                "--format",
+                "json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert [r["frame"] for r in json.loads(capsys.readouterr().out)] == [0, 4, 8]
 
 
 @pytest.mark.slow
 def test_int8_export_of_the_bundled_model(tmp_path, capsys):
-    """`export --int8 FACES`: a quantized ONNX model (first conv, pooling and the logits' Gemm kept in float, as documented) that
+    """`export --int8 FACES`: a quantized ONNX model (first conv, pooling and the logits' Gemm kept in float, as
+    documented) that
     runs in the recognizer like the float one and agrees with it on faces it was not calibrated on (of the same kind:
     uniform noise, far outside the calibrated ranges, moves probabilities by up to ~0.26)."""
     pytest.importorskip("onnxruntime")
@@ -370,7 +474,21 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
 
     _ = [write_face(str(tmp_path / "calib" / f"{i}.png"), seed=i) for i in range(40)]
     out = str(tmp_path / "new" / "int8.onnx")  # a folder that does not exist yet is made
-    assert main(["export", "fer2013-fn2en-fast", "--onnx", out, "--int8", str(tmp_path / "calib"), "--calibration-faces", "32"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "export",
+                "fer2013-fn2en-fast",
+                "--onnx",
+                out,
+                "--int8",
+                str(tmp_path / "calib"),
+                "--calibration-faces",
+                "32",
+            ]
+        )
+        == 0
+    )
     meta = json.load(open(str(tmp_path / "new" / "int8.json")))
     q = meta["quantization"]
     assert (
@@ -390,7 +508,19 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     assert np.allclose(int8_probs.sum(1), 1, atol=1e-3)
     assert np.abs(int8_probs - float_probs).max() < 0.1
     assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.8
-    assert main(["export", "fer2013-fn2en-fast", "--onnx", str(tmp_path / "x.onnx"), "--int8", str(tmp_path / "nothing.png")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "export",
+                "fer2013-fn2en-fast",
+                "--onnx",
+                str(tmp_path / "x.onnx"),
+                "--int8",
+                str(tmp_path / "nothing.png"),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -423,7 +553,8 @@ def test_bundled_int8_model_runs_offline_like_the_float_one(tmp_path, name):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_int8_export_on_real_faces_keeps_the_accuracy(tmp_path):
-    """Calibrated on FER2013 Training faces, the int8 bundled model labels FER2013 PublicTest faces as the float one does."""
+    """Calibrated on FER2013 Training faces, the int8 bundled model labels FER2013 PublicTest faces as the float one
+    does."""
     pytest.importorskip("onnxruntime")
     import glob
 
@@ -459,7 +590,8 @@ def test_int8_model_predicts_without_importing_torch(tmp_path):
     code = (
         "import sys\n"
         "from facenet2expnet.cli import main\n"
-        f"rc = main(['predict', '--model', 'fer2013-fn2en-fast-int8', '--no-detect', '--no-progress', '--format', 'json', {face!r}])\n"
+        f"rc = main(['predict', '--model', 'fer2013-fn2en-fast-int8', '--no-detect', '--no-progress', '--format', "
+        f"'json', {face!r}])\n"
         "assert rc == 0, rc\n"
         "print('TORCH_IMPORTED' if 'torch' in sys.modules else 'TORCH_FREE')\n"
     )
@@ -473,7 +605,10 @@ def test_video_summary_on_a_real_video(tmp_path, capsys):
     """--summary: a timeline per face track, the shares of each expression and a plot, from single_face.mp4."""
     video = shared("faces", "single_face.mp4")
     out = tmp_path / "sum"
-    assert main(["predict", str(video), "--summary", str(out), "--every", "15", "--detector", "opencv", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(["predict", str(video), "--summary", str(out), "--every", "15", "--detector", "opencv", "--no-progress"])
+        == 0
+    )
     s = json.load(open(out / "single_face_summary.json"))
     rows = list(csv.DictReader(open(out / "single_face_timeline.csv")))
     assert s["faces"] == len(rows) > 0 and s["sampled_frames"] >= len({r["frame"] for r in rows})

@@ -61,10 +61,29 @@ def light_venv(tmp_path_factory):
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
     py = env_dir / "bin" / "python"
-    target = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                        "--target", target, ROOT], capture_output=True, text=True, timeout=600)  # fmt: skip
+    target = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            target,
+            ROOT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     with open(os.path.join(target, "zz_light_deps.pth"), "w") as f:  # after the package: its own copy wins
         f.write("\n".join(site.getsitepackages()) + "\n")
@@ -84,13 +103,30 @@ def test_readme_python_lines_and_predict_without_torch(light_venv, tmp_path):
         [str(py), "-c", README_LINES, photo], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
     )
     assert r.returncode == 0 and "LIGHT_OK onnx" in r.stdout, r.stderr[-3000:]
-    where = subprocess.run([str(py), "-c", "import facenet2expnet; print(facenet2expnet.__file__)"], capture_output=True,
-                           text=True, env=env, cwd=tmp_path).stdout  # fmt: skip
+    where = subprocess.run(
+        [str(py), "-c", "import facenet2expnet; print(facenet2expnet.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    ).stdout
     assert str(light_venv) in where  # the installed package ran, not the source tree
-    p = subprocess.run([*cli, "predict", photo, "--no-detect", "--format", "json", "--no-progress"],
-                       capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)  # fmt: skip
+    p = subprocess.run(
+        [*cli, "predict", photo, "--no-detect", "--format", "json", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert p.returncode == 0 and '"label"' in p.stdout, p.stderr[-3000:]
-    t = subprocess.run([*cli, "train", "--dataset", f"ckplus48:{tmp_path}", "--out", str(tmp_path / "run")],
-                       capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)  # fmt: skip
+    t = subprocess.run(
+        [*cli, "train", "--dataset", f"ckplus48:{tmp_path}", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     err = t.stderr.strip().splitlines()
     assert t.returncode == 2 and len(err) == 1 and "pip install 'facenet2expnet[train]'" in err[0], t.stderr[-2000:]

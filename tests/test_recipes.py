@@ -78,12 +78,17 @@ def test_a_recipe_with_trunk_from_runs_from_that_runs_trunk(tmp_path):
                 write_face(str(data / cls / f"S{s + 1:03d}_{c + 1:03d}_{fr + 10:08d}.png"), seed=100 * c + 10 * s + fr)
     root = tmp_path / "recipes" / "synth"
     root.mkdir(parents=True)
-    common = (f'dataset = "ckplus48:{data}"\nfolds = 3\nmax_folds = 1\narch = "fast"\nbatch_size = 8\n'
-              f'cache_dir = "{tmp_path / "cache"}"\nval_fraction = 0.34\n')  # fmt: skip
-    (root / "stage1.toml").write_text(common + 'method = "fn2en"\nstage1_epochs = 1\nstage2_epochs = 0\n'
-                                      '[recipe]\ndescription = "stage 1 alone"\n')  # fmt: skip
-    (root / "refine.toml").write_text(common + 'method = "fn2en"\nstage1_epochs = 0\nstage2_epochs = 1\n'
-                                      '[recipe]\ndescription = "from its trunk"\ntrunk_from = "synth/stage1"\n')  # fmt: skip
+    common = (
+        f'dataset = "ckplus48:{data}"\nfolds = 3\nmax_folds = 1\narch = "fast"\nbatch_size = 8\n'
+        f'cache_dir = "{tmp_path / "cache"}"\nval_fraction = 0.34\n'
+    )
+    (root / "stage1.toml").write_text(
+        common + 'method = "fn2en"\nstage1_epochs = 1\nstage2_epochs = 0\n[recipe]\ndescription = "stage 1 alone"\n'
+    )
+    (root / "refine.toml").write_text(
+        common + 'method = "fn2en"\nstage1_epochs = 0\nstage2_epochs = 1\n'
+        '[recipe]\ndescription = "from its trunk"\ntrunk_from = "synth/stage1"\n'
+    )
     runs = tmp_path / "runs"
     args = ["--runs", str(runs), "--no-progress"]
     assert main(["train", "--config", str(root / "refine.toml"), "--out", str(tmp_path / "early"), *args]) == 2

@@ -220,7 +220,8 @@ def _wait_items(driver, n, timeout=180):
 def _box_on_face(driver, item):
     """Each drawn box, in screen pixels, against the face box scaled from the photo's pixels to the shown photo."""
     return driver.execute_script(
-        """const img = arguments[0].querySelector('img'), r = img.getBoundingClientRect(), s = r.width / img.naturalWidth;
+        """const img = arguments[0].querySelector('img'), r = img.getBoundingClientRect(),
+          s = r.width / img.naturalWidth;
         return Array.from(arguments[0].querySelectorAll('.face-box')).map((b) => { const q = b.getBoundingClientRect(),
           [x0, y0] = JSON.parse(b.dataset.box); return [q.left - r.left - x0 * s, q.top - r.top - y0 * s]; });""",
         item,
@@ -332,8 +333,14 @@ def _shape(r, status: int | None = None, code: str | None = None):
 
 @pytest.fixture(scope="module")
 def strict():
-    settings = ServeSettings(detector="opencv", max_bytes=400_000, max_pixels=1_000_000, max_request_pixels=1_500_000,
-                             max_request_bytes=600_000, max_video_bytes=300_000)  # fmt: skip
+    settings = ServeSettings(
+        detector="opencv",
+        max_bytes=400_000,
+        max_pixels=1_000_000,
+        max_request_pixels=1_500_000,
+        max_request_bytes=600_000,
+        max_video_bytes=300_000,
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -362,23 +369,32 @@ def test_limits_bind_before_the_work(strict, face_png):
     _shape(r, 413, "too_many_pixels")
     assert "per request" in r.json()["error"]["message"]
     # a PNG over PIL's own bomb guard (179 MP) is over our limit too: 413, not "not an image"
-    _shape(strict.post("/v1/predict", files=[("files", ("bomb.png", _png_header(20000, 20000), "image/png"))]), 413,
-           "too_many_pixels")  # fmt: skip
+    _shape(
+        strict.post("/v1/predict", files=[("files", ("bomb.png", _png_header(20000, 20000), "image/png"))]),
+        413,
+        "too_many_pixels",
+    )
     # a file over the per-file limit names its own size
     big = b"\x89PNG" + b"0" * 450_000
     r = strict.post("/v1/predict", files=[("files", ("big.png", big, "image/png"))])
     _shape(r, 413, "file_too_large")
     assert str(len(big)) in r.json()["error"]["message"]
     # the body cap, with a Content-Length and without one (chunked: cut off while streaming)
-    _shape(strict.post("/v1/predict", content=b"x" * 700_000, headers={"content-type": "application/json"}), 413,
-           "request_too_large")  # fmt: skip
+    _shape(
+        strict.post("/v1/predict", content=b"x" * 700_000, headers={"content-type": "application/json"}),
+        413,
+        "request_too_large",
+    )
 
     def chunks():
         for _ in range(100):
             yield b"y" * 100_000
 
-    _shape(strict.post("/v1/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}),
-           413, "request_too_large")  # fmt: skip
+    _shape(
+        strict.post("/v1/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}),
+        413,
+        "request_too_large",
+    )
     assert strict.post("/v1/predict", files=[("files", ("ok.png", face_png, "image/png"))]).status_code == 200
 
 
@@ -476,10 +492,14 @@ def test_random_bodies_never_get_a_500(strict, face_png):
                 _png_header(1, 1),
                 b"GIF89a" + b"\xff" * 40,
             ]
-        ),  # fmt: skip
+        ),
     )
     json_values = st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=30),
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
         max_leaves=10,
     )
@@ -495,14 +515,22 @@ def test_random_bodies_never_get_a_500(strict, face_png):
         check(strict.post("/v1/predict", files=files) if files else strict.post("/v1/predict", data={"x": "1"}))
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(doc=st.one_of(json_values, st.fixed_dictionaries({"images": json_values}, optional={"model": json_values,
-                                                                                                 "detect": json_values})))  # fmt: skip
+    @given(
+        doc=st.one_of(
+            json_values,
+            st.fixed_dictionaries({"images": json_values}, optional={"model": json_values, "detect": json_values}),
+        )
+    )
     def json_bodies(doc):
         check(strict.post("/v1/predict", json=doc))
 
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(body=st.binary(max_size=2048), ctype=st.sampled_from(["multipart/form-data; boundary=zz", "application/json",
-                                                                  "MULTIPART/FORM-DATA", "text/plain", ""]))  # fmt: skip
+    @given(
+        body=st.binary(max_size=2048),
+        ctype=st.sampled_from(
+            ["multipart/form-data; boundary=zz", "application/json", "MULTIPART/FORM-DATA", "text/plain", ""]
+        ),
+    )
     def raw_bodies(body, ctype):
         check(strict.post("/v1/predict", content=body, headers={"content-type": ctype}))
 

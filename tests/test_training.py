@@ -44,9 +44,19 @@ def synth_root(tmp_path_factory):
 
 
 def _cfg(root, tmp_path, **kw):
-    base = dict(dataset=f"ckplus48:{root}", classes="happy,sadness,surprise", folds=4, max_folds=1, stage1_epochs=4,
-                stage2_epochs=6, batch_size=16, lr_stage1=0.05, lr_stage2=0.02, cache_dir=str(tmp_path / "cache"),
-                val_fraction=0.34)  # fmt: skip
+    base = dict(
+        dataset=f"ckplus48:{root}",
+        classes="happy,sadness,surprise",
+        folds=4,
+        max_folds=1,
+        stage1_epochs=4,
+        stage2_epochs=6,
+        batch_size=16,
+        lr_stage1=0.05,
+        lr_stage2=0.02,
+        cache_dir=str(tmp_path / "cache"),
+        val_fraction=0.34,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -166,7 +176,8 @@ def test_resume_after_interruption(synth_root, tmp_path, monkeypatch):
     assert not os.path.exists(os.path.join(run, "report.json"))
     with pytest.raises(Exception, match="--resume"):
         run_experiment(cfg, run, progress=False, log=lambda m: None)
-    # the killed invocation's epochs, as its metrics.csv recorded them, made slow: the resumed run's time must include them
+    # the killed invocation's epochs, as its metrics.csv recorded them, made slow: the resumed run's time must include
+    # them
     killed_csv = os.path.join(run, "folds", "fold_00", "metrics.csv")
     killed_rows = list(csv.DictReader(open(killed_csv, newline="")))
     assert len(killed_rows) == 3
@@ -195,7 +206,31 @@ def test_nan_loss_stops_cleanly(synth_root, tmp_path):
     cfg = _cfg(synth_root, tmp_path, lr_stage1=1e12, stage1_epochs=3)
     with pytest.raises(TrainingDivergedError, match=r"fold 0, stage1, epoch \d+: the loss became (nan|inf)"):
         run_experiment(cfg, str(tmp_path / "nan"), progress=False, log=lambda m: None)
-    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(tmp_path / "nan2"), "--folds", "4", "--max-folds", "1", "--lr-stage1", "1e12", "--stage1-epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"ckplus48:{synth_root}",
+                "--classes",
+                "happy,sadness,surprise",
+                "--out",
+                str(tmp_path / "nan2"),
+                "--folds",
+                "4",
+                "--max-folds",
+                "1",
+                "--lr-stage1",
+                "1e12",
+                "--stage1-epochs",
+                "2",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
 
 
 def test_unknown_names_list_valid_ones(synth_root, tmp_path):
@@ -231,9 +266,12 @@ def test_multiply_adds_counts_convs_and_linear_layers():
     from facenet2expnet.models import multiply_adds
 
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 2, 1, groups=2),
-        torch.nn.Flatten(), torch.nn.Linear(32, 3),
-    )  # fmt: skip
+        torch.nn.Conv2d(1, 2, 3, padding=1),
+        torch.nn.BatchNorm2d(2),
+        torch.nn.Conv2d(2, 2, 1, groups=2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, 3),
+    )
     net.train()
     assert multiply_adds(net, (1, 4, 4)) == 288 + 32 + 96 and net.training  # the mode is put back
     assert round(multiply_adds(create_model("fast", 7)) / 1e6, 1) == 18.5  # docs/models.md
@@ -267,7 +305,36 @@ def test_projection_default_comes_from_the_config_and_travels_with_the_checkpoin
 @pytest.mark.parametrize("flag, projected", [([], True), (["--no-projection"], False)])
 def test_train_cli_fast_config_projection_flag(synth_root, tmp_path, flag, projected):
     run = tmp_path / "fast"
-    assert main(["train", "--dataset", f"ckplus48:{synth_root}", "--classes", "happy,sadness,surprise", "--out", str(run), "--folds", "4", "--max-folds", "1", "--arch", "fast", "--stage1-epochs", "1", "--stage2-epochs", "1", "--batch-size", "16", "--cache-dir", str(tmp_path / "cache"), "--no-progress", *flag]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"ckplus48:{synth_root}",
+                "--classes",
+                "happy,sadness,surprise",
+                "--out",
+                str(run),
+                "--folds",
+                "4",
+                "--max-folds",
+                "1",
+                "--arch",
+                "fast",
+                "--stage1-epochs",
+                "1",
+                "--stage2-epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+                *flag,
+            ]
+        )
+        == 0
+    )
     model, meta = load_checkpoint(str(run / "folds" / "fold_00" / "best.json"))
     assert meta["arch"]["name"] == "fast" and meta["arch"]["projection"] is projected
     assert isinstance(model.project, torch.nn.Conv2d) is projected
@@ -507,7 +574,12 @@ def test_bundled_model_card_commands_parse_as_written():
 
     here = os.path.join(os.path.dirname(load_checkpoint.__code__.co_filename), "..", "pretrained")
     metas = [json.load(open(p)) for p in glob.glob(os.path.join(here, "*.json"))]
-    commands = [(m["arch"]["name"], m["card"][k]) for m in metas for k in ("command", "stage1_command") if m.get("card", {}).get(k)]  # fmt: skip
+    commands = [
+        (m["arch"]["name"], m["card"][k])
+        for m in metas
+        for k in ("command", "stage1_command")
+        if m.get("card", {}).get(k)
+    ]
     assert len(commands) >= 4  # the fast and the accurate model, each with its stage-1 command
     for arch, command in commands:
         argv = shlex.split(command)
@@ -520,8 +592,20 @@ def test_bundled_model_card_commands_parse_as_written():
 def test_refining_knobs_run_together(synth_root, tmp_path):
     """The accurate recipe's knobs and our extension train together: mixup, random erasing, label smoothing,
     warm-up, a constant schedule and the stage-1 loss kept while refining (aux_weight)."""
-    cfg = _cfg(synth_root, tmp_path, stage1_epochs=1, stage2_epochs=3, mixup=0.2, erasing=0.5, label_smoothing=0.1,
-               warmup_epochs=1, schedule="constant", aux_weight=0.5, arch="res48", target_norm="channel")  # fmt: skip
+    cfg = _cfg(
+        synth_root,
+        tmp_path,
+        stage1_epochs=1,
+        stage2_epochs=3,
+        mixup=0.2,
+        erasing=0.5,
+        label_smoothing=0.1,
+        warmup_epochs=1,
+        schedule="constant",
+        aux_weight=0.5,
+        arch="res48",
+        target_norm="channel",
+    )
     run = str(tmp_path / "knobs")
     report = run_experiment(cfg, run, progress=False, log=lambda m: None)
     rows = _metrics(run)
@@ -553,7 +637,9 @@ def test_distillation_teachers_stay_frozen_and_change_the_training(synth_root, t
     from facenet2expnet.train.distill import FrozenEnsemble
 
     teacher_run = str(tmp_path / "teacher")
-    run_experiment(_cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2), teacher_run, progress=False, log=lambda m: None)  # fmt: skip
+    run_experiment(
+        _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2), teacher_run, progress=False, log=lambda m: None
+    )
     teacher_ckpt = os.path.join(teacher_run, "folds", "fold_00", "best.json")
     before = {k: v.clone() for k, v in load_checkpoint(teacher_ckpt)[0].state_dict().items()}
 
@@ -574,10 +660,19 @@ def test_distillation_teachers_stay_frozen_and_change_the_training(synth_root, t
     import unittest.mock as mock
 
     plain, distilled = str(tmp_path / "plain"), str(tmp_path / "distilled")
-    run_experiment(_cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2), plain, progress=False, log=lambda m: None)  # fmt: skip
+    run_experiment(
+        _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2), plain, progress=False, log=lambda m: None
+    )
     with mock.patch.object(FrozenEnsemble, "load", side_effect=spy), mock.patch.object(loop, "_sgd", spy_sgd):
-        cfg = _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2, distill_from=[teacher_ckpt, teacher_ckpt],
-                   distill_weight=0.7, distill_temperature=3.0)  # fmt: skip
+        cfg = _cfg(
+            synth_root,
+            tmp_path,
+            method="scratch",
+            stage2_epochs=2,
+            distill_from=[teacher_ckpt, teacher_ckpt],
+            distill_weight=0.7,
+            distill_temperature=3.0,
+        )
         run_experiment(cfg, distilled, progress=False, log=lambda m: None)
     ens = seen["ens"]
     assert len(ens.models) == 2 and all(not m.training for m in ens.models)
@@ -592,8 +687,12 @@ def test_distillation_teachers_stay_frozen_and_change_the_training(synth_root, t
     assert saved["config"]["distill_from"] == [teacher_ckpt, teacher_ckpt]
 
     with pytest.raises(FaceNet2ExpNetError, match="are not this run's"):
-        run_experiment(_cfg(synth_root, tmp_path, method="scratch", classes="happy,surprise",
-                            distill_from=[teacher_ckpt]), str(tmp_path / "x1"), progress=False, log=lambda m: None)  # fmt: skip
+        run_experiment(
+            _cfg(synth_root, tmp_path, method="scratch", classes="happy,surprise", distill_from=[teacher_ckpt]),
+            str(tmp_path / "x1"),
+            progress=False,
+            log=lambda m: None,
+        )
     with pytest.raises(FaceNet2ExpNetError, match="ONNX export"):
         FrozenEnsemble.load(["fer2013-fn2en-fast-int8"], ["a"], None)
     with pytest.raises(FaceNet2ExpNetError, match="probe"):

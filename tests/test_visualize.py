@@ -52,8 +52,18 @@ def tiny_runs(tmp_path_factory):
                 Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(p)
     runs = []
     for method in ("fn2en", "scratch"):
-        cfg = TrainConfig(dataset=f"ckplus48:{root}", classes="happy,surprise", method=method, folds=3, max_folds=1,
-                          stage1_epochs=2, stage2_epochs=2, batch_size=8, cache_dir=str(base / "cache"), val_fraction=0.5)  # fmt: skip
+        cfg = TrainConfig(
+            dataset=f"ckplus48:{root}",
+            classes="happy,surprise",
+            method=method,
+            folds=3,
+            max_folds=1,
+            stage1_epochs=2,
+            stage2_epochs=2,
+            batch_size=8,
+            cache_dir=str(base / "cache"),
+            val_fraction=0.5,
+        )
         run_experiment(cfg, str(base / method), progress=False, log=lambda m: None)
         runs.append(str(base / method))
     return runs
@@ -62,7 +72,10 @@ def tiny_runs(tmp_path_factory):
 @pytest.mark.slow
 def test_visualize_writes_every_figure(tiny_runs, tmp_path, capsys):
     out = tmp_path / "figs"
-    assert main(["visualize", tiny_runs[0], "--compare", tiny_runs[1], "--units", "3", "--top-k", "3", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(["visualize", tiny_runs[0], "--compare", tiny_runs[1], "--units", "3", "--top-k", "3", "--out", str(out)])
+        == 0
+    )
     expected = {
         "confusion_recall.png": (1290, 430),
         "curves_fn2en.png": (1500, 420),

@@ -218,7 +218,8 @@ def cmd_export(args) -> int:
     if not args.int8:
         meta = export_onnx(path, args.onnx, opset=args.opset, test_flip=args.test_flip)
         print(
-            f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input {meta['preprocessing']['size']} px)"
+            f"wrote {args.onnx} and its metadata ({len(meta['classes'])} classes, input "
+            f"{meta['preprocessing']['size']} px)"
         )
         return 0
     from .export.onnx_quantize import calibration_files, export_int8
@@ -226,7 +227,8 @@ def cmd_export(args) -> int:
     faces = calibration_files(args.int8, args.calibration_faces)
     meta = export_int8(path, args.onnx, faces, opset=args.opset, test_flip=args.test_flip)
     print(
-        f"wrote {args.onnx} (int8, calibrated on {len(faces)} faces; kept in float: {', '.join(meta['quantization']['kept_in_float'])}) "
+        f"wrote {args.onnx} (int8, calibrated on {len(faces)} faces; kept in float: "
+        f"{', '.join(meta['quantization']['kept_in_float'])}) "
         "and its metadata"
     )
     return 0
@@ -256,12 +258,18 @@ def cmd_serve(args) -> int:
     from .models.pretrained import DEFAULT_MODEL
     from .serve.app import ServeSettings, create_app
 
-    settings = ServeSettings(models=args.model or [DEFAULT_MODEL], detector=args.detector, max_bytes=int(args.max_mb * 2**20),
-                             max_pixels=int(args.max_megapixels * 1e6), max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                             max_request_bytes=int(args.max_request_mb * 2**20),
-                             max_request_pixels=int(args.max_request_megapixels * 1e6),
-                             max_video_bytes=int(args.max_video_mb * 2**20),
-                             cors=args.cors or [])  # fmt: skip
+    settings = ServeSettings(
+        models=args.model or [DEFAULT_MODEL],
+        detector=args.detector,
+        max_bytes=int(args.max_mb * 2**20),
+        max_pixels=int(args.max_megapixels * 1e6),
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_request_bytes=int(args.max_request_mb * 2**20),
+        max_request_pixels=int(args.max_request_megapixels * 1e6),
+        max_video_bytes=int(args.max_video_mb * 2**20),
+        cors=args.cors or [],
+    )
     from .models.pretrained import resolve_model
 
     for m in settings.models:  # a wrong name is one error line here, not a failed start-up inside uvicorn
@@ -381,8 +389,12 @@ def _add_train_command(sub) -> None:
         default="runs",
         help="where a --config recipe's trunk_from run and prepare cache are found (RUNS/<recipe>; default runs)",
     )
-    p.add_argument("--nproc", type=int, help="start N processes on this machine through torch's launcher (torchrun); "
-                   "see --parallel and docs/distributed.md")  # fmt: skip
+    p.add_argument(
+        "--nproc",
+        type=int,
+        help="start N processes on this machine through torch's launcher (torchrun); "
+        "see --parallel and docs/distributed.md",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars (the per-epoch lines stay)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
@@ -452,9 +464,14 @@ def _add_predict_command(sub) -> None:
     p.add_argument(
         "--explain", metavar="DIR", help="write a Grad-CAM figure of each image's faces into DIR (images only)"
     )
-    p.add_argument("--summary", metavar="DIR", nargs="?", const="summaries",
-                   help="videos: stream them into a timeline CSV per face track, expression shares (JSON) and a plot in DIR "
-                   "(default ./summaries), with memory constant in the video's length, instead of printing every record")  # fmt: skip
+    p.add_argument(
+        "--summary",
+        metavar="DIR",
+        nargs="?",
+        const="summaries",
+        help="videos: stream them into a timeline CSV per face track, expression shares (JSON) and a plot in DIR "
+        "(default ./summaries), with memory constant in the video's length, instead of printing every record",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_predict)
 
@@ -503,10 +520,13 @@ def _add_visualize_command(sub) -> None:
 
 
 def _add_serve_command(sub) -> None:
-    p = sub.add_parser("serve", help="a local REST API (/v1/predict) and web page (/) for the recognizer",
-                       description="FastAPI + uvicorn. Binds to 127.0.0.1 unless --host says otherwise. Photos stay in "
-                                   "memory; a video (POST /v1/video) is written to a temporary file, which OpenCV "
-                                   "reads, and deleted when its summary is ready.")  # fmt: skip
+    p = sub.add_parser(
+        "serve",
+        help="a local REST API (/v1/predict) and web page (/) for the recognizer",
+        description="FastAPI + uvicorn. Binds to 127.0.0.1 unless --host says otherwise. Photos stay in "
+        "memory; a video (POST /v1/video) is written to a temporary file, which OpenCV "
+        "reads, and deleted when its summary is ready.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -588,8 +608,11 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:  # the light install (no torch): say which extra brings the module
         if (exc.name or "").split(".")[0] not in TRAIN_EXTRA:
             raise
-        print(f"error: `facenet2expnet {argv_command(argv)}` needs {exc.name}, which the light install leaves out: "
-              "pip install 'facenet2expnet[train]'", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: `facenet2expnet {argv_command(argv)}` needs {exc.name}, which the light install leaves out: "
+            "pip install 'facenet2expnet[train]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -18,10 +18,14 @@ def _table(records: list[dict], classes: list[str]) -> str:
     from .formatting import format_table
 
     rows = [
-        {**r["probabilities"], "src": os.path.basename(str(r.get("source", "")))[:20] + (f"#{r['frame']}" if "frame" in r else ""),
-         "face": r["face"], "label": r["label"]}
+        {
+            **r["probabilities"],
+            "src": os.path.basename(str(r.get("source", "")))[:20] + (f"#{r['frame']}" if "frame" in r else ""),
+            "face": r["face"],
+            "label": r["label"],
+        }
         for r in records
-    ]  # fmt: skip
+    ]
     cols = [("src", "source", "<s", 28), ("face", "face", "d", 4), ("label", "label", "<s", 9)]
     return format_table(rows, cols + [(c, c[:8], ".3f", 8) for c in classes])
 

@@ -47,7 +47,8 @@ def dataset_info(ds: Dataset, protocol: str | None = None, folds: int = 10, seed
 def format_info(info: dict) -> str:
     lines = [
         f"{info['kind']} at {info['root']}",
-        f"  images {info['images']}   subjects {info['subjects']}   sequences {info['sequences']}   classes {len(info['classes'])}",
+        f"  images {info['images']}   subjects {info['subjects']}   sequences {info['sequences']}   classes "
+        f"{len(info['classes'])}",
     ]
     width = max(len(c) for c in info["classes"])
     lines.append("  per class:")

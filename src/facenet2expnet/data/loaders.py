@@ -303,7 +303,8 @@ def _find_file(kind: str, root: str, names: list[str], what: str) -> str:
 
 @register("tfd")
 def load_tfd(root: str, size: int = 48) -> Dataset:
-    """Toronto Face Database: ``TFD_48x48.mat`` or ``TFD_96x96.mat`` with ``images``, ``labs_ex``, ``labs_id``, ``folds``.
+    """Toronto Face Database: ``TFD_48x48.mat`` or ``TFD_96x96.mat`` with ``images``, ``labs_ex``, ``labs_id``,
+    ``folds``.
 
     Only the labelled part (``labs_ex`` > 0) is used. ``folds`` is N x 5 with 1 = train,
     2 = valid, 3 = test for each of the 5 official folds; it travels in ``Sample.meta``.
@@ -431,7 +432,8 @@ def load_fer2013(root: str) -> Dataset:
                 usage = row["Usage"].strip().lower()
                 if usage not in _FER_USAGE:
                     raise DatasetLayoutError(
-                        f"fer2013: {csv_path} row {i + 2} has Usage {row['Usage']!r}; expected Training, PublicTest or PrivateTest"
+                        f"fer2013: {csv_path} row {i + 2} has Usage {row['Usage']!r}; expected Training, PublicTest "
+                        f"or PrivateTest"
                     )
                 samples.append(
                     Sample(
@@ -462,7 +464,8 @@ def load_fer2013(root: str) -> Dataset:
                     split = "privatetest"
                 else:
                     raise DatasetLayoutError(
-                        f"fer2013: test file {path} starts with neither PublicTest_ nor PrivateTest_, so its split is unknown"
+                        f"fer2013: test file {path} starts with neither PublicTest_ nor PrivateTest_, so its split "
+                        f"is unknown"
                     )
                 samples.append(Sample(label=label, path=path, split=split))
     return Dataset(kind, root, class_names, samples, problems, official_splits=("train", "publictest", "privatetest"))
@@ -497,9 +500,13 @@ def load_ferplus(root: str) -> Dataset:
         votes = _ferplus_votes(os.path.join(folder, "votes.csv"), folder)
         if votes is None:
             problems.append(
-                Problem("no-votes", folder, "no votes.csv: majority labels only (label modes probability and "
-                        "crossentropy need the votes), and train duplicates are not marked")
-            )  # fmt: skip
+                Problem(
+                    "no-votes",
+                    folder,
+                    "no votes.csv: majority labels only (label modes probability and "
+                    "crossentropy need the votes), and train duplicates are not marked",
+                )
+            )
         _, folders, probs = _class_folders(kind, folder, class_names)
         problems += probs
         for label, class_dir, _ in folders:
@@ -549,7 +556,8 @@ def _ferplus_votes(path: str, folder: str) -> dict | None:
 
 @register("rafdb")
 def load_rafdb(root: str, variant: str = "aligned") -> Dataset:
-    """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` and ``Image/aligned/*_aligned.jpg`` (or ``Image/original``)."""
+    """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` and ``Image/aligned/*_aligned.jpg`` (or
+    ``Image/original``)."""
     kind = "rafdb"
     label_file = os.path.join(root, "EmoLabel", "list_patition_label.txt")
     img_dir = os.path.join(root, "Image", variant)

@@ -182,7 +182,8 @@ def _split_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float
     test_name = "test" if "test" in present else ("val" if "val" in present else None)
     if "train" not in present or test_name is None:
         raise FaceNet2ExpNetError(
-            f"{ds.kind} has no official train/test split (found splits: {sorted(present) or 'none'}); use --protocol subject-kfold"
+            f"{ds.kind} has no official train/test split (found splits: {sorted(present) or 'none'}); use --protocol "
+            f"subject-kfold"
         )
     train_all = np.flatnonzero(splits == "train")
     if test_name == "test" and "val" in present:

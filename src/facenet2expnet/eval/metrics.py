@@ -75,8 +75,14 @@ def paired_comparison(a, b) -> dict:
     if a.shape != b.shape or a.size < 2:
         raise ValueError(f"paired comparison needs two equal-length series of 2+ folds, got {a.shape} and {b.shape}")
     d = a - b
-    out = {"folds": int(d.size), "mean_diff": float(d.mean()), "std_diff": float(d.std(ddof=1)),
-           "wins": int((d > 0).sum()), "ties": int((d == 0).sum()), "losses": int((d < 0).sum())}  # fmt: skip
+    out = {
+        "folds": int(d.size),
+        "mean_diff": float(d.mean()),
+        "std_diff": float(d.std(ddof=1)),
+        "wins": int((d > 0).sum()),
+        "ties": int((d == 0).sum()),
+        "losses": int((d < 0).sum()),
+    }
     if np.allclose(d, d[0]):  # no spread: t is undefined
         out.update(t=None, p_t=None)
     else:
@@ -101,5 +107,11 @@ def mcnemar(correct_a, correct_b) -> dict:
     a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
     n = a_only + b_only
     p = float(stats.binomtest(a_only, n, 0.5).pvalue) if n else 1.0
-    return {"n": int(a.size), "acc_a": float(a.mean()), "acc_b": float(b.mean()), "a_only": a_only, "b_only": b_only,
-            "p_mcnemar": p}  # fmt: skip
+    return {
+        "n": int(a.size),
+        "acc_a": float(a.mean()),
+        "acc_b": float(b.mean()),
+        "a_only": a_only,
+        "b_only": b_only,
+        "p_mcnemar": p,
+    }

@@ -88,13 +88,15 @@ def plot_confusion(cm, class_names: list[str], path: str, title: str) -> None:
 
 def write_report(run_dir: str, report: dict) -> None:
     atomic_write_json(os.path.join(run_dir, "report.json"), report)
-    title = f"{report['method']} on {report['dataset']} ({report['protocol']}): {100 * report['accuracy_mean']:.2f}% mean accuracy"
+    acc = 100 * report["accuracy_mean"]
+    title = f"{report['method']} on {report['dataset']} ({report['protocol']}): {acc:.2f}% mean accuracy"
     plot_confusion(report["confusion_matrix"], report["classes"], os.path.join(run_dir, "confusion_matrix.png"), title)
     lines = [
         f"# {report['method']} on {report['dataset']}",
         "",
         f"- protocol: {report['protocol']}, {len(report['folds'])} fold(s)",
-        f"- accuracy: **{100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}** (mean ± std over folds); "
+        f"- accuracy: **{100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}** (mean ± std over "
+        f"folds); "
         f"pooled over all test samples {100 * report['accuracy_pooled']:.2f}%",
     ]
     for k in ("command", "notes", "seconds"):
@@ -139,12 +141,23 @@ def compare_runs(run_dirs: list[str]) -> tuple[str, list[dict]]:
         )
     classes = list(rows[0]["per_class_recall"]) if rows else []
     cells = [
-        {**r, "acc": 100 * r["accuracy_mean"], "std": 100 * r["accuracy_std"],
-         **{c: None if r["per_class_recall"].get(c) is None else 100 * r["per_class_recall"][c] for c in classes}}
+        {
+            **r,
+            "acc": 100 * r["accuracy_mean"],
+            "std": 100 * r["accuracy_std"],
+            **{c: None if r["per_class_recall"].get(c) is None else 100 * r["per_class_recall"][c] for c in classes},
+        }
         for r in rows
-    ]  # fmt: skip
-    cols = [("method", "method", "<s", 10), ("dataset", "dataset", "<s", 10), ("protocol", "protocol", "<s", 14),
-            ("folds", "folds", "d", 5), ("acc", "accuracy %", ".2f"), ("std", "± std", ".2f", 6),
-            ("stage1_val_r2", "st.1 R²", ".3f", 8), ("stage1_val_cos", "st.1 cos", ".3f", 8)]  # fmt: skip
+    ]
+    cols = [
+        ("method", "method", "<s", 10),
+        ("dataset", "dataset", "<s", 10),
+        ("protocol", "protocol", "<s", 14),
+        ("folds", "folds", "d", 5),
+        ("acc", "accuracy %", ".2f"),
+        ("std", "± std", ".2f", 6),
+        ("stage1_val_r2", "st.1 R²", ".3f", 8),
+        ("stage1_val_cos", "st.1 cos", ".3f", 8),
+    ]
     cols += [(c, c[:8], ".1f", 8) for c in classes]
     return format_table(cells, cols), rows

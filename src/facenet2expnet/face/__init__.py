@@ -1,4 +1,5 @@
-"""Faces in the wild: detection (BlazeFace CNN, the default; dlib HOG; OpenCV Haar), 5-point alignment, and ``prepare``."""
+"""Faces in the wild: detection (BlazeFace CNN, the default; dlib HOG; OpenCV Haar), 5-point alignment, and
+``prepare``."""
 
 from . import blazeface  # noqa: F401  (registers the "blazeface" detector)
 from .align import align_face, landmarks_from_box

@@ -31,7 +31,8 @@ def anchors() -> np.ndarray:
 
 
 def letterbox(rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-    """The photo scaled into a 192 x 192 square, padded with black: (1 x 192 x 192 x 3 float in [-1, 1], scale, pad x, pad y)."""
+    """The photo scaled into a 192 x 192 square, padded with black: (1 x 192 x 192 x 3 float in [-1, 1], scale, pad x,
+    pad y)."""
     h, w = rgb.shape[:2]
     scale = INPUT / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
@@ -85,8 +86,9 @@ class BlazeFaceDetector(FaceDetector):
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise FaceNet2ExpNetError("the blazeface detector needs ai-edge-litert: `pip install ai-edge-litert`, "
-                                      "or use --detector dlib") from None  # fmt: skip
+            raise FaceNet2ExpNetError(
+                "the blazeface detector needs ai-edge-litert: `pip install ai-edge-litert`, or use --detector dlib"
+            ) from None
         self._net = Interpreter(model_path=MODEL, num_threads=1)
         self._net.allocate_tensors()
         self._in = self._net.get_input_details()[0]["index"]

@@ -101,7 +101,8 @@ class OnnxBackend:
 
 
 def load_backend(name_or_path: str | None = None, threads: int | None = None, device: str = "cpu") -> Backend:
-    """Resolve and load: an .onnx file runs on onnxruntime (CPU), a checkpoint on torch (on ``device``: cpu, cuda[:N], auto)."""
+    """Resolve and load: an .onnx file runs on onnxruntime (CPU), a checkpoint on torch (on ``device``: cpu, cuda[:N],
+    auto)."""
     path = resolve_model(name_or_path)
     return OnnxBackend(path, threads=threads) if path.endswith(".onnx") else TorchBackend(path, device=device)
 

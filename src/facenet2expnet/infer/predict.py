@@ -128,8 +128,9 @@ def _video(recognizer, path, every, annotate, result, max_frames, capture=None, 
         result["annotated"].append(out)
 
 
-def video_summary(recognizer, path: str, every: int, out_dir: str, max_frames: int | None = None,
-                  plot: bool = True) -> dict:  # fmt: skip
+def video_summary(
+    recognizer, path: str, every: int, out_dir: str, max_frames: int | None = None, plot: bool = True
+) -> dict:
     """Stream a video's sampled frames into its timeline, shares and plot (nothing kept per frame).
 
     -> the summary, with ``series`` (the plot's data: mean probabilities over time) added."""
@@ -185,8 +186,11 @@ def summary(result: dict) -> str:
         lines.append(f"annotated: {a}")
     for v in result.get("summaries", []):
         top = max(v["share"], key=v["share"].get) if v["faces"] else "no face"
-        lines.append(f"summary of {v['video']}: {v['faces']} faces in {v['sampled_frames']} sampled frames, {v['tracks']} track(s), "
-                     f"mostly {top}; files: {', '.join(v['files'].values())}")  # fmt: skip
+        lines.append(
+            f"summary of {v['video']}: {v['faces']} faces in {v['sampled_frames']} sampled frames, {v['tracks']} "
+            f"track(s), "
+            f"mostly {top}; files: {', '.join(v['files'].values())}"
+        )
     for a in result.get("explained", []):
         lines.append(f"explained: {a}")
     return "\n".join(lines)

@@ -84,7 +84,8 @@ class ExpressionRecognizer:
             self._own_detector()
 
     def _own_detector(self):
-        """This recognizer's face detector and the lock that lets one input at a time use it (a detector keeps state)."""
+        """This recognizer's face detector and the lock that lets one input at a time use it (a detector keeps
+        state)."""
         with _LOAD_LOCK:
             if "detector_" not in self.__dict__:
                 from ..face import create_detector
@@ -121,7 +122,8 @@ class ExpressionRecognizer:
         return [f for f, _ in found], [c for _, c in found]
 
     def probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
-        """Faces x classes probabilities: softmax of the logits (of the mean of a face's and its mirror's with test_flip)."""
+        """Faces x classes probabilities: softmax of the logits (of the mean of a face's and its mirror's with
+        test_flip)."""
         if not chips:
             return np.zeros((0, len(self.classes_)), np.float32)
         pp = self.preprocessing_

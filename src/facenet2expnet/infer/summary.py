@@ -128,12 +128,17 @@ class VideoSummary:
         os.replace(self._tmp, self.paths["timeline.csv"])
         share = (self.counts / max(self.faces, 1)).round(4)
         summary = {
-            "video": self.path, "sampled_frames": self.frames, "faces": self.faces, "tracks": len(self.track_counts),
+            "video": self.path,
+            "sampled_frames": self.frames,
+            "faces": self.faces,
+            "tracks": len(self.track_counts),
             "share": dict(zip(self.classes, share.tolist())),
-            "per_track": {str(t): {"faces": int(c.sum()), "share": dict(zip(self.classes, (c / c.sum()).round(4).tolist()))}
-                          for t, c in sorted(self.track_counts.items())},
+            "per_track": {
+                str(t): {"faces": int(c.sum()), "share": dict(zip(self.classes, (c / c.sum()).round(4).tolist()))}
+                for t, c in sorted(self.track_counts.items())
+            },
             "files": {k: os.path.basename(v) for k, v in self.paths.items()},
-        }  # fmt: skip
+        }
         atomic_write_json(self.paths["summary.json"], summary)
         if plot:
             self._plot()

@@ -39,13 +39,19 @@ def describe_bundled() -> list[dict]:
         onnx = os.path.exists(base + ".onnx")
         weights = base + (".onnx" if onnx else ".safetensors")
         card = meta.get("card") or {}
-        rows.append({
-            "name": name, "runtime": "onnxruntime, int8" if meta.get("quantization") else "onnxruntime" if onnx else "torch",
-            "net": meta["arch"].get("name", meta["arch"].get("kind", "")), "classes": len(meta["classes"]),
-            "dataset": card.get("dataset"), "accuracy": card.get("accuracy"), "notes": card.get("notes", ""),
-            "mib": round(os.path.getsize(weights) / 2**20, 1) if os.path.exists(weights) else None,
-            "default_for": ["from_pretrained(), predict, serve"] if name == DEFAULT_MODEL else [],
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "runtime": "onnxruntime, int8" if meta.get("quantization") else "onnxruntime" if onnx else "torch",
+                "net": meta["arch"].get("name", meta["arch"].get("kind", "")),
+                "classes": len(meta["classes"]),
+                "dataset": card.get("dataset"),
+                "accuracy": card.get("accuracy"),
+                "notes": card.get("notes", ""),
+                "mib": round(os.path.getsize(weights) / 2**20, 1) if os.path.exists(weights) else None,
+                "default_for": ["from_pretrained(), predict, serve"] if name == DEFAULT_MODEL else [],
+            }
+        )
     return rows
 
 

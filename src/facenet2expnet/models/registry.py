@@ -100,10 +100,14 @@ def describe_models(num_classes: int = 7) -> list[dict]:
     rows = []
     for name in list_models():
         model, pp = create_model(name, num_classes), default_preprocessing(name)
-        rows.append({
-            "name": name, "input": f"{pp.size} px {pp.channels}", "multiply_adds": multiply_adds(model),
-            "parameters": sum(p.numel() for p in model.parameters()),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "input": f"{pp.size} px {pp.channels}",
+                "multiply_adds": multiply_adds(model),
+                "parameters": sum(p.numel() for p in model.parameters()),
+            }
+        )
     return rows
 
 

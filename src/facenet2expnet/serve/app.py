@@ -193,7 +193,8 @@ class Service:
             self._detectors.put(det)
 
     def predict(self, images: list[tuple[str, bytes]], model: str | None, detect: bool = True) -> dict:
-        """[(name, bytes)] -> the response body. Runs in a worker thread. ``detect=False``: each image is one face crop."""
+        """[(name, bytes)] -> the response body. Runs in a worker thread. ``detect=False``: each image is one face
+        crop."""
         name, rec = self.recognizer(model)
         if not images:
             raise BadInput(
@@ -249,23 +250,45 @@ class Service:
                 f.write(data)
             del data
             try:
-                s = video_summary(rec, path, options.get("every", 10), os.path.join(tmp, "out"),
-                                  max_frames=self.settings.video_max_frames, plot=False)  # fmt: skip
+                s = video_summary(
+                    rec,
+                    path,
+                    options.get("every", 10),
+                    os.path.join(tmp, "out"),
+                    max_frames=self.settings.video_max_frames,
+                    plot=False,
+                )
             except FaceNet2ExpNetError as exc:
                 raise BadInput(400, "not_a_video", f"{name}: {exc}".replace(path, name)) from None
         s.pop("files")
         return {"model": model, "classes": rec.classes_, "video": name, **{**s, "video": name}}
 
     def models(self) -> dict:
-        return {"default": self.default, "models": [
-            {"name": n, "classes": r.classes_, "preprocessing": r.preprocessing_.to_dict(), "backend": r.backend_.kind,
-             "arch": (r.meta_.get("arch") or {}).get("name"), "card": r.meta_.get("card")}
-            for n, r in self.recognizers.items()
-        ]}  # fmt: skip
+        return {
+            "default": self.default,
+            "models": [
+                {
+                    "name": n,
+                    "classes": r.classes_,
+                    "preprocessing": r.preprocessing_.to_dict(),
+                    "backend": r.backend_.kind,
+                    "arch": (r.meta_.get("arch") or {}).get("name"),
+                    "card": r.meta_.get("card"),
+                }
+                for n, r in self.recognizers.items()
+            ],
+        }
 
 
-ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-               415: "unsupported_media_type", 422: "invalid_request"}  # fmt: skip
+ERROR_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
 
 
 def error_response(status: int, code: str, message: str):
@@ -295,9 +318,15 @@ def create_app(settings: ServeSettings | None = None):
         yield
         service.stop()
 
-    app = FastAPI(title="facenet2expnet", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Facial expression recognition: one record per face (box, landmarks, label, probabilities). "
-                              "Errors: {\"error\": {\"code\", \"message\"}} with a 4xx status.")  # fmt: skip
+    app = FastAPI(
+        title="facenet2expnet",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Facial expression recognition: one record per face (box, landmarks, label, probabilities). "
+        'Errors: {"error": {"code", "message"}} with a 4xx status.',
+    )
     app.state.service = service
     if settings.cors:
         from fastapi.middleware.cors import CORSMiddleware
@@ -354,8 +383,12 @@ def _add_origin_check(app, settings: ServeSettings) -> None:
         if origin is not None and not origin_allowed(
             origin, request.headers.get("host"), request.url.scheme, settings.cors
         ):
-            return error_response(403, "cross_origin", f"requests from {origin} are refused: this server answers its "
-                                  "own page and non-browser clients; start it with --cors ORIGIN to allow that origin")  # fmt: skip
+            return error_response(
+                403,
+                "cross_origin",
+                f"requests from {origin} are refused: this server answers its "
+                "own page and non-browser clients; start it with --cors ORIGIN to allow that origin",
+            )
         return await call_next(request)
 
 
@@ -405,44 +438,130 @@ def _add_docs(app) -> None:
     @app.get("/docs", include_in_schema=False)
     def docs():
         if swagger_ui_path is None:
-            return HTMLResponse("<p>Interactive docs need <code>pip install swagger-ui-bundle</code>; the API is "
-                                "described in <a href='/openapi.json'>/openapi.json</a>.</p>")  # fmt: skip
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="facenet2expnet API",
-                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs/assets/swagger-ui.css", swagger_favicon_url="/favicon.ico")  # fmt: skip
+            return HTMLResponse(
+                "<p>Interactive docs need <code>pip install swagger-ui-bundle</code>; the API is "
+                "described in <a href='/openapi.json'>/openapi.json</a>.</p>"
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="facenet2expnet API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
 
 
 # ---- the request bodies and responses, for /openapi.json (the handlers read the body themselves, within limits)
-_FACE = {"type": "object", "properties": {
-    "source": {"type": "string"}, "face": {"type": "integer"},
-    "box": {"type": "array", "items": {"type": "number"}, "nullable": True, "description": "x0, y0, x1, y1 in pixels"},
-    "landmarks": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}, "nullable": True},
-    "detection_score": {"type": "number", "nullable": True}, "label": {"type": "string"},
-    "probabilities": {"type": "object", "additionalProperties": {"type": "number"}}}}  # fmt: skip
-_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-    "code": {"type": "string"}, "message": {"type": "string"}}}}}  # fmt: skip
-_OPTIONS = {"model": {"type": "string", "description": "a loaded model's name (GET /v1/models); default: the first"},
-            "detect": {"type": "boolean", "description": "false: each image is already a face crop", "default": True}}  # fmt: skip
-PREDICT_OPENAPI = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}, **_OPTIONS}}},
-    "application/json": {"schema": {"type": "object", "required": ["images"], "properties": {
-        "images": {"type": "array", "items": {"type": "string", "description": "base64 (line breaks and a "
-                                                                                 "data: URL prefix allowed)"}},
-        **_OPTIONS}}}}}}  # fmt: skip
-VIDEO_OPENAPI = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary"}, "model": _OPTIONS["model"],
-        "every": {"type": "integer", "description": "score every Nth frame (default 10)"}}}}}}}  # fmt: skip
+_FACE = {
+    "type": "object",
+    "properties": {
+        "source": {"type": "string"},
+        "face": {"type": "integer"},
+        "box": {
+            "type": "array",
+            "items": {"type": "number"},
+            "nullable": True,
+            "description": "x0, y0, x1, y1 in pixels",
+        },
+        "landmarks": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}, "nullable": True},
+        "detection_score": {"type": "number", "nullable": True},
+        "label": {"type": "string"},
+        "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+}
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
+    },
+}
+_OPTIONS = {
+    "model": {"type": "string", "description": "a loaded model's name (GET /v1/models); default: the first"},
+    "detect": {"type": "boolean", "description": "false: each image is already a face crop", "default": True},
+}
+PREDICT_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        **_OPTIONS,
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {
+                                "type": "string",
+                                "description": "base64 (line breaks and a data: URL prefix allowed)",
+                            },
+                        },
+                        **_OPTIONS,
+                    },
+                }
+            },
+        },
+    }
+}
+VIDEO_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "model": _OPTIONS["model"],
+                        "every": {"type": "integer", "description": "score every Nth frame (default 10)"},
+                    },
+                }
+            }
+        },
+    }
+}
 RESPONSES = {
-    200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
-        "model": {"type": "string"}, "classes": {"type": "array", "items": {"type": "string"}},
-        "results": {"type": "array", "items": {"type": "object", "properties": {
-            "image": {"type": "string"}, "faces": {"type": "array", "items": _FACE}}}}}}}}},
-    **{code: {"description": why, "content": {"application/json": {"schema": _ERROR}}} for code, why in (
-        (400, "bad input (not an image, broken body, unknown field)"), (403, "a cross-origin request"),
-        (404, "unknown model"), (413, "over a size or pixel limit"), (415, "not multipart or JSON"))},
-}  # fmt: skip
+    200: {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "model": {"type": "string"},
+                        "classes": {"type": "array", "items": {"type": "string"}},
+                        "results": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"image": {"type": "string"}, "faces": {"type": "array", "items": _FACE}},
+                            },
+                        },
+                    },
+                }
+            }
+        }
+    },
+    **{
+        code: {"description": why, "content": {"application/json": {"schema": _ERROR}}}
+        for code, why in (
+            (400, "bad input (not an image, broken body, unknown field)"),
+            (403, "a cross-origin request"),
+            (404, "unknown model"),
+            (413, "over a size or pixel limit"),
+            (415, "not multipart or JSON"),
+        )
+    },
+}
 
 
 MEDIA_TYPES = ("multipart/form-data", "application/json")
@@ -485,8 +604,9 @@ async def _multipart(request, body: bytes, settings: ServeSettings) -> tuple[lis
     async def stream():
         yield body
 
-    parser = MultiPartParser(request.headers, stream(), max_files=settings.max_files, max_fields=len(OPTIONS) + 4,
-                             max_part_size=64 * 1024)  # fmt: skip
+    parser = MultiPartParser(
+        request.headers, stream(), max_files=settings.max_files, max_fields=len(OPTIONS) + 4, max_part_size=64 * 1024
+    )
     parser.spool_max_size = len(body) + 1  # every file part stays in memory: the body is capped already
     try:
         form = await parser.parse()
@@ -502,8 +622,12 @@ async def _multipart(request, body: bytes, settings: ServeSettings) -> tuple[lis
         ) from None
     unknown = sorted(set(form.keys()) - {"files", *OPTIONS})
     if unknown:
-        raise BadInput(400, "unknown_field", f"unknown form field(s) {', '.join(map(repr, unknown))}; "
-                       f"send images as 'files', and optionally {', '.join(OPTIONS)}")  # fmt: skip
+        raise BadInput(
+            400,
+            "unknown_field",
+            f"unknown form field(s) {', '.join(map(repr, unknown))}; "
+            f"send images as 'files', and optionally {', '.join(OPTIONS)}",
+        )
     images = []
     for i, f in enumerate(form.getlist("files")):
         if isinstance(f, str):

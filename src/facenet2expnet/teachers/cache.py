@@ -116,8 +116,18 @@ def extract_features(
         dist.barrier()  # every rank looked before any rank writes
         if done:
             return FeatureStore(path)
-        _extract_sharded(teacher, dataset, path, _new_meta(key, parts, dataset, shape, teacher), shape, batch_size, dtype,
-                         dist, progress, log)  # fmt: skip
+        _extract_sharded(
+            teacher,
+            dataset,
+            path,
+            _new_meta(key, parts, dataset, shape, teacher),
+            shape,
+            batch_size,
+            dtype,
+            dist,
+            progress,
+            log,
+        )
         return FeatureStore(path)
     if _valid_complete(path, parts, verify_checksum):
         return FeatureStore(path)
@@ -188,8 +198,14 @@ def _open_partial(path: str, parts: dict, shape: tuple, log) -> tuple:
 
 
 def _new_meta(key: str, parts: dict, dataset: Dataset, shape: tuple, teacher: Teacher) -> dict:
-    return {"key": key, "key_parts": parts, "keys": sample_keys(dataset), "tap_shape": shape[2:],
-            "teacher": teacher.describe(), "complete": False}  # fmt: skip
+    return {
+        "key": key,
+        "key_parts": parts,
+        "keys": sample_keys(dataset),
+        "tap_shape": shape[2:],
+        "teacher": teacher.describe(),
+        "complete": False,
+    }
 
 
 @torch.no_grad()

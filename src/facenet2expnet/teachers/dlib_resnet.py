@@ -40,7 +40,16 @@ LEVELS = (
     ("level0", 256, 1, True),
 )
 TAPS = ("stem", "level4", "level3", "level2", "level1", "level0", "pooled", "embedding")
-TAP_SHAPES_150 = {"stem": (32, 35, 35), "level4": (32, 35, 35), "level3": (64, 17, 17), "level2": (128, 8, 8), "level1": (256, 4, 4), "level0": (256, 2, 2), "pooled": (256,), "embedding": (128,)}  # fmt: skip
+TAP_SHAPES_150 = {
+    "stem": (32, 35, 35),
+    "level4": (32, 35, 35),
+    "level3": (64, 17, 17),
+    "level2": (128, 8, 8),
+    "level1": (256, 4, 4),
+    "level0": (256, 2, 2),
+    "pooled": (256,),
+    "embedding": (128,),
+}
 
 
 class ScaleShift(nn.Module):

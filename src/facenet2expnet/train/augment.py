@@ -1,4 +1,5 @@
-"""Batch augmentation in torch: flips, shifts, crops (scale), rotations, random erasing and mixup, from a seeded generator."""
+"""Batch augmentation in torch: flips, shifts, crops (scale), rotations, random erasing and mixup, from a seeded
+generator."""
 
 from __future__ import annotations
 

@@ -151,10 +151,16 @@ class TrainConfig:
     # ---- where it runs (docs/distributed.md)
     device: str = opt("auto", "auto (CUDA where available), cpu, cuda or cuda:N", group="runtime")
     amp: bool = opt(False, "bf16 mixed precision (autocast) on CUDA; no effect on CPU", group="runtime")
-    parallel: str = opt("data", "under torchrun: data (one model, DistributedDataParallel) or folds (rank r trains "
-                        "folds i with i % world == r)", ("data", "folds"), group="runtime")  # fmt: skip
-    sync_bn: bool = opt(False, "data-parallel: BatchNorm statistics over the global batch (matches one process)",
-                        group="runtime")  # fmt: skip
+    parallel: str = opt(
+        "data",
+        "under torchrun: data (one model, DistributedDataParallel) or folds (rank r trains "
+        "folds i with i % world == r)",
+        ("data", "folds"),
+        group="runtime",
+    )
+    sync_bn: bool = opt(
+        False, "data-parallel: BatchNorm statistics over the global batch (matches one process)", group="runtime"
+    )
     # ---- baselines and plumbing
     probe_C: list = opt([0.001, 0.01, 0.1, 1.0], "probe: inverse regularization strengths tried on validation")
     cache_dir: str = opt("cache/teacher", "teacher feature stores (reused across runs)")
@@ -339,7 +345,15 @@ def config_from_args(args, base: dict | None = None) -> TrainConfig:
 
         fields, meta = read_recipe(args.config)
         given = {f.name for f in fields_of(args)}  # what the command line sets wins over what the recipe resolves
-        d.update(resolve(args.config, fields, meta, getattr(args, "runs", None) or "runs",
-                         trunk="init_trunk" not in given, prepare="dataset" not in given))  # fmt: skip
+        d.update(
+            resolve(
+                args.config,
+                fields,
+                meta,
+                getattr(args, "runs", None) or "runs",
+                trunk="init_trunk" not in given,
+                prepare="dataset" not in given,
+            )
+        )
     d.update({f.name: getattr(args, f.name) for f in fields_of(args)})
     return TrainConfig.from_dict(d, source="command line")

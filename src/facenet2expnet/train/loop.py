@@ -189,9 +189,18 @@ class Refine:
 
     name, selects = "stage2", True
 
-    def __init__(self, cfg: TrainConfig, fold: Fold, images, labels: np.ndarray, pp: Preprocessing,
-                 teacher: TeacherTargets | None, dist: Dist, ensemble: FrozenEnsemble | None = None,
-                 votes: np.ndarray | None = None):  # fmt: skip
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        fold: Fold,
+        images,
+        labels: np.ndarray,
+        pp: Preprocessing,
+        teacher: TeacherTargets | None,
+        dist: Dist,
+        ensemble: FrozenEnsemble | None = None,
+        votes: np.ndarray | None = None,
+    ):
         self.cfg, self.fold, self.images, self.labels, self.pp, self.dist = cfg, fold, images, labels, pp, dist
         self.y = torch.from_numpy(labels)
         self.targets = LabelTargets(labels, cfg.label_mode, votes)  # what the loss trains against (train/labels.py)
@@ -307,7 +316,8 @@ def train_epoch(stage, net, opt, order: torch.Tensor, desc: str, gen, cfg: Train
             loss, correct, n = stage.loss(net, x, idx.numpy(), mirrored.numpy(), gen)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
-                f"{desc}: the loss became {loss.item()}; training stopped. Lower the learning rate (--lr-stage1/--lr-stage2) "
+                f"{desc}: the loss became {loss.item()}; training stopped. Lower the learning rate "
+                f"(--lr-stage1/--lr-stage2) "
                 "or use --target-norm channel; the last good checkpoint is kept and --resume continues from it."
             )
         opt.zero_grad(set_to_none=True)
@@ -325,8 +335,9 @@ def train_epoch(stage, net, opt, order: torch.Tensor, desc: str, gen, cfg: Train
     }
 
 
-def run_stage(stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: TrainConfig, on_best, progress: bool,
-              log) -> None:  # fmt: skip
+def run_stage(
+    stage, si: int, model, fold: Fold, gen, state: TrainState, cfg: TrainConfig, on_best, progress: bool, log
+) -> None:
     """Drive ``stage`` from the epoch ``state`` says, checkpointing after every epoch."""
     opt = stage.optimizer(model)
     start = state.start_epoch(si, opt)
@@ -399,7 +410,8 @@ def train_fold(
     state = TrainState(fold_dir, METRIC_FIELDS, dist)
     if resume and state.load(model, gen) and dist.is_main:
         log(
-            f"fold {fold.index}: resuming at {stages[min(state.stage_index, len(stages) - 1)].name} epoch {state.epoch + 1}"
+            f"fold {fold.index}: resuming at {stages[min(state.stage_index, len(stages) - 1)].name} epoch "
+            f"{state.epoch + 1}"
         )
 
     def save_best(epoch: int, row: dict) -> None:
@@ -502,9 +514,11 @@ def load_trunk(model, path: str) -> None:
     bad = sorted(set(ours) ^ set(theirs)) + [k for k in ours if k in theirs and ours[k].shape != theirs[k].shape]
     if bad:
         raise FaceNet2ExpNetError(
-            f"--init-trunk {path}: its trunk ({meta['arch'].get('name')}, tap {meta['arch'].get('target_shape')}) does not match "
+            f"--init-trunk {path}: its trunk ({meta['arch'].get('name')}, tap {meta['arch'].get('target_shape')}) "
+            f"does not match "
             f"this run's ({getattr(model, 'arch', {}).get('name')}, tap {list(getattr(model, 'target_shape', []))}); "
-            f"differing weights: {', '.join(bad[:5])}. Use the same --arch, --layer and --projection as the pre-training run."
+            f"differing weights: {', '.join(bad[:5])}. Use the same --arch, --layer and --projection as the "
+            f"pre-training run."
         )
     model.load_state_dict(theirs, strict=False)
 

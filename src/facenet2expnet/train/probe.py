@@ -12,7 +12,8 @@ from ..files import atomic_write_json
 
 
 def probe_fold(fold: Fold, features, labels: np.ndarray, Cs, fold_dir: str, seed: int = 0, log=print) -> dict:
-    """Standardize (training statistics only), fit multinomial logistic regression for each C, keep the best on validation."""
+    """Standardize (training statistics only), fit multinomial logistic regression for each C, keep the best on
+    validation."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 

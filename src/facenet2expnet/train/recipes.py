@@ -29,7 +29,9 @@ def read_recipe(path: str) -> tuple[dict, dict]:
     fields, meta = read_config_file(path, with_recipe=True)
     unknown = sorted(set(meta) - set(META_KEYS))
     if unknown:
-        raise FaceNet2ExpNetError(f"{path}: unknown [recipe] key(s) {', '.join(unknown)}; known: {', '.join(META_KEYS)}")
+        raise FaceNet2ExpNetError(
+            f"{path}: unknown [recipe] key(s) {', '.join(unknown)}; known: {', '.join(META_KEYS)}"
+        )
     return fields, meta
 
 
@@ -41,8 +43,12 @@ def recipes_root(path: str) -> str:
 def recipe_path(name: str, root: str) -> str:
     path = os.path.join(root, name + ".toml")
     if not os.path.exists(path):
-        known = sorted(os.path.relpath(os.path.join(d, f), root)[:-5] for d, _, fs in os.walk(root) for f in fs
-                       if f.endswith(".toml"))  # fmt: skip
+        known = sorted(
+            os.path.relpath(os.path.join(d, f), root)[:-5]
+            for d, _, fs in os.walk(root)
+            for f in fs
+            if f.endswith(".toml")
+        )
         raise FaceNet2ExpNetError(f"no recipe {name!r} ({path}); recipes: {', '.join(known)}")
     return path
 

@@ -111,7 +111,8 @@ def run_experiment(
 
 
 def run_folds(cfg: TrainConfig, inp: "Inputs", out_dir: str, resume: bool, progress: bool, log, dist: Dist) -> list:
-    """Every fold: one after another (each data-parallel over the ranks), or spread over the ranks (``parallel = folds``)."""
+    """Every fold: one after another (each data-parallel over the ranks), or spread over the ranks (``parallel =
+    folds``)."""
     if cfg.parallel == "folds" and dist.world > 1:
         mine = [f for f in inp.folds if f.index % dist.world == dist.rank]
         for fold in mine:  # this rank trains its folds alone, and writes them
@@ -157,14 +158,16 @@ def _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finishe
         summary = {"pretrain_only": True, **record, "folds": results}
         atomic_write_json(os.path.join(out_dir, "pretrain.json"), summary)
         log(
-            f"stage-1 pre-training done: trunk(s) in {out_dir}/folds/fold_XX/trunk.json; start fn2en from one with --init-trunk"
+            f"stage-1 pre-training done: trunk(s) in {out_dir}/folds/fold_XX/trunk.json; start fn2en from one with "
+            f"--init-trunk"
         )
         return summary
     return _write_run_report(cfg, inp, results, record, out_dir, log)
 
 
 def check_names(cfg: TrainConfig) -> None:
-    """Every name a config gives (dataset kind and root, expression net, teacher and its tap) exists, or a named error."""
+    """Every name a config gives (dataset kind and root, expression net, teacher and its tap) exists, or a named
+    error."""
     from ..errors import UnknownNameError
     from ..teachers import TEACHERS
 
@@ -190,7 +193,8 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
     folds = make_folds(ds, cfg.protocol, folds=cfg.folds, seed=cfg.seed, val_fraction=cfg.val_fraction)
     folds = folds[: cfg.max_folds] if cfg.max_folds else folds
     log(
-        f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} fold(s)"
+        f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} "
+        f"fold(s)"
     )
     check_names(cfg)  # the tap is checked for every method, scratch included (it sizes its trunk from the tap)
     spec = TEACHERS[cfg.teacher]
@@ -208,8 +212,9 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
             from ..teachers.cache import extract_features
 
             t0 = time.time()
-            store = extract_features(teacher.to(dist.device if dist else "cpu"), ds, cfg.cache_dir, progress=progress,
-                                     log=log, dist=dist)  # fmt: skip
+            store = extract_features(
+                teacher.to(dist.device if dist else "cpu"), ds, cfg.cache_dir, progress=progress, log=log, dist=dist
+            )
             inp.cache_seconds = time.time() - t0
             if not np.array_equal(store.rows(ds), np.arange(len(ds))):
                 raise FaceNet2ExpNetError(f"feature store {store.path} is not in dataset order; delete it and rerun")
@@ -247,10 +252,21 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
         from .loop import train_fold
 
         r = train_fold(
-            cfg, fold, inp.images, inp.ds.labels, inp.ds.class_names, fold_dir, targets=inp.targets,
-            tap_shape=inp.tap_shape, teacher_desc=inp.teacher_desc, resume=resume, progress=progress, log=log, dist=dist,
+            cfg,
+            fold,
+            inp.images,
+            inp.ds.labels,
+            inp.ds.class_names,
+            fold_dir,
+            targets=inp.targets,
+            tap_shape=inp.tap_shape,
+            teacher_desc=inp.teacher_desc,
+            resume=resume,
+            progress=progress,
+            log=log,
+            dist=dist,
             votes=inp.votes,
-        )  # fmt: skip
+        )
     if r is not None and not cfg.pretrain_only:
         log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
     return r

@@ -21,7 +21,8 @@ def _save(fig, path: str) -> str:
 
 
 def neuron_grid(panels: list[dict], class_names: list[str], path: str, title: str) -> str:
-    """panels: one per model: {"name", "units": [{"unit", "selectivity", "patches": [HxW(x3) uint8], "labels": [int]}], "score"}.
+    """panels: one per model: {"name", "units": [{"unit", "selectivity", "patches": [HxW(x3) uint8], "labels": [int]}],
+    "score"}.
 
     Each row is a unit: its top patches, then the class histogram of those patches.
     """

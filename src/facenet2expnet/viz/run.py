@@ -278,7 +278,8 @@ def _index_html(out: str, figs, scores, runs) -> None:
             rows += f"<tr><td>{html.escape(model)}</td><td>silhouette by {by}</td><td>{val:.3f}</td></tr>\n"
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>facenet2expnet: figures</title>
-<style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto}} img{{max-width:100%;border:1px solid #ddd}} td,th{{padding:4px 10px}}</style>
+<style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto}} img{{max-width:100%;border:1px solid #ddd}}
+td,th{{padding:4px 10px}}</style>
 </head><body>
 <h1>facenet2expnet figures</h1>
 <p>Runs: {", ".join(html.escape(r) for r in runs)} (fold {scores.get("fold")}).</p>
@@ -298,5 +299,6 @@ def _link_report(run_dir: str, out: str, figs) -> None:
     links = "\n".join(f"- [{t}]({os.path.relpath(p, run_dir)})" for t, p in figs)
     atomic_write_text(
         path,
-        f"{text}\n\n## Figures\n\n{links}\n- [all figures]({os.path.relpath(os.path.join(out, 'index.html'), run_dir)})\n",
+        f"{text}\n\n## Figures\n\n{links}\n- [all "
+        f"figures]({os.path.relpath(os.path.join(out, 'index.html'), run_dir)})\n",
     )
