@@ -252,11 +252,10 @@ def cmd_visualize(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    import uvicorn
-
-    from .models.pretrained import DEFAULT_MODEL
-    from .serve.app import ServeSettings, create_app
+def serve_settings(args):
+    """`serve`'s flags -> ServeSettings, every model name resolved (a wrong one is one error line, here)."""
+    from .models.pretrained import DEFAULT_MODEL, resolve_model
+    from .serve.app import ServeSettings
 
     settings = ServeSettings(
         models=args.model or [DEFAULT_MODEL],
@@ -270,10 +269,17 @@ def cmd_serve(args) -> int:
         max_video_bytes=int(args.max_video_mb * 2**20),
         cors=args.cors or [],
     )
-    from .models.pretrained import resolve_model
-
-    for m in settings.models:  # a wrong name is one error line here, not a failed start-up inside uvicorn
+    for m in settings.models:
         resolve_model(m)
+    return settings
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .serve.app import create_app
+
+    settings = serve_settings(args)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"warning: serving on {args.host}: reachable from other machines; there is no authentication",

@@ -625,8 +625,9 @@ def load_jaffe(root: str) -> Dataset:
 def load_folder(root: str, subject_pattern: str | None = None, classes=None) -> Dataset:
     """Generic ``<class>/<image>`` folders (class names as given, sorted), searched recursively.
 
-    ``subject_pattern``: a regex whose first group, matched against the file name, is the
-    subject id (needed for subject-independent folds), e.g. ``r"^(\\w+?)_"``.
+    Subjects (for subject-independent folds and leave-one-subject-out) come from a folder per person,
+    ``<class>/<subject>/<image>``, or from ``subject_pattern``: a regex whose first group, matched against the
+    file name, is the subject id, e.g. ``r"^(\\w+?)_"``. Images directly in a class folder have no subject.
     """
     kind = "folder"
     class_names, folders, problems = _class_folders(kind, root, list(classes) if classes else None, aliases=False)
@@ -640,6 +641,8 @@ def load_folder(root: str, subject_pattern: str | None = None, classes=None) -> 
                 if not m:
                     raise DatasetLayoutError(f"folder: subject_pattern {subject_pattern!r} does not match {path}")
                 subject = m.group(1)
+            elif os.path.dirname(os.path.relpath(path, folder)):  # <class>/<subject>/...: the person's folder
+                subject = os.path.relpath(path, folder).split(os.sep)[0]
             samples.append(Sample(label=label, path=path, subject=subject))
     return Dataset(kind, root, class_names, samples, problems)
 

@@ -116,7 +116,10 @@ def subject_kfold(ds: Dataset, k: int = 10, seed: int = 0, val_fraction: float =
 
 def leave_one_subject_out(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
     if not ds.has_subjects:
-        raise FaceNet2ExpNetError(f"{ds.kind} has no subject ids; leave-one-subject-out needs them")
+        raise FaceNet2ExpNetError(
+            f"{ds.kind} has no subject ids; leave-one-subject-out needs them (for your own photos: one folder per "
+            "person inside each class folder, <class>/<person>/<image>)"
+        )
     subjects = np.array(ds.subjects)
     folds = []
     for f, s in enumerate(sorted(set(ds.subjects))):
