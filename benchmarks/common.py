@@ -20,7 +20,7 @@ def parse_args(ap):
         action="store_true",
         help="run from a tree with uncommitted changes (recorded in the results as allow_dirty)",
     )
-    args = parse_args(ap)
+    args = ap.parse_args()
     CODE["version"], CODE["allow_dirty"] = code_version(), args.allow_dirty
     if CODE["version"].endswith("+dirty") and not args.allow_dirty:
         raise SystemExit(
