@@ -1,6 +1,11 @@
 """Copy a run's selected checkpoint into the package as a bundled model (safetensors + JSON).
 
     .venv/bin/python scripts/bundle_model.py runs/fer2013/fn2en_fast --name fer2013-fn2en-fast
+    .venv/bin/python scripts/bundle_model.py runs/fer2013/stage1_res48_40ep --trunk --name fn2en-res48-trunk
+
+``--trunk`` bundles a stage-1 run's trunk instead (its head was never trained, so it is left out, and the weights
+are stored in float16): a starting point for ``train --init-trunk NAME``, never a recognizer. Its card gives the
+data, epochs, CPU-hours and the held-out R² and cosine of its last epoch.
 
 The JSON keeps everything `load_checkpoint` needs (architecture, classes, preprocessing,
 teacher and tap) plus a short card: data, protocol, accuracy and the command that made it.
@@ -24,9 +29,13 @@ def main():
     ap.add_argument(
         "--face-padding", type=float, help="alignment padding for photos (how loosely the training crops frame a face)"
     )
+    ap.add_argument("--trunk", action="store_true", help="bundle a stage-1 run's trunk (for --init-trunk)")
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "src", "facenet2expnet", "pretrained"))
     args = ap.parse_args()
+    if args.trunk:
+        return bundle_trunk(args)
     src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "best")
-    dst = os.path.join(ROOT, "src", "facenet2expnet", "pretrained", args.name)
+    dst = os.path.join(args.out_dir, args.name)
     meta = json.load(open(src + ".json"))
     report_path = os.path.join(args.run_dir, "report.json")
     if os.path.exists(report_path):
@@ -65,6 +74,44 @@ def main():
     atomic_write_json(dst + ".json", meta)
     size = os.path.getsize(dst + ".safetensors") / 2**20
     print(f"bundled {dst} ({size:.1f} MiB), accuracy {100 * report['accuracy_mean']:.2f}%")
+
+
+def bundle_trunk(args) -> None:
+    """RUN/folds/fold_XX/trunk -> OUT_DIR/NAME.{safetensors,json}: the trunk's weights in float16, a card from
+    RUN/pretrain.json."""
+    from safetensors.torch import load_file, save_file
+
+    src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "trunk")
+    summary = json.load(open(os.path.join(args.run_dir, "pretrain.json")))
+    fold = summary["folds"][args.fold]
+    meta = json.load(open(src + ".json"))
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in load_file(src + ".safetensors").items()
+               if not k.startswith("head.")}  # fmt: skip
+    cfg = meta["config"]
+    meta.update(name=args.name, trunk_only=True)
+    meta["card"] = {
+        "kind": "stage1-trunk",
+        "dataset": cfg["dataset"].split(":")[0],
+        "data": f"{fold['n_train']} training faces and their mirrors, labels unused",
+        "epochs": cfg["stage1_epochs"],
+        "cpu_hours": round(summary["seconds"] / 3600, 2),
+        "val_r2": fold.get("stage1_val_r2"),
+        "val_cos": fold.get("stage1_val_cos"),
+        "train_r2": fold.get("stage1_train_r2"),
+        "teacher": (meta.get("teacher") or {}).get("name"),
+        "tap": meta.get("tap"),
+        "accuracy": None,
+        "notes": "a stage-1 trunk (no trained head): start fn2en from it with --init-trunk",
+        "command": summary.get("command"),
+    }
+    meta = json.loads(portable(json.dumps(meta), ROOT))
+    dst = os.path.join(args.out_dir, args.name)
+    os.makedirs(args.out_dir, exist_ok=True)
+    save_file(weights, dst + ".safetensors.tmp")
+    os.replace(dst + ".safetensors.tmp", dst + ".safetensors")
+    atomic_write_json(dst + ".json", meta)
+    size = os.path.getsize(dst + ".safetensors") / 2**20
+    print(f"bundled {dst} ({size:.1f} MiB), held-out R² {meta['card']['val_r2']}")
 
 
 if __name__ == "__main__":

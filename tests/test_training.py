@@ -716,3 +716,35 @@ def test_random_erasing_and_mixup():
     mixed, perm, lam = mixup_pairs(a, gen, alpha=0.4)
     assert 0.0 <= lam <= 1.0 and sorted(perm.tolist()) == list(range(8))
     torch.testing.assert_close(mixed, lam * a + (1 - lam) * a[perm])
+
+
+def test_a_bundled_stage1_trunk_starts_runs_and_is_no_recognizer(synth_root, tmp_path):
+    """scripts/bundle_model.py --trunk: the trunk in float16 without its (untrained) head and a card; --init-trunk
+    takes it and copies its weights (to float16 rounding); the recognizer refuses it with the command to use."""
+    import subprocess
+    import sys
+
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.infer import ExpressionRecognizer
+    from facenet2expnet.train.loop import build_model, load_trunk
+
+    pre = str(tmp_path / "pre")
+    run_experiment(
+        _cfg(synth_root, tmp_path, stage1_epochs=1, stage2_epochs=0), pre, progress=False, log=lambda m: None
+    )
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "bundle_model.py")
+    out = tmp_path / "pretrained"
+    r = subprocess.run([sys.executable, script, pre, "--trunk", "--name", "t", "--out-dir", str(out)],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.load(open(out / "t.json"))["card"]
+    assert card["kind"] == "stage1-trunk" and card["epochs"] == 1 and card["val_r2"] is not None
+    trunk, _ = load_checkpoint(str(out / "t.json"))
+    original, _ = load_checkpoint(os.path.join(pre, "folds", "fold_00", "trunk.json"))
+    model, _ = build_model(_cfg(synth_root, tmp_path), 3, (128, 8, 8))
+    load_trunk(model, str(out / "t.json"))
+    for k, v in original.state_dict().items():
+        if not k.startswith("head.") and v.is_floating_point():
+            assert torch.allclose(model.state_dict()[k], v, rtol=1e-3, atol=1e-3), k
+    with pytest.raises(FaceNet2ExpNetError, match="stage-1 trunk"):
+        ExpressionRecognizer.from_pretrained(str(out / "t.json"))

@@ -52,6 +52,11 @@ class TorchBackend:
         from ..models.registry import load_checkpoint
 
         model, meta = load_checkpoint(path)
+        if meta.get("trunk_only"):
+            raise FaceNet2ExpNetError(
+                f"{path} is a stage-1 trunk (its head was never trained), not a recognizer: start a training run "
+                f"from it with `facenet2expnet train --init-trunk {meta.get('name') or path} ...`"
+            )
         self.device = resolve_device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.path, self.meta = path, meta

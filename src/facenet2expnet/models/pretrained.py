@@ -28,6 +28,15 @@ def bundled_names() -> list[str]:
     return sorted(f[:-5] for f in os.listdir(here) if f.endswith(".json")) if os.path.isdir(here) else []
 
 
+# (int8, ONNX, stage-1 trunk) -> how a bundled model runs
+RUNTIMES = {
+    (True, True, False): "onnxruntime, int8",
+    (False, True, False): "onnxruntime",
+    (False, False, False): "torch",
+    (False, False, True): "torch, stage-1 trunk",
+}
+
+
 def describe_bundled() -> list[dict]:
     """One row per model shipped in the package: its runtime, net, card accuracy, size and whether it is a default."""
     from ..files import read_json
@@ -42,7 +51,7 @@ def describe_bundled() -> list[dict]:
         rows.append(
             {
                 "name": name,
-                "runtime": "onnxruntime, int8" if meta.get("quantization") else "onnxruntime" if onnx else "torch",
+                "runtime": RUNTIMES[(bool(meta.get("quantization")), onnx, bool(meta.get("trunk_only")))],
                 "net": meta["arch"].get("name", meta["arch"].get("kind", "")),
                 "classes": len(meta["classes"]),
                 "dataset": card.get("dataset"),

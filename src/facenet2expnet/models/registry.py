@@ -142,6 +142,9 @@ def load_checkpoint(path: str):
     with open(base + ".json") as f:
         meta = json.load(f)
     model = build_from_arch(meta["arch"])
-    model.load_state_dict(load_file(base + ".safetensors"))
+    # a bundled stage-1 trunk stores no head (it was never trained) and float16 weights, copied into float32 here
+    missing, _ = model.load_state_dict(load_file(base + ".safetensors"), strict=not meta.get("trunk_only"))
+    if missing and any(not k.startswith("head.") for k in missing):
+        raise FaceNet2ExpNetError(f"checkpoint {base}: weights missing for {', '.join(missing[:5])}")
     model.eval()
     return model, meta
