@@ -46,3 +46,50 @@ def test_readme_quotes_numbers_only_from_its_generated_block(render):
     outside = text.split(render.README_BEGIN)[0] + text.split(render.README_END)[1]
     stray = sorted(set(re.findall(r"\d+(?:\.\d+)?%", outside)) - PAPER)
     assert not stray, f"percentages in the README outside the generated results block: {stray}"
+
+
+# numbers that come from outside this project's runs, each with its source in the text beside it
+EXTERNAL = PAPER | {"99.38%"}  # dlib's reported LFW accuracy (docs/teachers.md)
+
+
+def _json_numbers() -> set:
+    """Every number of every results JSON and bundled-model card, as fractions and as percentages, rounded to
+    0-3 decimals; and the mean of every list of numbers (the docs quote means of per-fold lists)."""
+    import glob
+    import json
+
+    out = set()
+
+    def walk(v):
+        if isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+            nums = [x for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)]
+            if nums:
+                walk(sum(nums) / len(nums))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.update(round(f * float(v), d) for f in (1, 100) for d in range(4))
+
+    paths = glob.glob(os.path.join(ROOT, "benchmarks", "results", "*.json"))
+    paths += glob.glob(os.path.join(ROOT, "src", "facenet2expnet", "pretrained", "*.json"))
+    for path in paths:
+        walk(json.load(open(path)))
+    return out
+
+
+def test_every_percentage_in_the_docs_is_in_a_results_json():
+    """A percentage in docs/*.md (the generated benchmarks.md aside) is a value of a committed JSON (or the mean of
+    one of its lists), or one of the few external numbers named beside it."""
+    known = _json_numbers()
+    stray = []
+    for path in DOCS[1:]:
+        if path.endswith("benchmarks.md"):
+            continue
+        for n, line in enumerate(open(path), 1):
+            for m in re.finditer(r"(\d+\.(\d+))%", line):
+                if m.group(0) not in EXTERNAL and round(float(m.group(1)), len(m.group(2))) not in known:
+                    stray.append(f"{os.path.relpath(path, ROOT)}:{n} {m.group(0)}")
+    assert not stray, "percentages with no JSON source: " + ", ".join(stray)
