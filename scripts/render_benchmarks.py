@@ -642,8 +642,8 @@ def readme_results() -> list[str]:
         "| benchmark (protocol) | FaceNet2ExpNet here | baselines here | the paper |",
         "|---|---:|---|---:|",
         f"| CK+48, 7 classes (10 subject-independent folds) | {_pct_of(ck[0], m('res48_fn2en_fer_stage1_trunk_lr01'))} "
-        f"| scratch {_pct_of(ck[0], m('res48_scratch'))}, finetuned face net {_pct_of(ck[0], m('finetune_15ep_lr0005'))} "
-        "| |",
+        f"| scratch {_pct_of(ck[0], m('res48_scratch'))}, finetuned face net "
+        f"{_pct_of(ck[0], m('finetune_15ep_lr0005'))} | |",
         f"| CK+48, 6 classes (the same folds) | {_pct_of(ck[0], m('ck6_res48_fn2en_fer_stage1_trunk_lr01'))} "
         f"| scratch {_pct_of(ck[0], m('ck6_res48_scratch'))}, finetuned face net "
         f"{_pct_of(ck[0], m('ck6_finetune_15ep_lr0005'))} | 98.6% |",
