@@ -598,28 +598,32 @@ async def _read_images(request, settings: ServeSettings) -> tuple[list[tuple[str
     return images, _checked_options(options)
 
 
-async def _multipart(request, body: bytes, settings: ServeSettings) -> tuple[list, dict]:
+async def parse_form(request, body: bytes, max_files: int, max_fields: int):
+    """A capped, already read multipart body -> its form, every file part in memory; a broken body is a 400, one
+    with more files than ``max_files`` a 413."""
     from starlette.formparsers import MultiPartException, MultiPartParser
 
     async def stream():
         yield body
 
     parser = MultiPartParser(
-        request.headers, stream(), max_files=settings.max_files, max_fields=len(OPTIONS) + 4, max_part_size=64 * 1024
+        request.headers, stream(), max_files=max_files, max_fields=max_fields, max_part_size=64 * 1024
     )
     parser.spool_max_size = len(body) + 1  # every file part stays in memory: the body is capped already
     try:
-        form = await parser.parse()
+        return await parser.parse()
     except MultiPartException as exc:
         if "Too many files" in str(exc):
-            raise BadInput(
-                413, "too_many_files", f"over the limit of {settings.max_files} images per request"
-            ) from None
+            raise BadInput(413, "too_many_files", f"over the limit of {max_files} files per request") from None
         raise BadInput(400, "bad_multipart", f"the multipart body could not be read: {exc}") from None
     except (ValueError, KeyError, UnicodeDecodeError) as exc:
         raise BadInput(
             400, "bad_multipart", f"the multipart body could not be read ({exc.__class__.__name__})"
         ) from None
+
+
+async def _multipart(request, body: bytes, settings: ServeSettings) -> tuple[list, dict]:
+    form = await parse_form(request, body, settings.max_files, len(OPTIONS) + 4)
     unknown = sorted(set(form.keys()) - {"files", *OPTIONS})
     if unknown:
         raise BadInput(
@@ -651,17 +655,7 @@ async def _read_video(request, settings: ServeSettings) -> tuple[str, bytes, dic
             415, "unsupported_media_type", f"send the video as multipart/form-data, not {ctype or 'nothing'}"
         )
     body = await read_body(request, settings.max_video_bytes + 2**16)
-    from starlette.formparsers import MultiPartException, MultiPartParser
-
-    async def stream():
-        yield body
-
-    parser = MultiPartParser(request.headers, stream(), max_files=1, max_fields=4, max_part_size=64 * 1024)
-    parser.spool_max_size = len(body) + 1  # in memory until written for OpenCV
-    try:
-        form = await parser.parse()
-    except (MultiPartException, ValueError, KeyError, UnicodeDecodeError) as exc:
-        raise BadInput(400, "bad_multipart", f"the multipart body could not be read ({exc})") from None
+    form = await parse_form(request, body, max_files=1, max_fields=4)
     f = form.get("file")
     if f is None or isinstance(f, str):
         raise BadInput(400, "no_video", "send the video as the multipart file field 'file'")
