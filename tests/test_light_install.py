@@ -1,6 +1,7 @@
 """The light install (`pip install facenet2expnet`, no [train] extra): the README's first Python lines and `predict`
 run, and torch is never imported; what needs torch says which extra to install, in one line."""
 
+import importlib.util
 import os
 import site
 import subprocess
@@ -75,7 +76,8 @@ def light_venv(tmp_path_factory):
             "install",
             "--quiet",
             "--no-deps",
-            "--no-build-isolation",
+            # build with this venv's setuptools where it has one (offline); else pip fetches it from the registry
+            *(["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []),
             "--target",
             target,
             ROOT,
