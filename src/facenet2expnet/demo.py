@@ -35,6 +35,7 @@ def run_demo(data: str | None = None, input: str | None = None, out: str = "demo
     from .infer import ExpressionRecognizer
     from .infer.media import draw_faces
     from .infer.predict import run_predict, summary
+    from .models.pretrained import DEFAULT_MODEL
 
     rec = ExpressionRecognizer.from_pretrained()
     os.makedirs(out, exist_ok=True)
@@ -60,7 +61,7 @@ def run_demo(data: str | None = None, input: str | None = None, out: str = "demo
         print(f"wrote {png}")
     print(_table(records, rec.classes_))
     path = os.path.join(out, "predictions.json")
-    atomic_write_json(path, {"model": rec.meta_.get("name", "bundled"), "classes": rec.classes_, "records": records})
+    atomic_write_json(path, {"model": rec.model or DEFAULT_MODEL, "classes": rec.classes_, "records": records})
     print(f"wrote {path}")
     if not records:
         print("no face found in the demo photos", file=sys.stderr)
