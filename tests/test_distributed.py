@@ -45,6 +45,12 @@ def _train(tiny, out, cache, nproc=1, extra=(), env=None):
         "fast",
         "--stage1-epochs",
         "1",
+        # SGD: Adam (the stage-1 default) divides each step by the gradient's running scale, which turns the
+        # ranks' float32 rounding of near-zero gradients into visible weight differences (3e-5 after one epoch)
+        "--stage1-optimizer",
+        "sgd",
+        "--lr-stage1",
+        "0.05",
         *(() if "--batch-size" in extra else ("--batch-size", "8")),
         "--dropout",
         "0",
