@@ -549,7 +549,13 @@ def _add_serve_command(sub) -> None:
     )
     p.add_argument("--max-video-mb", type=float, default=64.0, help="upload limit per video, MB (default 64)")
     p.add_argument("--max-batch", type=int, default=32, help="faces per forward pass across concurrent requests")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests (ms)")
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=0.0,
+        help="how long a batch waits for more requests (ms; default 0: what is queued goes at once; a wait pays "
+        "only where a forward pass is slow, as for a large model)",
+    )
     p.add_argument(
         "--cors", action="append", metavar="ORIGIN", help="allow this origin (repeatable); CORS is off by default"
     )
