@@ -221,6 +221,8 @@ def test_nan_loss_stops_cleanly(synth_root, tmp_path):
                 "4",
                 "--max-folds",
                 "1",
+                "--stage1-optimizer",
+                "sgd",
                 "--lr-stage1",
                 "1e12",
                 "--stage1-epochs",
