@@ -10,6 +10,7 @@ import pytest
 from facenet2expnet.face.prepare import prepare_dataset
 from facenet2expnet.train.config import read_config_file
 
+TRUNK = "fn2en-res48-trunk"  # the bundled label-free stage-1 trunk
 RECIPES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "recipes")
 NAMES = sorted(
     os.path.relpath(os.path.join(d, f), RECIPES)[: -len(".toml")]
@@ -46,9 +47,38 @@ def test_fn2en_without_stage1_or_trunk_is_called_scratch():
     from facenet2expnet.errors import FaceNet2ExpNetError
     from facenet2expnet.train.config import TrainConfig
 
-    with pytest.raises(FaceNet2ExpNetError, match="this is scratch"):
-        TrainConfig(dataset="ckplus48:x", method="fn2en", stage1_epochs=0)
+    for kw in ({"init_trunk": "none"}, {"arch": "compact"}):  # compact has no bundled label-free trunk
+        with pytest.raises(FaceNet2ExpNetError, match="this is scratch"):
+            TrainConfig(dataset="ckplus48:x", method="fn2en", stage1_epochs=0, **kw)
     TrainConfig(dataset="ckplus48:x", method="scratch", stage1_epochs=0)  # the same net, named honestly
+
+
+def test_fn2en_defaults_refine_from_the_bundled_trunk_and_the_paper_path_is_one_flag():
+    from facenet2expnet.train.config import TrainConfig
+
+    default = TrainConfig(dataset="ckplus48:x")
+    assert (default.method, default.arch, default.trunk, default.stage1_epochs) == ("fn2en", "res48", TRUNK, 0)
+    assert not default.runs_stage1 and default.refine_trunk_lr_scale == 0.1
+    paper = TrainConfig(dataset="ckplus48:x", init_trunk="none")  # the one flag: stage 1 on the run's own faces
+    assert paper.trunk is None and paper.stage1_epochs is None and paper.runs_stage1
+    assert TrainConfig(dataset="ckplus48:x", stage1_epochs=5).trunk is None  # asking for a stage 1 asks for it alone
+    assert TrainConfig(dataset="ckplus48:x", stage2_epochs=0).trunk is None  # stage 1 alone makes a trunk
+    assert TrainConfig(dataset="ckplus48:x", method="scratch").trunk is None  # fn2en's control: random weights
+    again = TrainConfig.from_dict(default.to_dict())  # a saved config resolves to itself (resume)
+    assert again.key() == default.key()
+
+
+@pytest.mark.parametrize(
+    "n_train, stage1, stage2",
+    [(24, 100, 60), (200, 100, 58), (795, 30, 15), (26000, 5, 10)],
+)
+def test_epochs_scale_with_the_training_set(n_train, stage1, stage2):
+    from facenet2expnet.train.config import TrainConfig
+
+    cfg = TrainConfig(dataset="ckplus48:x", init_trunk="none").for_training_set(n_train)
+    assert (cfg.stage1_epochs, cfg.stage2_epochs) == (stage1, stage2)
+    given = TrainConfig(dataset="ckplus48:x", stage2_epochs=7).for_training_set(n_train)
+    assert given.stage2_epochs == 7  # epochs a config gives are kept
 
 
 def test_a_recipe_whose_trunk_has_not_run_refuses_with_the_command(tmp_path, capsys):

@@ -15,6 +15,15 @@ def _pct(r) -> str:
     return "n/a" if r is None else f"{100 * r:.1f}"
 
 
+def _fold_line(f: dict) -> str:
+    """A report.md row: accuracy, validation accuracy of the chosen epoch, and stage 1's held-out R² if it ran."""
+    chosen = "" if f.get("best_epoch") is None else f" (epoch {f['best_epoch']} of {f.get('stage2_epochs')})"
+    r2 = "" if f.get("stage1_val_r2") is None else f"{f['stage1_val_r2']:.3f}"
+    return (
+        f"| {f['fold']} | {100 * f['accuracy']:.2f}% | {f['n_test']} | {_pct(f.get('val_accuracy'))}%{chosen} | {r2} |"
+    )
+
+
 def build_report(
     method: str,
     dataset: str,
@@ -40,6 +49,8 @@ def build_report(
                 "n_test": f["n_test"],
                 "val_accuracy": f.get("best_val_acc"),
                 **({"subsets": f["subsets"]} if f.get("subsets") else {}),
+                # what the fold trained: epochs (as its training set's size set them), trunk, stage-1 fit
+                **{k: f[k] for k in FOLD_FIELDS if k in f},
             }
             for f in fold_results
         ],  # val_accuracy: the selected epoch's (or C's), for choosing between runs without the test fold
@@ -50,6 +61,9 @@ def build_report(
         "per_class_recall": {c: (None if np.isnan(r) else float(r)) for c, r in zip(class_names, recall)},
         **(extra or {}),
     }
+
+
+FOLD_FIELDS = ("best_epoch", "stage1_epochs", "stage2_epochs", "init_trunk", "stage1_val_r2", "stage1_train_r2")
 
 
 def plot_confusion(cm, class_names: list[str], path: str, title: str) -> None:
@@ -102,8 +116,15 @@ def write_report(run_dir: str, report: dict) -> None:
     for k in ("command", "notes", "seconds"):
         if report.get(k):
             lines.append(f"- {k}: `{report[k]}`" if k == "command" else f"- {k}: {report[k]}")
-    lines += ["", "| fold | accuracy | n_test |", "|---:|---:|---:|"]
-    lines += [f"| {f['fold']} | {100 * f['accuracy']:.2f}% | {f['n_test']} |" for f in report["folds"]]
+    if report["folds"] and report["folds"][0].get("init_trunk"):
+        lines.append(f"- started from the trunk of `{report['folds'][0]['init_trunk']}`")
+    # per fold: the stage-1 fit (R² > 0: better than predicting the teacher's mean map) and the epoch validation chose
+    lines += [
+        "",
+        "| fold | accuracy | n_test | validation (chosen epoch) | stage-1 R² held out |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [_fold_line(f) for f in report["folds"]]
     lines += [
         f"| {f['fold']}, {name.replace('_', ' ')} | {_pct(sub['accuracy'])}% | {sub['n']} |"
         for f in report["folds"]

@@ -17,6 +17,9 @@ from ..errors import FaceNet2ExpNetError
 DEFAULT_MODEL = "fer2013-fn2en-fast-int8"
 # Its float (torch) checkpoint: what needs torch weights (explain's Grad-CAM, --init-trunk, --distill-from) names it.
 BUNDLED = "fer2013-fn2en-fast"
+# The bundled label-free stage-1 trunk of each student that has one: `train --method fn2en` refines from it unless
+# told otherwise (FER2013 Training faces regressed onto the face net, labels unused; its card says how well).
+LABEL_FREE_TRUNKS = {"res48": "fn2en-res48-trunk"}
 
 
 def pretrained_dir() -> str:

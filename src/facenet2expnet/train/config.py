@@ -18,6 +18,12 @@ from .methods import METHODS  # what each method needs and builds
 
 STAGE1_LOSSES = ("l2", "cosine")
 SCHEDULES = ("cosine", "constant")
+# Epochs scale with the training set (``TrainConfig.for_training_set``): about this many optimizer steps, within
+# these bounds. 750 refining steps at batch 16 are the 15 epochs validation chose on a CK+48 fold (~800 faces);
+# a 200-face set gets 60 epochs, a 30,000-face set 10. Stage 1 from random weights needs more steps to fit.
+REFINE_STEPS, REFINE_EPOCHS = 750, (10, 60)
+STAGE1_STEPS, STAGE1_EPOCHS = 1500, (5, 100)
+NO_TRUNK = "none"  # --init-trunk none: fn2en's stage 1 from random weights on the run's own faces (the paper)
 # Fields that change how a run is carried out, not what it computes: left out of the run's key.
 RUNTIME_FIELDS = ("cache_dir", "check_images", "device", "parallel")
 
@@ -55,8 +61,9 @@ class TrainConfig:
         tuple(METHODS),
         group="model",
     )
+    # res48: the student of the best validated recipe (CK+48 93.77%), and the one with a bundled label-free trunk
     arch: str = opt(
-        "compact",
+        "res48",
         "expression-net architecture (models registry: compact, fast, res48, res48w, res96, paper)",
         group="model",
     )
@@ -73,12 +80,19 @@ class TrainConfig:
     )
     init_trunk: str | None = opt(
         None,
-        "fn2en/scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json "
-        "of a stage-1 run on a larger face set) or bundled model (e.g. fer2013-fn2en-fast)",
+        "fn2en/scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json of a stage-1 "
+        "run) or bundled model (e.g. fn2en-res48-trunk, fer2013-fn2en-fast). fn2en without it and without "
+        "--stage1-epochs starts from the architecture's bundled label-free stage-1 trunk (res48: "
+        "fn2en-res48-trunk); `none`: the paper's own path, stage 1 from random weights on your training faces",
         group="model",
     )
     # ---- stage 1: regress the trunk onto the teacher
-    stage1_epochs: int = opt(30, "stage-1 epochs (fn2en)", group="stage 1")
+    stage1_epochs: int | None = opt(
+        None,
+        "stage-1 epochs (fn2en); default: 0 from a trunk, else about 1,500 steps scaled to the training set "
+        "(schedule.py)",
+        group="stage 1",
+    )
     # Adam at 1e-3: at SGD 0.05 (the defaults before 2026-12-04) stage 1 fitted nothing in 30 epochs (held-out R²
     # -1.9 to -2.1 on every CK+48 fold, issue 28); every stage-1 recipe measured here uses Adam at 1e-3
     stage1_optimizer: str = opt(
@@ -101,12 +115,16 @@ class TrainConfig:
         group="stage 1",
     )
     # ---- stage 2: refine with labels
-    stage2_epochs: int = opt(
-        30, "refining epochs; 0 with fn2en: stage-1 pre-training only (writes folds/fold_XX/trunk.*)", group="stage 2"
+    stage2_epochs: int | None = opt(
+        None,
+        "refining epochs; default: about 750 steps scaled to the training set, 10 to 60 epochs (schedule.py); "
+        "0 with fn2en: stage-1 pre-training only (writes folds/fold_XX/trunk.*)",
+        group="stage 2",
     )
-    lr_stage2: float = opt(0.01, "refining base learning rate", group="stage 2")
+    # batch 16, 0.02 and the trunk at a tenth of the head's rate: the CK+48 recipe that validation chose (issue 28)
+    lr_stage2: float = opt(0.02, "refining base learning rate", group="stage 2")
     refine_trunk_lr_scale: float = opt(
-        1.0, "fn2en refining: learning-rate factor of the pre-trained trunk (head: 1)", group="stage 2"
+        0.1, "fn2en refining: learning-rate factor of the pre-trained trunk (head: 1)", group="stage 2"
     )
     finetune_backbone_lr_scale: float = opt(
         0.1, "finetune: learning-rate factor of the face net's layers (head: 1)", group="stage 2"
@@ -135,7 +153,7 @@ class TrainConfig:
     )
     mixup: float = opt(0.0, "mixup alpha while refining (0: off)", group="stage 2")
     # ---- optimization, shared by both stages
-    batch_size: int = opt(64, "batch size (per step)")
+    batch_size: int = opt(16, "batch size (per step)")
     weight_decay: float = opt(5e-4, "SGD weight decay")
     momentum: float = opt(0.9, "SGD (Nesterov) momentum")
     schedule: str = opt("cosine", "learning-rate schedule within a stage", SCHEDULES)
@@ -173,11 +191,12 @@ class TrainConfig:
             if choices and getattr(self, f.name) not in choices:
                 raise UnknownNameError(f.name.replace("_", " "), getattr(self, f.name), choices)
         m = METHODS[self.method]
+        self._resolve_trunk(m)
         if self.stage2_epochs == 0 and not m.stage1:
             raise FaceNet2ExpNetError(
                 f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}"
             )
-        if self.init_trunk and not m.takes_trunk:
+        if self.trunk and not m.takes_trunk:
             raise FaceNet2ExpNetError(
                 f"--init-trunk starts the expression net (fn2en or scratch) from a pre-trained trunk; "
                 f"{self.method} does not use one"
@@ -196,7 +215,7 @@ class TrainConfig:
                 "--distill-from refines a net against our teachers' logits; the probe is a linear classifier on cached "
                 "teacher features. Use --method fn2en, scratch or finetune"
             )
-        if m.stage1 and self.stage1_epochs == 0 and not self.init_trunk:
+        if m.stage1 and self.stage1_epochs == 0 and not self.trunk:
             raise FaceNet2ExpNetError(
                 "--method fn2en with --stage1-epochs 0 and no --init-trunk trains the net from random weights: "
                 "this is scratch. Use --method scratch, or give --stage1-epochs N or --init-trunk CHECKPOINT"
@@ -210,6 +229,49 @@ class TrainConfig:
             raise FaceNet2ExpNetError(
                 f"--scale-min {self.scale_min} / --scale-max {self.scale_max}: need 0 < min <= max"
             )
+
+    def _resolve_trunk(self, m) -> None:
+        """fn2en refines from the architecture's bundled label-free trunk unless the config asks for a stage 1
+        (``--stage1-epochs N``), another trunk, or none (``--init-trunk none``: the paper's own path). The name is
+        written into the config, so the saved config.json says which trunk a run started from."""
+        from ..models.pretrained import LABEL_FREE_TRUNKS
+
+        refines = self.stage2_epochs != 0
+        if m.stage1 and refines and self.init_trunk is None and not self.stage1_epochs:
+            if self.arch in LABEL_FREE_TRUNKS:
+                self.init_trunk = LABEL_FREE_TRUNKS[self.arch]
+        if self.trunk and self.stage1_epochs is None:
+            self.stage1_epochs = 0  # from a trunk, stage 1 runs only when asked
+
+    @property
+    def trunk(self) -> str | None:
+        """The checkpoint or bundled name the net starts from, or None (random weights)."""
+        return None if self.init_trunk in (None, NO_TRUNK) else self.init_trunk
+
+    def for_training_set(self, n_train: int) -> "TrainConfig":
+        """This config with the epochs left to their default (None) set from the training set's size: about
+        REFINE_STEPS (STAGE1_STEPS) optimizer steps, within REFINE_EPOCHS (STAGE1_EPOCHS). Deterministic, so a
+        resumed run gets the same numbers; the fold's result records them."""
+        import dataclasses
+        import math
+
+        steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
+
+        def epochs(steps: int, bounds: tuple[int, int]) -> int:
+            return min(bounds[1], max(bounds[0], round(steps / steps_per_epoch)))
+
+        changes = {}
+        if self.stage1_epochs is None:
+            changes["stage1_epochs"] = epochs(STAGE1_STEPS, STAGE1_EPOCHS) if METHODS[self.method].stage1 else 0
+        if self.stage2_epochs is None:
+            changes["stage2_epochs"] = epochs(REFINE_STEPS, REFINE_EPOCHS)
+        return dataclasses.replace(self, **changes) if changes else self
+
+    @property
+    def runs_stage1(self) -> bool:
+        """Whether stage 1 trains (it needs the teacher's features): fn2en with stage-1 epochs, or none given and
+        no trunk to start from (then the training set's size sets them)."""
+        return METHODS[self.method].stage1 and self.stage1_epochs != 0
 
     def require_dataset(self) -> None:
         if not self.dataset:

@@ -387,12 +387,13 @@ def train_fold(
     dist = dist or Dist()
     if dist.is_main:
         os.makedirs(fold_dir, exist_ok=True)
+    cfg = cfg.for_training_set(len(fold.train))  # epochs left to their default scale with this fold's faces
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), tap_shape)
     if cfg.eval_flip:  # travels with the checkpoints, so the recognizer scores faces the way they were validated
         pp = dataclasses.replace(pp, test_flip=True)
-    if cfg.init_trunk:
-        load_trunk(model, cfg.init_trunk)
+    if cfg.trunk:
+        load_trunk(model, cfg.trunk)
     if cfg.sync_bn:  # global statistics under data parallelism; on one process the same numbers by the same formula
         model = convert_sync_bn(model, dist.device, sync=dist.world > 1)
     model = model.to(dist.device, memory_format=torch.channels_last)
@@ -428,7 +429,7 @@ def train_fold(
         if cfg.pretrain_only:
             result = _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teacher_desc)
         else:
-            result = _test_selected(fold, fold_dir, images, labels, pp, state, class_names, dist.device)
+            result = _test_selected(fold, fold_dir, images, labels, pp, state, class_names, dist.device, cfg)
     dist.barrier()  # the other ranks wait for rank 0's files
     return result
 
@@ -452,10 +453,16 @@ def _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teac
         "n_val": int(len(fold.val)),
         "stage1_train_mse": last.get("train_loss"),
         "stage1_val_mse": last.get("val_loss"),
+        **run_schedule(cfg),
         **stage1_fidelity(state.metrics),
     }
     atomic_write_json(os.path.join(fold_dir, "result.json"), result)
     return result
+
+
+def run_schedule(cfg: TrainConfig) -> dict:
+    """What this fold trained: the epochs of each stage (as the training set's size set them) and the trunk."""
+    return {"stage1_epochs": cfg.stage1_epochs, "stage2_epochs": cfg.stage2_epochs, "init_trunk": cfg.trunk}
 
 
 def stage1_fidelity(metrics: list[dict]) -> dict:
@@ -470,7 +477,7 @@ def stage1_fidelity(metrics: list[dict]) -> dict:
     }
 
 
-def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, device=None) -> dict:
+def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, device, cfg) -> dict:
     """Test the model selected on validation, once, on the test fold."""
     best, _ = load_checkpoint(os.path.join(fold_dir, "best"))
     best = best.to(device or "cpu")
@@ -485,6 +492,7 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
         "n_val": int(len(fold.val)),
         "best_epoch": state.best_epoch,
         "best_val_acc": state.best_val_acc,
+        **run_schedule(cfg),
         **stage1_fidelity(state.metrics),
         # named parts of the test fold (e.g. FER+ valid without the faces that repeat a training face)
         "subsets": {name: _subset_accuracy(fold.test, pred, labels, sub) for name, sub in fold.subsets.items()},

@@ -208,7 +208,8 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
     if method.uses_teacher:
         teacher = create_teacher(cfg.teacher, weights=cfg.teacher_weights, layer=layer)
         inp.teacher_desc = teacher.describe()
-        if method.teacher_features:
+        # fn2en refining from a trunk, with no stage 1 and no auxiliary loss, never reads the teacher's features
+        if method.teacher_features and (cfg.runs_stage1 or cfg.aux_weight > 0 or not method.trains_net):
             from ..teachers.cache import extract_features
 
             t0 = time.time()
@@ -267,9 +268,26 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
             dist=dist,
             votes=inp.votes,
         )
-    if r is not None and not cfg.pretrain_only:
-        log(f"fold {fold.index}: test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
+    if r is not None:
+        log(f"fold {fold.index}: {fold_summary(r)}")
     return r
+
+
+def fold_summary(r: dict) -> str:
+    """What a user needs to see of a fold: whether stage 1 fitted (R² > 0 beats predicting the mean map), which
+    epoch validation chose and how it scored, and the test accuracy."""
+    parts = []
+    if r.get("stage1_val_r2") is not None:
+        parts.append(f"stage 1 R² {r['stage1_val_r2']:.3f} held out ({r['stage1_train_r2']:.3f} train)")
+    if r.get("init_trunk"):
+        parts.append(f"from trunk {r['init_trunk']}")
+    if r.get("best_epoch") is not None:
+        parts.append(
+            f"epoch {r['best_epoch']} of {r.get('stage2_epochs', '?')} chosen, validation {r['best_val_acc']:.4f}"
+        )
+    if "accuracy" in r:
+        parts.append(f"test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
+    return "; ".join(parts)
 
 
 def _write_run_report(cfg: TrainConfig, inp: Inputs, results: list[dict], record: dict, out_dir: str, log) -> dict:
