@@ -223,9 +223,11 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
             f"{name}: {100 * (c['acc_a'] - c['acc_b']):+.2f} points, right on {c['a_only']} images the control "
             f"missed and wrong on {c['b_only']} it got, exact McNemar p = {c['p_mcnemar']:.3g}"
         )
+    kept = json.load(open(args.out)) if os.path.exists(args.out) else {}  # sections other scripts write (bundled)
     write_results(
         args.out,
         {
+            **kept,
             "benchmark": benchmark,
             "methods": results,
             "paired_tests": tests,
