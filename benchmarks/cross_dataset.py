@@ -49,15 +49,17 @@ def crops(paths: list[str], reference: str) -> tuple[list[np.ndarray], int]:
     return out, misses
 
 
-def shared_class_accuracy(classes: list, score, chips: list, truth: list) -> dict:
-    """Accuracy on the images whose true class the model has (canonical names); the others are counted, by class."""
+def shared_class_accuracy(classes: list, score, chips: list, truth: list, shared: set | None = None) -> dict:
+    """Accuracy on the images whose true class the model has (canonical names) and, given ``shared``, every compared
+    model has; the others are counted, by class."""
     from facenet2expnet.data.classes import canonical
 
     names = [canonical(c) for c in classes]
-    keep = [i for i, t in enumerate(truth) if canonical(t) in names]
+    scored = set(names) if shared is None else set(names) & shared
+    keep = [i for i, t in enumerate(truth) if canonical(t) in scored]
     left_out = {}
     for t in truth:
-        if canonical(t) not in names:
+        if canonical(t) not in scored:
             left_out[t] = left_out.get(t, 0) + 1
     pred = score([chips[i] for i in keep]).argmax(1)
     right = sum(names[p] == canonical(truth[i]) for p, i in zip(pred, keep))
@@ -88,12 +90,16 @@ def main():
 
         scorers["fer mini-Xception (TFLite)"] = (CLASS_SETS["basic7"], lambda c: fer[0](c))
     ck = load_dataset("ckplus48", CKPLUS48, check_images=False)  # 48 px grey faces already: no detection
-    ck_chips = [ExpressionRecognizer.from_pretrained(args.models[0], detect=False).faces_and_chips(s.path)[1][0]
-                for s in ck.samples]  # fmt: skip
+    ref = ExpressionRecognizer.from_pretrained(args.models[0], detect=False)
+    ck_chips = [ref.faces_and_chips(s.path)[1][0] for s in ck.samples]
+    from facenet2expnet.data.classes import canonical
+
+    # CK+ on the classes every compared model has (FER+'s contempt is left out for all), so that rows compare alike
+    shared = set.intersection(*[{canonical(c) for c in classes} for classes, _ in scorers.values()])
     rows = []
     for name, (classes, score) in scorers.items():
         sfew = shared_class_accuracy(classes, score, sfew_chips, [ds.class_names[s.label] for s in val])
-        ckp = shared_class_accuracy(classes, score, ck_chips, [ck.class_names[s.label] for s in ck.samples])
+        ckp = shared_class_accuracy(classes, score, ck_chips, [ck.class_names[s.label] for s in ck.samples], shared)
         photo_pred = [classes[i] for i in score(photo_chips).argmax(1)]
         rows.append(
             {
@@ -106,7 +112,7 @@ def main():
                 "ckplus48_images": ckp["n"],
                 "ckplus48_left_out": ckp["left_out"],
                 "mean_sfew_ckplus": (sfew["accuracy"] + ckp["accuracy"]) / 2,
-                "photos_right": sum(p == t for p, t in zip(photo_pred, PHOTOS.values())),
+                "photos_right": sum(canonical(p) == canonical(t) for p, t in zip(photo_pred, PHOTOS.values())),
                 "photos": dict(zip(PHOTOS, photo_pred)),
             }
         )
@@ -126,8 +132,8 @@ def main():
         args.out,
         {
             "benchmark": (
-                "cross-dataset, no training on the target: SFEW 2.0 Val (431 images), CK+48 (981 faces, the classes "
-                "each model has) and the four labelled photos"
+                "cross-dataset, no training on the target: SFEW 2.0 Val (431 images), CK+48 (981 faces, on the "
+                "classes every compared model has) and the four labelled photos"
             ),
             "crops": f"largest face by the default detector, aligned as the model was trained; whole image where none "
             f"({misses} of {len(val)} SFEW Val images, the 12 blank ones among them)",
