@@ -1,7 +1,8 @@
 """Copy a run's selected checkpoint into the package as a bundled model (safetensors + JSON).
 
     .venv/bin/python scripts/bundle_model.py runs/fer2013/fn2en_fast --name fer2013-fn2en-fast
-    .venv/bin/python scripts/bundle_model.py runs/fer2013/stage1_res48_40ep --trunk --name fn2en-res48-trunk
+    .venv/bin/python scripts/bundle_model.py ~/runs/fer2013/stage1_res48_20ep --trunk --name fn2en-res48-trunk
+    .venv/bin/python scripts/bundle_model.py ~/runs/ferplus/fn2en_fast --fp16 --name ferplus-fn2en-fast
 
 ``--trunk`` bundles a stage-1 run's trunk instead (its head was never trained, so it is left out, and the weights
 are stored in float16): a starting point for ``train --init-trunk NAME``, never a recognizer. Its card gives the
@@ -30,6 +31,11 @@ def main():
         "--face-padding", type=float, help="alignment padding for photos (how loosely the training crops frame a face)"
     )
     ap.add_argument("--trunk", action="store_true", help="bundle a stage-1 run's trunk (for --init-trunk)")
+    ap.add_argument(
+        "--fp16",
+        action="store_true",
+        help="store the weights in float16 (half the size; loaders upcast them): measure the accuracy after",
+    )
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "src", "facenet2expnet", "pretrained"))
     args = ap.parse_args()
     if args.trunk:
@@ -70,23 +76,37 @@ def main():
         if os.path.exists(pretrain):
             meta["card"]["stage1_command"] = json.load(open(pretrain))["command"]
     meta = json.loads(portable(json.dumps(meta), ROOT))  # paths relative to the repository root, not this machine
-    atomic_write_bytes(dst + ".safetensors", open(src + ".safetensors", "rb").read())
+    if args.fp16:
+        meta["weights_dtype"] = "float16"
+        save_half(src + ".safetensors", dst + ".safetensors")
+    else:
+        atomic_write_bytes(dst + ".safetensors", open(src + ".safetensors", "rb").read())
     atomic_write_json(dst + ".json", meta)
     size = os.path.getsize(dst + ".safetensors") / 2**20
     print(f"bundled {dst} ({size:.1f} MiB), accuracy {100 * report['accuracy_mean']:.2f}%")
 
 
+def save_half(src: str, dst: str, drop_head: bool = False) -> None:
+    """The float tensors of safetensors file ``src`` in float16, written atomically to ``dst`` (without the head's
+    weights when ``drop_head``: a stage-1 trunk's head was never trained)."""
+    from safetensors.torch import load_file, save_file
+
+    weights = {
+        k: v.half() if v.is_floating_point() else v
+        for k, v in load_file(src).items()
+        if not (drop_head and k.startswith("head."))
+    }
+    save_file(weights, dst + ".tmp")
+    os.replace(dst + ".tmp", dst)
+
+
 def bundle_trunk(args) -> None:
     """RUN/folds/fold_XX/trunk -> OUT_DIR/NAME.{safetensors,json}: the trunk's weights in float16, a card from
     RUN/pretrain.json."""
-    from safetensors.torch import load_file, save_file
-
     src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "trunk")
     summary = json.load(open(os.path.join(args.run_dir, "pretrain.json")))
     fold = summary["folds"][args.fold]
     meta = json.load(open(src + ".json"))
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in load_file(src + ".safetensors").items()
-               if not k.startswith("head.")}  # fmt: skip
     cfg = meta["config"]
     meta.update(name=args.name, trunk_only=True)
     meta["card"] = {
@@ -107,8 +127,7 @@ def bundle_trunk(args) -> None:
     meta = json.loads(portable(json.dumps(meta), ROOT))
     dst = os.path.join(args.out_dir, args.name)
     os.makedirs(args.out_dir, exist_ok=True)
-    save_file(weights, dst + ".safetensors.tmp")
-    os.replace(dst + ".safetensors.tmp", dst + ".safetensors")
+    save_half(src + ".safetensors", dst + ".safetensors", drop_head=True)
     atomic_write_json(dst + ".json", meta)
     size = os.path.getsize(dst + ".safetensors") / 2**20
     print(f"bundled {dst} ({size:.1f} MiB), held-out R² {meta['card']['val_r2']}")
