@@ -510,6 +510,43 @@ def _visualization_section() -> list:
     return out
 
 
+def _defaults_section() -> list:
+    """Every method at its defaults (benchmarks/defaults.py): the table issue 28 asks for, with paired tests."""
+    d = load("defaults.json")
+    if not d:
+        return []
+    methods = list(dict.fromkeys(m for ms in d["rows"].values() for m in ms))
+    out = [
+        "## Every method at its defaults",
+        "",
+        "What `facenet2expnet train --dataset D --protocol P [--method M] --out R` gives with no other flag "
+        "(`shortcut`: the README's bundled-trunk recipe, `--method scratch --arch fast --dropout 0.25 --init-trunk "
+        "fer2013-fn2en-fast --lr-stage2 0.005`, not the paper's method). Mean ± std over folds; stage-1 R² where "
+        "a stage 1 ran; CPU-hours of the run.",
+        f"Reproduce: `{d['reproduce']}`.",
+        "",
+        "| dataset | " + " | ".join(methods) + " |",
+        "|---|" + "---:|" * len(methods),
+    ]
+    for data, ms in d["rows"].items():
+        cells = []
+        for m in methods:
+            r = ms.get(m)
+            r2 = "" if not r or r.get("stage1_val_r2") is None else f", R² {r['stage1_val_r2']:.3f}"
+            acc = "" if not r else f"{pct(r['accuracy_mean'])} ± {100 * r['accuracy_std']:.2f}"
+            cells.append("" if not r else f"{acc}{r2}, {r['cpu_hours']:.2f} h")
+        out.append(f"| {d['datasets'].get(data, data)} | " + " | ".join(cells) + " |")
+    out += ["", "| paired test (same folds) | mean difference | wins / ties / losses | t p | Wilcoxon p |"]
+    out.append("|---|---:|---|---:|---:|")
+    for k, t in d["paired_tests"].items():
+        p_t = "" if t["p_t"] is None else f"{t['p_t']:.4f}"
+        p_w = "" if t["p_wilcoxon"] is None else f"{t['p_wilcoxon']:.4f}"
+        out.append(
+            f"| {k} | {100 * t['mean_diff']:+.2f} points | {t['wins']} / {t['ties']} / {t['losses']} | {p_t} | {p_w} |"
+        )
+    return out + [""]
+
+
 def _official_sections() -> list:
     """FER2013 and SFEW: one official split each."""
     out = []
@@ -659,7 +696,8 @@ def readme_results() -> list[str]:
 def render() -> dict:
     """path -> the text this script writes there: docs/benchmarks.md, and README.md with its results block."""
     ck = load("ckplus48_kfold10.json")
-    out = _header() + _ckplus_section(ck) + _tap_section(ck) + _visualization_section() + _official_sections()
+    out = _header() + _defaults_section() + _ckplus_section(ck) + _tap_section(ck) + _visualization_section()
+    out += _official_sections()
     out += _results_sections()
     readme_path = os.path.join(ROOT, "README.md")
     readme = open(readme_path).read()
