@@ -93,3 +93,22 @@ def test_every_percentage_in_the_docs_is_in_a_results_json():
                 if m.group(0) not in EXTERNAL and round(float(m.group(1)), len(m.group(2))) not in known:
                     stray.append(f"{os.path.relpath(path, ROOT)}:{n} {m.group(0)}")
     assert not stray, "percentages with no JSON source: " + ", ".join(stray)
+
+
+def test_the_default_model_is_the_fast_int8_export_that_transfers_best():
+    """Issue 27: the default of from_pretrained(), predict and serve is the fast int8 model (FER2013 or FER+) with
+    the best mean over SFEW Val and CK+48 in cross_dataset.json, among those no slower than mini-Xception at batch 1
+    through the public API in inference.json."""
+    import json
+
+    from facenet2expnet.models.pretrained import DEFAULT_MODEL, bundled_names
+
+    results = os.path.join(ROOT, "benchmarks", "results")
+    cross = {r["model"]: r for r in json.load(open(os.path.join(results, "cross_dataset.json")))["rows"]}
+    api = json.load(open(os.path.join(results, "inference.json")))["public_api"]
+    fast_int8 = [n for n in bundled_names() if n.endswith("-fast-int8")]
+    assert fast_int8 and all(n in cross for n in fast_int8), "every fast int8 export needs its cross-dataset row"
+    fast_enough = [
+        n for n in fast_int8 if api[f"{n.removesuffix('-int8')} (int8)"]["b1_public_vs_mini_xception"] <= 1.0
+    ]
+    assert DEFAULT_MODEL == max(fast_enough, key=lambda n: cross[n]["mean_sfew_ckplus"])
