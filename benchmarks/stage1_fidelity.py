@@ -60,6 +60,7 @@ READ_RUNS = {
     "fer2013/stage1_res48": FER,
     "fer2013/stage1_res48w": FER,
     "fer2013/stage1_res48_40ep": FER,
+    "fer2013/stage1_res48_20ep": FER,
     "ckplus48/res48_fn2en_fer_ck_stage1": BOTH,
 }
 
@@ -141,7 +142,8 @@ def by_scale(trunks: dict, runs: str) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    # `--rows` with no name runs no CK+48 row: it only reads the FER2013 stage-1 runs that exist
+    ap.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
     ap.add_argument("--runs", default=RUNS)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "stage1_fidelity.json"))
@@ -169,7 +171,8 @@ def main():
         for k, v in results.items()
         if "run_dir" in v
     }
-    scales = by_scale({k: p for k, p in trunks.items() if os.path.exists(p)}, runs)
+    earlier = read_json(args.out).get("by_scale", {}) if os.path.exists(args.out) else {}
+    scales = {**earlier, **by_scale({k: p for k, p in trunks.items() if os.path.exists(p)}, runs)}  # gone runs kept
     rows = [{"row": k, **v} for k, v in results.items()]
     cols = [
         ("row", "row", "<s", 36),
