@@ -768,5 +768,6 @@ def test_the_papers_stage1_fits_at_its_defaults(synth_root, tmp_path, capsys):
     assert fold["init_trunk"] is None and fold["stage1_epochs"] == 100, fold  # 2 steps an epoch: the cap
     assert fold["stage1_val_r2"] > 0 and fold["stage1_train_r2"] > 0, fold
     printed = capsys.readouterr().out
+    assert "fn2en: res48 from random weights, stage 1 on these faces first" in printed  # the run's first line
     assert f"stage 1 R² {fold['stage1_val_r2']:.3f} held out" in printed and "chosen, validation" in printed
     assert f"{fold['stage1_val_r2']:.3f} |" in (out / "report.md").read_text()

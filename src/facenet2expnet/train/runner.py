@@ -96,6 +96,7 @@ def run_experiment(
     try:
         cfg = _resolve_config(cfg, out_dir, resume, dist)
         log = log if dist.is_main else (lambda m: None)
+        log(start_line(cfg))
         inp = load_inputs(cfg, progress and dist.is_main, log, dist)
         # a resumed run's time: this invocation's wall time plus the epochs that earlier invocations recorded
         # (their start-up is not counted; an epoch cut short by the kill is re-run and counted once)
@@ -271,6 +272,27 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
     if r is not None:
         log(f"fold {fold.index}: {fold_summary(r)}")
     return r
+
+
+def start_line(cfg: TrainConfig) -> str:
+    """Where the net starts and what trains, in one line, so that a run's first output says which path it took."""
+    from ..models.pretrained import LABEL_FREE_TRUNKS
+
+    m = METHODS[cfg.method]
+    if not m.conv_tap:  # finetune and the probe: the face net itself
+        how = "fine-tuned with a new head" if m.trains_net else "a linear classifier on its cached features"
+        return f"{cfg.method}: the face net {cfg.teacher}, {how}"
+    if cfg.trunk in LABEL_FREE_TRUNKS.values():
+        start = (
+            f"from the bundled label-free stage-1 trunk {cfg.trunk} (`--init-trunk none`: the paper's stage 1 on "
+            "these faces instead)"
+        )
+    elif cfg.trunk:
+        start = f"from the trunk of {cfg.trunk}"
+    else:
+        start = "from random weights"
+    stage1 = ", stage 1 on these faces first" if cfg.runs_stage1 and not cfg.pretrain_only else ""
+    return f"{'stage 1 alone' if cfg.pretrain_only else cfg.method}: {cfg.arch} {start}{stage1}"
 
 
 def fold_summary(r: dict) -> str:
