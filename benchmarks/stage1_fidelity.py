@@ -26,7 +26,6 @@ from common import (
     RUNS,
     epoch_curve,
     machine,
-    merged_methods,
     now,
     parse_args,
     portable,
@@ -165,7 +164,8 @@ def main():
             if summary == pretrain:  # one stage-1 run: its fidelity per epoch (the R²-against-compute curve)
                 row["stage1_curve"] = epoch_curve(run, "stage1", ("val_r2", "train_r2"))
             results[name.replace("/", "_")] = row
-    results = merged_methods(args.out, results)
+    earlier_rows = read_json(args.out).get("rows", {}) if os.path.exists(args.out) else {}
+    results = {**earlier_rows, **results}  # rows of runs that are gone (another machine, an earlier session) kept
     trunks = {
         k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
         for k, v in results.items()
