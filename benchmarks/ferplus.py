@@ -35,7 +35,7 @@ def score_bundled(names: list[str], out: str) -> None:
     from facenet2expnet.infer import ExpressionRecognizer
 
     ds = load_dataset("ferplus", FERPLUS, check_images=False)
-    valid = [s for s in ds.samples if s.split == "valid"]
+    valid = [s for s in ds.samples if s.split == "val"]  # FER+ valid, as the loader names the split
     faces = [np.asarray(Image.open(s.path).convert("L")) for s in valid]
     truth = np.array([s.label for s in valid])
     fresh = np.array([not s.meta.get("train_duplicate") for s in valid])
