@@ -5,7 +5,8 @@
 Each row is ``facenet2expnet train --dataset D --protocol P --method M --out R`` and nothing else (the command is
 in the row), so what it measures is what the README's commands give. The one exception is the README's shortcut
 (``shortcut``: the bundled FER2013 fast model's trunk with a new head, not the paper's method), run with the flags
-the README gives for it. Datasets:
+the README gives for it, and ``paper``, fn2en's one-flag path ``--init-trunk none`` (stage 1 on the run's own faces
+at its default epochs: its held-out R² per fold says whether it fitted). Datasets:
 
 * ``ck7`` / ``ck6``: CK+48, 7 classes / the paper's 6, 10 subject-independent folds;
 * ``sfew``: SFEW 2.0, trained on Train (whole aligned crops, as ``prepare --no-face whole`` makes them), the epoch
@@ -53,6 +54,7 @@ SHORTCUT = {
 # name -> the fields of the row beyond the dataset's (fn2en is the default method: no field at all)
 METHODS = {
     "fn2en": {},
+    "paper": {"init_trunk": "none"},  # fn2en's own path: stage 1 from random weights on the run's faces (one flag)
     "scratch": {"method": "scratch"},
     "probe": {"method": "probe"},
     "finetune": {"method": "finetune"},
