@@ -100,6 +100,7 @@ def run_one(data: str, method: str, runs: str, threads: int | None) -> dict:
         "validation_accuracies": [f.get("val_accuracy") for f in r["folds"]],
         "epochs": [[f.get("stage1_epochs"), f.get("stage2_epochs")] for f in r["folds"]],
         "init_trunk": r["folds"][0].get("init_trunk"),
+        "stage1_val_r2_folds": [f.get("stage1_val_r2") for f in r["folds"]],  # stage 1 fitted on every fold if > 0
         "seconds": r["seconds"],
         "cpu_hours": round(r["seconds"] * (threads or 1) / 3600, 3),
         "command": portable(r["command"]),
