@@ -282,6 +282,15 @@ def _print_public_api(extra: dict) -> None:
             )
 
 
+def _publictest_accuracy(rec, test: list, truth: list[str]) -> float:
+    """Accuracy by class name: a FER+ model's classes come in another order, and its contempt is never right here."""
+    from facenet2expnet.data.classes import canonical
+
+    names = [canonical(c) for c in rec.classes_]
+    pred = np.concatenate(rec.predict_proba([rec.preprocessing_.load(s.path) for s in test])).argmax(1)
+    return float(np.mean([names[p] == canonical(t) for p, t in zip(pred, truth)]))
+
+
 def main():
     import torch
 
@@ -307,16 +316,9 @@ def main():
     rows = [r for model_rows, _ in ours for r in model_rows]  # ours first; the `fer` reference after them
 
     if have_data:
-        from facenet2expnet.data.classes import canonical
-
         y = np.array([s.label for s in test])
-        truth = [canonical(ds.class_names[i]) for i in y]
         for model_rows, rec in ours:
-            faces = [rec.preprocessing_.load(s.path) for s in test]
-            # by class name: a FER+ model's classes come in another order, and its contempt is never right here
-            names = [canonical(c) for c in rec.classes_]
-            pred = np.concatenate(rec.predict_proba(faces)).argmax(1)
-            acc = float(np.mean([names[p] == t for p, t in zip(pred, truth)]))
+            acc = _publictest_accuracy(rec, test, [ds.class_names[i] for i in y])
             for r in model_rows:  # the same weights on both runtimes (their parity is tested)
                 r["publictest_accuracy"] = acc
         _fer_reference(test, timing_faces, y, rows, extra)
