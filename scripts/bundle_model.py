@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/bundle_model.py runs/fer2013/fn2en_fast --name fer2013-fn2en-fast
     .venv/bin/python scripts/bundle_model.py ~/runs/fer2013/stage1_res48_20ep --trunk --name fn2en-res48-trunk
-    .venv/bin/python scripts/bundle_model.py ~/runs/ferplus/fn2en_fast --fp16 --name ferplus-fn2en-fast
+    .venv/bin/python scripts/bundle_model.py ~/runs/ferplus/res48_fn2en --fp16 --name ferplus-fn2en-accurate
+    .venv/bin/python scripts/bundle_model.py --halve fer2013-fn2en-accurate      # a bundled model, in place
 
 ``--trunk`` bundles a stage-1 run's trunk instead (its head was never trained, so it is left out, and the weights
 are stored in float16): a starting point for ``train --init-trunk NAME``, never a recognizer. Its card gives the
@@ -24,9 +25,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("run_dir")
+    ap.add_argument("run_dir", nargs="?", help="the run to bundle (not with --halve)")
+    ap.add_argument("--halve", metavar="NAME", help="store an already bundled model's weights in float16, in place")
     ap.add_argument("--fold", type=int, default=0)
-    ap.add_argument("--name", required=True)
+    ap.add_argument("--name")
     ap.add_argument(
         "--face-padding", type=float, help="alignment padding for photos (how loosely the training crops frame a face)"
     )
@@ -38,6 +40,10 @@ def main():
     )
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "src", "facenet2expnet", "pretrained"))
     args = ap.parse_args()
+    if args.halve:
+        return halve(os.path.join(args.out_dir, args.halve))
+    if not (args.run_dir and args.name):
+        ap.error("give RUN_DIR and --name (or --halve NAME)")
     if args.trunk:
         return bundle_trunk(args)
     src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "best")
@@ -98,6 +104,16 @@ def save_half(src: str, dst: str, drop_head: bool = False) -> None:
     }
     save_file(weights, dst + ".tmp")
     os.replace(dst + ".tmp", dst)
+
+
+def halve(base: str) -> None:
+    """BASE.safetensors in float16 (the loaders upcast it), and BASE.json saying so: half the package's bytes where
+    the model's accuracy holds (measure it after: benchmarks/inference.py, benchmarks/ferplus.py --bundled)."""
+    meta = json.load(open(base + ".json"))
+    before = os.path.getsize(base + ".safetensors")
+    save_half(base + ".safetensors", base + ".safetensors")
+    atomic_write_json(base + ".json", {**meta, "weights_dtype": "float16"})
+    print(f"{base}.safetensors: {before / 2**20:.1f} -> {os.path.getsize(base + '.safetensors') / 2**20:.1f} MiB")
 
 
 def bundle_trunk(args) -> None:
