@@ -287,6 +287,11 @@ def test_models_command_lists_nets_and_bundled_models(capsys):
     assert bundled["fer2013-fn2en-fast-int8"]["default_for"] == ["from_pretrained(), predict, serve"]
     assert bundled["fer2013-fn2en-accurate-int8"]["runtime"] == "onnxruntime, int8"
     assert (
+        bundled["fn2en-res48-trunk"]["runtime"] == "torch, stage-1 trunk"
+        and bundled["fn2en-res48-trunk"]["net"] == "res48"
+    )
+    assert bundled["ferplus-fn2en-fast"]["classes"] == 8
+    assert (
         bundled["fer2013-fn2en-accurate"]["net"] == "res48" and 0.6 < bundled["fer2013-fn2en-accurate"]["accuracy"] < 1
     )
     assert main(["models"]) == 0
@@ -524,7 +529,7 @@ def test_int8_export_of_the_bundled_model(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["fer2013-fn2en-fast", "fer2013-fn2en-accurate"])
+@pytest.mark.parametrize("name", ["fer2013-fn2en-fast", "fer2013-fn2en-accurate", "ferplus-fn2en-fast"])
 def test_bundled_int8_model_runs_offline_like_the_float_one(tmp_path, name):
     """Each bundled model's `export --int8` (shipped beside it as NAME-int8) loads by name, runs on onnxruntime, has
     the float model's classes and preprocessing, and scores faces as the float model does when scored the same way
