@@ -544,6 +544,31 @@ def _defaults_section() -> list:
         out.append(
             f"| {k} | {100 * t['mean_diff']:+.2f} points | {t['wins']} / {t['ties']} / {t['losses']} | {p_t} | {p_w} |"
         )
+    return out + [""] + _defaults_targets(d["rows"])
+
+
+# issue 28's targets for fn2en at its defaults: an accuracy per dataset, and margins over scratch and the probe
+DEFAULT_TARGETS = {"ck7": 0.935, "ck6": 0.955, "sfew": 0.30}
+
+
+def _defaults_targets(rows: dict) -> list:
+    """Each dataset's fn2en row against issue 28's targets, met or missed and by how much."""
+    out = ["Issue 28's targets for `fn2en` at its defaults:", ""]
+    for data, ms in rows.items():
+        if "fn2en" not in ms:
+            continue
+        acc, parts = ms["fn2en"]["accuracy_mean"], []
+        if data in DEFAULT_TARGETS:
+            t = DEFAULT_TARGETS[data]
+            parts.append(
+                f"{pct(acc)} against {100 * t:.1f} ({'met' if acc >= t else 'missed'}, {100 * (acc - t):+.2f})"
+            )
+        for other, margin in (("scratch", 0.03), ("probe", -0.03)):
+            if other in ms:
+                d = acc - ms[other]["accuracy_mean"]
+                verdict = "met" if d >= margin else f"missed by {100 * (margin - d):.2f}"
+                parts.append(f"{100 * d:+.2f} points over {other} (target {100 * margin:+.0f}: {verdict})")
+        out.append(f"- {data}: " + "; ".join(parts))
     return out + [""]
 
 
