@@ -90,7 +90,7 @@ class TrainConfig:
     stage1_epochs: int | None = opt(
         None,
         "stage-1 epochs (fn2en); default: 0 from a trunk, else about 1,500 steps scaled to the training set "
-        "(schedule.py)",
+        "(5 to 100 epochs)",
         group="stage 1",
     )
     # Adam at 1e-3: at SGD 0.05 (the defaults before 2026-12-04) stage 1 fitted nothing in 30 epochs (held-out R²
@@ -117,7 +117,7 @@ class TrainConfig:
     # ---- stage 2: refine with labels
     stage2_epochs: int | None = opt(
         None,
-        "refining epochs; default: about 750 steps scaled to the training set, 10 to 60 epochs (schedule.py); "
+        "refining epochs; default: about 750 steps scaled to the training set (10 to 60 epochs); "
         "0 with fn2en: stage-1 pre-training only (writes folds/fold_XX/trunk.*)",
         group="stage 2",
     )

@@ -300,7 +300,8 @@ def fold_summary(r: dict) -> str:
     epoch validation chose and how it scored, and the test accuracy."""
     parts = []
     if r.get("stage1_val_r2") is not None:
-        parts.append(f"stage 1 R² {r['stage1_val_r2']:.3f} held out ({r['stage1_train_r2']:.3f} train)")
+        train = "" if r.get("stage1_train_r2") is None else f" ({r['stage1_train_r2']:.3f} train)"
+        parts.append(f"stage 1 R² {r['stage1_val_r2']:.3f} held out{train}")
     if r.get("init_trunk"):
         parts.append(f"from trunk {r['init_trunk']}")
     if r.get("best_epoch") is not None:
