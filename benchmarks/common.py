@@ -216,14 +216,13 @@ def official_split_benchmark(dataset: str, test_name: str, test_key: str, benchm
         ("h", "CPU hours", ".2f"),
     ]
     print(table(rows, cols))
-    previous = json.load(open(args.out)).get("paired_tests", {}) if os.path.exists(args.out) else {}
-    tests = test_set_comparisons(results, dataset, previous)
+    kept = json.load(open(args.out)) if os.path.exists(args.out) else {}  # sections other scripts write (bundled)
+    tests = test_set_comparisons(results, dataset, kept.get("paired_tests", {}))
     for name, c in tests.items():
         print(
             f"{name}: {100 * (c['acc_a'] - c['acc_b']):+.2f} points, right on {c['a_only']} images the control "
             f"missed and wrong on {c['b_only']} it got, exact McNemar p = {c['p_mcnemar']:.3g}"
         )
-    kept = json.load(open(args.out)) if os.path.exists(args.out) else {}  # sections other scripts write (bundled)
     write_results(
         args.out,
         {

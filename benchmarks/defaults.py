@@ -89,6 +89,8 @@ def dataset_fields(name: str, runs: str) -> dict:
 
 
 def run_one(data: str, method: str, runs: str, threads: int | None) -> dict:
+    import torch
+
     fields = {**dataset_fields(data, runs), **METHODS[method], "cache_dir": os.path.join(runs, "cache", "teacher")}
     run_dir = os.path.join(runs, "defaults", data, method)
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fields.items() if k != "cache_dir")
@@ -102,7 +104,7 @@ def run_one(data: str, method: str, runs: str, threads: int | None) -> dict:
         "init_trunk": r["folds"][0].get("init_trunk"),
         "stage1_val_r2_folds": [f.get("stage1_val_r2") for f in r["folds"]],  # stage 1 fitted on every fold if > 0
         "seconds": r["seconds"],
-        "cpu_hours": round(r["seconds"] * (threads or 1) / 3600, 3),
+        "cpu_hours": round(r["seconds"] * (threads or torch.get_num_threads()) / 3600, 3),
         "command": portable(r["command"]),
         "code": r.get("code"),
         "finished": now(),

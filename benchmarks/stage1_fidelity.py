@@ -164,15 +164,17 @@ def main():
             if summary == pretrain:  # one stage-1 run: its fidelity per epoch (the R²-against-compute curve)
                 row["stage1_curve"] = epoch_curve(run, "stage1", ("val_r2", "train_r2"))
             results[name.replace("/", "_")] = row
-    earlier_rows = read_json(args.out).get("rows", {}) if os.path.exists(args.out) else {}
-    results = {**earlier_rows, **results}  # rows of runs that are gone (another machine, an earlier session) kept
+    earlier = read_json(args.out) if os.path.exists(args.out) else {}
+    results = {**earlier.get("rows", {}), **results}  # rows of runs that are gone (another machine, a session) kept
     trunks = {
         k: os.path.join(os.path.expanduser(v["run_dir"]), "folds", "fold_00", "trunk.json")
         for k, v in results.items()
         if "run_dir" in v
     }
-    earlier = read_json(args.out).get("by_scale", {}) if os.path.exists(args.out) else {}
-    scales = {**earlier, **by_scale({k: p for k, p in trunks.items() if os.path.exists(p)}, runs)}  # gone runs kept
+    scales = {
+        **earlier.get("by_scale", {}),
+        **by_scale({k: p for k, p in trunks.items() if os.path.exists(p)}, runs),
+    }  # gone runs kept
     rows = [{"row": k, **v} for k, v in results.items()]
     cols = [
         ("row", "row", "<s", 36),

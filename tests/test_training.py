@@ -773,7 +773,7 @@ def test_the_papers_stage1_fits_at_its_defaults(synth_root, tmp_path, capsys):
     assert f"{fold['stage1_val_r2']:.3f} |" in (out / "report.md").read_text()
 
 
-def test_fn2en_at_its_defaults_refines_the_bundled_trunk_without_the_teacher(synth_root, tmp_path, capsys):
+def test_fn2en_at_its_defaults_refines_the_bundled_trunk_without_the_teacher(synth_root, tmp_path, capsys, monkeypatch):
     """`train --dataset D --out R`: fn2en from the bundled label-free trunk, its weights loaded before refining, the
     trunk at a tenth of the head's rate, and no teacher pass (no stage 1, no auxiliary loss: no feature store)."""
     from facenet2expnet.train import loop
@@ -792,10 +792,9 @@ def test_fn2en_at_its_defaults_refines_the_bundled_trunk_without_the_teacher(syn
     out, cache = tmp_path / "default", tmp_path / "cache"
     argv = ["train", "--dataset", f"ckplus48:{synth_root}", "--out", str(out), "--cache-dir", str(cache)]
     argv += ["--folds", "4", "--max-folds", "1", "--val-fraction", "0.34", "--stage2-epochs", "1", "--no-progress"]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(loop, "load_trunk", spy_load)
-        mp.setattr(loop, "_sgd", spy_sgd)
-        assert main(argv) == 0
+    monkeypatch.setattr(loop, "load_trunk", spy_load)
+    monkeypatch.setattr(loop, "_sgd", spy_sgd)
+    assert main(argv) == 0
     assert seen == {"trunk": "fn2en-res48-trunk", "scales": [0.1, 1.0]}
     assert not cache.exists() or not os.listdir(cache)  # no teacher features were computed
     fold = json.load(open(out / "report.json"))["folds"][0]
