@@ -34,9 +34,16 @@ CODE = {"version": None, "allow_dirty": False}  # what made this invocation's re
 
 
 def machine() -> dict:
+    """The machine a timing or a run came from: CPUs differ (AVX-512, bf16 and VNNI change what is fast), so every
+    results JSON names the CPU and the flags that matter beside its numbers."""
     import torch
 
+    from facenet2expnet.devices import TIMING_CPU_FLAGS, cpu_info
+
+    cpu = cpu_info()
     return {
+        "cpu": cpu["model"] or platform.processor() or "unknown",
+        "cpu_flags": [f for f in TIMING_CPU_FLAGS if f in cpu["flags"]],
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cpus": os.cpu_count(),

@@ -51,6 +51,9 @@ def _train(tiny, out, cache, nproc=1, extra=(), env=None):
         "sgd",
         "--lr-stage1",
         "0.05",
+        # float32 on every CPU: the tolerances below are float32 rounding (--amp auto is bf16 on CPUs with bf16)
+        "--amp",
+        "off",
         *(() if "--batch-size" in extra else ("--batch-size", "8")),
         "--dropout",
         "0",

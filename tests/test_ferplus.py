@@ -1,4 +1,4 @@
-"""The ferplus dataset kind, its protocol (epoch chosen on valid, train duplicates reported apart) and the
+"""The ferplus dataset kind, its protocol (epoch chosen on validation carved from train, train duplicates reported apart) and the
 label modes that train on the annotators' votes (train/labels.py)."""
 
 import csv
@@ -85,8 +85,11 @@ def test_ferplus_loader_votes_and_protocol(tmp_path):
     first = ds.samples[0]
     assert len(first.meta["votes"]) == 8 and sum(first.meta["votes"]) == 9  # unknown / NF votes left out
     (fold,) = make_folds(ds, "official")
-    assert len(fold.train) == 36 and len(fold.val) == 12 and np.array_equal(fold.test, fold.val)
-    assert "optimistic" in fold.note
+    # validation is carved from train (a tenth, stratified); valid is the reported split, which nothing chooses on
+    valid = np.array([i for i, s in enumerate(ds.samples) if s.split == "val"])
+    assert len(fold.train) + len(fold.val) == 36 and len(fold.val) == 3 and np.array_equal(fold.test, valid)
+    assert not set(fold.val) & set(valid) and not set(fold.val) & set(fold.train)
+    assert "carved from train" in fold.note
     # the valid face whose pixels repeat a train face (one per class here) is left out of the subset
     assert len(fold.subsets["no_train_duplicates"]) == 12 - 3
     q = vote_distribution(ds)
@@ -163,4 +166,5 @@ def test_real_ferplus_counts():
     counts = ds.class_counts()
     assert len(ds) == 26937 + 3396 and counts["contempt"] == 162 + 24
     (fold,) = make_folds(ds, "official")
-    assert len(fold.val) == 3396 and 3000 < len(fold.subsets["no_train_duplicates"]) < 3396
+    assert len(fold.test) == 3396 and 3000 < len(fold.subsets["no_train_duplicates"]) < 3396
+    assert abs(len(fold.val) - 2694) < 10 and len(fold.train) + len(fold.val) == 26937

@@ -800,3 +800,25 @@ def test_fn2en_at_its_defaults_refines_the_bundled_trunk_without_the_teacher(syn
     fold = json.load(open(out / "report.json"))["folds"][0]
     assert fold["init_trunk"] == "fn2en-res48-trunk" and fold["stage1_epochs"] == 0
     assert "fn2en: res48 from the bundled label-free stage-1 trunk fn2en-res48-trunk" in capsys.readouterr().out
+
+
+def test_amp_auto_is_bf16_only_where_the_cpu_has_bf16_hardware(tmp_path):
+    """--amp auto must not pick emulated bf16 (several times slower on AVX2-only CPUs): the flags decide."""
+    from facenet2expnet.devices import cpu_info, native_bf16, resolve_amp
+    from facenet2expnet.train.config import upgraded
+
+    cpu = torch.device("cpu")
+    avx2_only = ["fpu", "sse2", "avx", "avx2", "fma"]
+    assert not resolve_amp("auto", cpu, avx2_only) and not native_bf16(cpu, avx2_only + ["avx512f"])
+    assert resolve_amp("auto", cpu, avx2_only + ["avx512f", "avx512_bf16"]) and resolve_amp("auto", cpu, ["amx_bf16"])
+    assert resolve_amp("bf16", cpu, avx2_only) and not resolve_amp("off", cpu, ["avx512_bf16"])
+    with pytest.raises(UnknownNameError, match="known amps: auto, bf16, off"):
+        resolve_amp("fp8", cpu)
+    # a machine's own flags are read from /proc/cpuinfo (a fake one here), and an unreadable file means none
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512_bf16\n\nprocessor\t: 1\n")
+    assert cpu_info(str(fake)) == {"model": "Test CPU", "flags": ["fpu", "avx2", "avx512_bf16"]}
+    assert cpu_info(str(tmp_path / "missing")) == {"model": "", "flags": []}
+    # run dirs and checkpoints written when --amp was a switch still load, with the same meaning
+    assert upgraded({"amp": True})["amp"] == "bf16" and upgraded({"amp": False})["amp"] == "off"
+    assert TrainConfig.from_dict({"dataset": "x:y", "amp": False}).amp == "off"

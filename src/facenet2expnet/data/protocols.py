@@ -162,20 +162,21 @@ def _fer2013_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: flo
 
 
 def _ferplus_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float) -> list[Fold]:
-    """FER+'s own protocol: the epoch is chosen on ``valid``; ``test`` is scored once where it is present.
+    """FER+: the epoch is chosen on validation carved from ``train`` (stratified, by face, fixed by the seed);
+    ``test`` is scored once where it is present, else ``valid`` (the shared release), which no choice reads.
 
-    Without ``test`` (the shared release), ``valid`` is both selection and report, as FER+ results on valid
-    are usually given; the note says so. Valid/test images whose pixels repeat a training image are a
-    subset reported beside the whole split (``no_train_duplicates``).
+    Before 2026-12-07 the epoch was chosen on ``valid``, which was then reported: the FER+ rows and models of
+    that time say so. Valid/test images whose pixels repeat a training image are a subset reported beside the
+    whole split (``no_train_duplicates``).
     """
-    train, val, test = (np.flatnonzero(splits == name) for name in ("train", "val", "test"))
-    if not len(val):
-        raise FaceNet2ExpNetError("ferplus: no valid/ split found; the epoch is chosen on valid, so it is needed")
-    note = "FER+: epoch chosen on valid, tested once on test"
-    if not len(test):
-        test, note = val, "FER+ without its test split: the epoch is chosen on valid and valid is reported (optimistic)"
-    unique = np.array([i for i in test if not ds.samples[i].meta.get("train_duplicate")], dtype=np.int64)
-    return [Fold(0, train, val, test, note=note, subsets={"no_train_duplicates": unique})]
+    train, valid, test = (np.flatnonzero(splits == name) for name in ("train", "val", "test"))
+    report, name = (test, "test") if len(test) else (valid, "valid")
+    if not len(report):
+        raise FaceNet2ExpNetError("ferplus: neither valid/ nor test/ was found; one of them is the reported split")
+    train, val = _carve_val(ds, train, val_fraction, seed)
+    note = f"FER+: epoch chosen on validation carved from train ({len(val)} faces), tested once on {name}"
+    unique = np.array([i for i in report if not ds.samples[i].meta.get("train_duplicate")], dtype=np.int64)
+    return [Fold(0, train, val, report, note=note, subsets={"no_train_duplicates": unique})]
 
 
 def _split_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float) -> list[Fold]:

@@ -204,8 +204,8 @@ def weighted(loss: torch.Tensor, n_local: int, n_global: int, world: int) -> tor
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA with ``--amp``; a no-op elsewhere."""
-    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+    """bf16 autocast on ``device`` (CUDA or CPU) where ``enabled`` (``--amp`` resolved by ``devices.resolve_amp``)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 __all__ = [

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ..data.preprocess import Preprocessing
 from ..data.protocols import Fold
+from ..devices import resolve_amp
 from ..errors import FaceNet2ExpNetError
 from ..eval.metrics import accuracy, explained_variance, mean_cosine
 from ..files import atomic_write_csv, atomic_write_json
@@ -302,6 +303,7 @@ def train_epoch(stage, net, opt, order: torch.Tensor, desc: str, gen, cfg: Train
     from tqdm import tqdm
 
     dist, bs = stage.dist, cfg.batch_size
+    amp = resolve_amp(cfg.amp, dist.device)  # bf16 autocast where the device has bf16 hardware (--amp auto)
     net.train()
     tot_loss, tot_correct, tot_n = 0.0, 0, 0
     bar = tqdm(range(math.ceil(len(order) / bs)), desc=desc, leave=False, disable=not progress, file=sys.stderr)
@@ -312,7 +314,7 @@ def train_epoch(stage, net, opt, order: torch.Tensor, desc: str, gen, cfg: Train
             continue
         mirrored = random_flips(len(idx), gen)
         x = flip(stage.images[idx].to(dist.device).float(), mirrored.to(dist.device))  # B x C x S x S on 0..255
-        with autocast(dist.device, cfg.amp):
+        with autocast(dist.device, amp):
             loss, correct, n = stage.loss(net, x, idx.numpy(), mirrored.numpy(), gen)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
@@ -460,9 +462,15 @@ def _finish_pretraining(cfg, model, fold, fold_dir, state, class_names, pp, teac
     return result
 
 
-def run_schedule(cfg: TrainConfig) -> dict:
-    """What this fold trained: the epochs of each stage (as the training set's size set them) and the trunk."""
-    return {"stage1_epochs": cfg.stage1_epochs, "stage2_epochs": cfg.stage2_epochs, "init_trunk": cfg.trunk}
+def run_schedule(cfg: TrainConfig, device=None) -> dict:
+    """What this fold trained: the epochs of each stage (as the training set's size set them), the trunk, and
+    whether its steps ran under bf16 autocast (``--amp`` as resolved on this machine)."""
+    return {
+        "stage1_epochs": cfg.stage1_epochs,
+        "stage2_epochs": cfg.stage2_epochs,
+        "init_trunk": cfg.trunk,
+        "amp_bf16": resolve_amp(cfg.amp, device or torch.device("cpu")),
+    }
 
 
 def stage1_fidelity(metrics: list[dict]) -> dict:
@@ -492,7 +500,7 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
         "n_val": int(len(fold.val)),
         "best_epoch": state.best_epoch,
         "best_val_acc": state.best_val_acc,
-        **run_schedule(cfg),
+        **run_schedule(cfg, torch.device(device) if device else None),
         **stage1_fidelity(state.metrics),
         # named parts of the test fold (e.g. FER+ valid without the faces that repeat a training face)
         "subsets": {name: _subset_accuracy(fold.test, pred, labels, sub) for name, sub in fold.subsets.items()},
