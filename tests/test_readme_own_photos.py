@@ -55,7 +55,9 @@ def test_the_readme_commands_on_a_folder_of_photos(tmp_path, monkeypatch):
         if argv[0] == "prepare":
             argv += ["--no-progress"]
         if argv[0] == "serve":  # the server the command would start, asked in-process
-            with TestClient(create_app(serve_settings(build_parser().parse_args(argv)))) as c:
+            with TestClient(
+                create_app(serve_settings(build_parser().parse_args(argv))), base_url="http://localhost"
+            ) as c:
                 r = c.post("/v1/predict", files=[("files", ("p.jpg", open(photo, "rb").read(), "image/jpeg"))])
             assert r.status_code == 200 and r.json()["results"][0]["faces"][0]["label"] in ("happy", "sadness")
             continue

@@ -31,7 +31,7 @@ def _png(arr) -> bytes:
 @pytest.fixture(scope="module")
 def client():
     settings = ServeSettings(detector="opencv", max_bytes=1_000_000, max_pixels=1_000_000)
-    with TestClient(create_app(settings)) as c:  # the lifespan loads the model once
+    with TestClient(create_app(settings), base_url="http://localhost") as c:  # the lifespan loads the model once
         yield c
 
 
@@ -150,10 +150,12 @@ def test_concurrent_requests_share_forward_passes(client, face_png):
 
 
 def test_cors_is_off_unless_asked():
-    with TestClient(create_app(ServeSettings(detector="opencv"))) as c:
+    with TestClient(create_app(ServeSettings(detector="opencv")), base_url="http://localhost") as c:
         r = c.get("/healthz", headers={"Origin": "http://example.test"})
         assert "access-control-allow-origin" not in r.headers
-    with TestClient(create_app(ServeSettings(detector="opencv", cors=["http://example.test"]))) as c:
+    with TestClient(
+        create_app(ServeSettings(detector="opencv", cors=["http://example.test"])), base_url="http://localhost"
+    ) as c:
         r = c.get("/healthz", headers={"Origin": "http://example.test"})
         assert r.headers.get("access-control-allow-origin") == "http://example.test"
 
@@ -341,7 +343,7 @@ def strict():
         max_request_bytes=600_000,
         max_video_bytes=300_000,
     )
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         yield c
 
 
@@ -430,11 +432,11 @@ def test_base64_as_users_have_it_and_media_types_any_case(strict, face_png):
 
 def test_other_sites_cannot_make_the_server_work(face_png):
     settings = ServeSettings(detector="opencv", cors=["http://allowed.test"])
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), base_url="http://localhost") as c:
         files = [("files", ("a.png", face_png, "image/png"))]
         _shape(c.post("/v1/predict", files=files, headers={"Origin": "http://evil.test"}), 403, "cross_origin")
         _shape(c.post("/v1/predict", files=files, headers={"Origin": "null"}), 403, "cross_origin")
-        assert c.post("/v1/predict", files=files, headers={"Origin": "http://testserver"}).status_code == 200  # its own
+        assert c.post("/v1/predict", files=files, headers={"Origin": "http://localhost"}).status_code == 200  # its own
         assert c.post("/v1/predict", files=files, headers={"Origin": "http://allowed.test"}).status_code == 200
         assert c.post("/v1/predict", files=files).status_code == 200  # curl and scripts send no Origin
 
@@ -543,7 +545,9 @@ def test_random_bodies_never_get_a_500(strict, face_png):
 def test_a_large_image_is_reduced_but_boxes_are_in_its_own_pixels(client, face_png):
     """Over work_pixels an image is reduced while decoding (memory), and its boxes come back in its own pixels:
     a JPEG (decoded at a smaller scale) and a PNG (reduced after decoding)."""
-    with TestClient(create_app(ServeSettings(detector="opencv", work_pixels=300_000))) as small:
+    with TestClient(
+        create_app(ServeSettings(detector="opencv", work_pixels=300_000)), base_url="http://localhost"
+    ) as small:
         for fmt in ("JPEG", "PNG"):
             _reduced_image_case(small, client, face_png, fmt)
 

@@ -9,127 +9,30 @@
     GET  /docs         OpenAPI documentation
 
 Every error, ours and the framework's (404, 405, 422, a broken multipart body), has one shape,
-``{"error": {"code", "message"}}``, with a 4xx status; no input gets a 500. Limits bind before the
-work: the body is read in chunks and refused past ``max_request_bytes`` (with or without a
-Content-Length), each image's size is read from its header before decoding (``max_pixels``; also
-past PIL's own decompression-bomb guard), and all images of a request together get
-``max_request_pixels``. The body and its files stay in memory (the multipart parser is told never
-to spool to disk), images are decoded one at a time, and no path is taken from a request. A request
-whose ``Origin`` is not the server's own is refused (403) unless ``--cors`` allows that origin, so
-a web page on another site cannot make the local server work. Models load once, when the server
-starts (not at import, not in a constructor).
+``{"error": {"code", "message"}}``, with a 4xx status (or 503 ``busy`` with ``Retry-After``); no input gets a 500.
+What uvicorn refuses before the app sees it (a malformed request line or Content-Length) is the transport's
+plain-text 400, as docs/serving.md says. Limits bind before the work (serve/limits.py): the body is read in chunks
+and refused past ``max_request_bytes``; each image's size is read from its header before decoding (``max_pixels``)
+and every decoder reduces to ``work_pixels``; a JSON body deeper than ``max_json_depth`` is refused unparsed; and
+every request reserves its worst case from a server-wide memory budget first. Who may call: serve/security.py
+(the Host allow-list, the same-origin rule, the optional API key). ``HEAD`` works on every ``GET`` route. Models
+load once, when the server starts (not at import, not in a constructor).
 """
 
 import base64
 import binascii
-import io
 import json
 import os
 import queue
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
 from importlib import resources
-
-import numpy as np
 
 from ..errors import FaceNet2ExpNetError
 from ..models.pretrained import DEFAULT_MODEL
-
-
-@dataclass
-class ServeSettings:
-    models: list = field(default_factory=lambda: [DEFAULT_MODEL])  # names or paths
-    detector: str = "blazeface"
-    max_bytes: int = 10 * 2**20  # per file
-    max_pixels: int = 40_000_000  # per image
-    max_files: int = 16
-    max_request_bytes: int = 48 * 2**20  # the whole body, multipart or JSON (base64 inflates images by 4/3)
-    max_request_pixels: int = 64_000_000  # all images of one request together
-    max_video_bytes: int = 64 * 2**20  # one video upload (POST /v1/video)
-    # an image over this many pixels is reduced by a whole factor while it is decoded (JPEG: decoded at that
-    # scale) before faces are found in it: a 40 MP photo would otherwise take ~450 MB; boxes and landmarks are
-    # given in the original image's pixels all the same
-    work_pixels: int = 16_000_000
-    video_max_frames: int = 600  # sampled frames scored per video, at most
-    max_batch: int = 32  # faces per forward pass across concurrent requests
-    # how long the batcher waits for more requests: 0 (score what is queued, no wait) since serve_load measured a
-    # 5 ms wait costing latency and throughput with the int8 default on CPU (a face costs ~0.3 ms)
-    max_wait_ms: float = 0.0
-    detectors: int = 4  # face detectors loaded at start: requests detecting at the same time
-    cors: list = field(default_factory=list)  # allowed origins; none: CORS off
-
-
-class BadInput(FaceNet2ExpNetError):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code = status, code
-
-
-def image_size(data: bytes, name: str, settings: ServeSettings) -> tuple[int, int]:
-    """(width, height) from the image's header, with the per-file and per-image limits; nothing is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise BadInput(400, "empty_file", f"{name}: the file is empty")
-    if len(data) > settings.max_bytes:
-        raise BadInput(
-            413, "file_too_large", f"{name}: {len(data)} bytes, over the limit of {settings.max_bytes} bytes per file"
-        )
-    try:
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only
-            w, h = img.size
-    except Image.DecompressionBombError as exc:  # PIL refuses to open over twice its own pixel limit
-        raise BadInput(413, "too_many_pixels", f"{name}: {exc}; the limit is {settings.max_pixels} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise BadInput(400, "not_an_image", f"{name}: not a readable image ({exc.__class__.__name__})") from None
-    if w * h > settings.max_pixels:
-        raise BadInput(
-            413, "too_many_pixels", f"{name}: {w}x{h} = {w * h} pixels, over the limit of {settings.max_pixels}"
-        )
-    return w, h
-
-
-def decode_image(data: bytes, name: str, settings: ServeSettings) -> tuple[np.ndarray, float]:
-    """Upload bytes -> (RGB uint8 array, scale), checking size and pixel count before decoding (never touching the
-    disk). An image over ``settings.work_pixels`` is reduced by a whole factor as it is decoded; ``scale`` is what
-    its pixel coordinates are multiplied by to be the original's (1.0 when it was not reduced)."""
-    import math
-    import warnings
-
-    from PIL import Image
-
-    from ..data.images import read_image
-
-    w, h = image_size(data, name, settings)
-    factor = math.ceil(math.sqrt(w * h / settings.work_pixels)) if w * h > settings.work_pixels else 1
-    try:
-        with warnings.catch_warnings():  # the size is checked above, against our own limit
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if factor > 1:
-                    img.draft(img.mode, (w // factor, h // factor))  # JPEG: decoded at 1/2, 1/4 or 1/8 scale
-                img.load()
-                n = img.width * img.height
-                rest = math.ceil(math.sqrt(n / settings.work_pixels)) if n > settings.work_pixels else 1
-                if rest == 1:  # small enough as decoded (JPEG: by the draft)
-                    return read_image(img, "RGB"), w / img.width
-                small = img.reduce(rest)  # what the draft left (PNG, WebP...: all of it)
-            del img
-            _return_freed_memory()  # the full-size decode's blocks go back before the next copies are made
-            return read_image(small, "RGB"), w / small.width
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise BadInput(400, "not_an_image", f"{name}: the image data is broken ({exc.__class__.__name__})") from None
-
-
-def _return_freed_memory() -> None:
-    """glibc keeps freed heap memory for reuse; after a large decode, give it back to the system (malloc_trim), so
-    that one big image does not raise the server's resident memory for the rest of the request. No-op elsewhere."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+from .errors import ERROR_CODES, BadInput, cut_name, error_response
+from .limits import MemoryBudget, check_request_pixels, decode_cost, decode_image, image_mode, image_size, json_depth
+from .security import GuardMiddleware, allowed_hosts
+from .settings import ServeSettings
 
 
 def _rescaled(face: dict, scale: float) -> dict:
@@ -142,19 +45,6 @@ def _rescaled(face: dict, scale: float) -> dict:
     if face.get("landmarks"):
         face["landmarks"] = [[round(x * scale, 1), round(y * scale, 1)] for x, y in face["landmarks"]]
     return face
-
-
-def check_request_pixels(images: list[tuple[str, bytes]], settings: ServeSettings) -> None:
-    """Every image's header read and checked, and their pixels added up, before any is decoded."""
-    sizes = [image_size(data, n, settings) for n, data in images]
-    total = sum(w * h for w, h in sizes)
-    if total > settings.max_request_pixels:
-        raise BadInput(
-            413,
-            "too_many_pixels",
-            f"the request's {len(images)} images have {total} pixels in all, over the limit of "
-            f"{settings.max_request_pixels} per request; send them in several requests",
-        )
 
 
 class Service:
@@ -228,7 +118,9 @@ class Service:
     def recognizer(self, model: str | None):
         name = model or self.default
         if name not in self.recognizers:
-            raise BadInput(404, "unknown_model", f"no model {name!r} is loaded; loaded: {', '.join(self.recognizers)}")
+            raise BadInput(
+                404, "unknown_model", f"no model {cut_name(name)} is loaded; loaded: {', '.join(self.recognizers)}"
+            )
         return name, self.recognizers[name]
 
     def video(self, name: str, data: bytes, options: dict) -> dict:
@@ -251,6 +143,7 @@ class Service:
             with open(path, "wb") as f:
                 f.write(data)
             del data
+            check_video_frames(path, name, self.settings.max_video_pixels)
             try:
                 s = video_summary(
                     rec,
@@ -282,29 +175,6 @@ class Service:
         }
 
 
-ERROR_CODES = {
-    400: "bad_request",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid_request",
-}
-
-
-def error_response(status: int, code: str, message: str):
-    """The one error shape of every 4xx/5xx answer: ours, and the framework's own (404, 405, 422...)."""
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def origin_allowed(origin: str, host: str | None, scheme: str, allowed: list) -> bool:
-    """A request from the server's own page (``Origin`` equal to scheme://Host) or an origin ``--cors`` names."""
-    return origin in allowed or "*" in allowed or (host is not None and origin.lower() == f"{scheme}://{host}".lower())
-
-
 def create_app(settings: ServeSettings | None = None):
     """The FastAPI application; models load in its lifespan (when the server starts)."""
     from fastapi import FastAPI, Request
@@ -330,14 +200,23 @@ def create_app(settings: ServeSettings | None = None):
         'Errors: {"error": {"code", "message"}} with a 4xx status.',
     )
     app.state.service = service
+    budget = MemoryBudget(settings.memory_budget, settings.queue_timeout_s)
+    app.state.budget = budget
     if settings.cors:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
-
-    _add_origin_check(app, settings)
+    # outermost first: HEAD is answered as GET without its body; then the host, origin and key rules
+    app.add_middleware(
+        GuardMiddleware,
+        hosts=allowed_hosts(settings.host, settings.allowed_hosts),
+        cors=settings.cors,
+        api_key=settings.api_key,
+        respond=error_response,
+    )
+    app.add_middleware(HeadAsGet)
     _add_error_handlers(app)
 
     @app.get("/healthz")
@@ -351,16 +230,33 @@ def create_app(settings: ServeSettings | None = None):
     @app.post("/v1/predict", openapi_extra=PREDICT_OPENAPI, responses=RESPONSES)
     async def predict(request: Request):
         """Faces and their expressions in one or more images (multipart field `files`, or JSON base64)."""
-        images, options = await _read_images(request, settings)
-        query = _checked_options({k: v for k, v in request.query_params.items() if k in OPTIONS})
-        options = {**query, **options}
-        return await run_in_threadpool(service.predict, images, options.get("model"), options.get("detect", True))
+        held = 0
+        try:  # the body's worst case is held while it is read and parsed, then the largest decode's while decoding
+            held += await budget.reserve(body_cost(request, settings), "this request's body")
+            images, options = await _read_images(request, settings)
+            query = _checked_options({k: v for k, v in request.query_params.items() if k in OPTIONS})
+            options = {**query, **options}
+            check_request_pixels(images, settings)
+            if images:
+                worst = max(
+                    decode_cost(*image_size(d, n, settings), image_mode(d), settings.work_pixels) for n, d in images
+                )
+                held += await budget.reserve(worst, "the request's largest image")
+            return await run_in_threadpool(service.predict, images, options.get("model"), options.get("detect", True))
+        finally:
+            await budget.release(held)
 
     @app.post("/v1/video", openapi_extra=VIDEO_OPENAPI, responses=RESPONSES)
     async def video(request: Request):
         """A short video (multipart field `file`): its per-face timeline summary, as `predict --summary` makes."""
-        name, data, options = await _read_video(request, settings)
-        return await run_in_threadpool(service.video, name, data, options)
+        held = 0
+        try:  # the body (held until the answer: it becomes the temporary file) and one decoded frame's copies
+            frame = settings.max_video_pixels * 3 * 4
+            held += await budget.reserve(body_cost(request, settings, video=True) + frame, "this video")
+            name, data, options = await _read_video(request, settings)
+            return await run_in_threadpool(service.video, name, data, options)
+        finally:
+            await budget.release(held)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
@@ -374,24 +270,55 @@ def create_app(settings: ServeSettings | None = None):
     return app
 
 
-def _add_origin_check(app, settings: ServeSettings) -> None:
-    from fastapi import Request
+class HeadAsGet:
+    """``HEAD`` on every ``GET`` route: the request runs as ``GET`` and its answer goes out without the body (the
+    headers, Content-Length included, are the GET's)."""
 
-    @app.middleware("http")
-    async def same_origin_only(request: Request, call_next):
-        # A page on another site can POST to this server (a "simple" request needs no preflight): refuse it
-        # before any work, unless --cors allows that origin. Requests without Origin (curl, scripts) pass.
-        origin = request.headers.get("origin")
-        if origin is not None and not origin_allowed(
-            origin, request.headers.get("host"), request.url.scheme, settings.cors
-        ):
-            return error_response(
-                403,
-                "cross_origin",
-                f"requests from {origin} are refused: this server answers its "
-                "own page and non-browser clients; start it with --cors ORIGIN to allow that origin",
-            )
-        return await call_next(request)
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        return await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+def check_video_frames(path: str, name: str, max_pixels: int) -> None:
+    """Refuse a video whose frames are over ``max_pixels`` before any frame is decoded: OpenCV decodes each frame
+    whole, so the frame size bounds the memory a video takes (its length does not: frames are read one by one)."""
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+    if w * h > max_pixels:
+        raise BadInput(
+            413,
+            "too_many_pixels",
+            f"{name}: frames of {w}x{h} = {w * h} pixels, over the limit of {max_pixels} per video frame; "
+            "send a smaller video (e.g. 4K or less), or start the server with a larger --max-video-megapixels",
+        )
+
+
+def body_cost(request, settings: ServeSettings, video: bool = False) -> int:
+    """The most a request's body may hold in memory while it is read and parsed: its declared length (else the
+    limit) times the copies made of it: multipart 2 (the body, its parts), JSON 3 (the body, the parsed strings,
+    the decoded images)."""
+    limit = settings.max_video_bytes + 2**16 if video else settings.max_request_bytes
+    length = request.headers.get("content-length", "")
+    n = min(int(length), limit) if length.isdigit() else limit
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return n * (3 if media == "application/json" else 2)
 
 
 def _add_error_handlers(app) -> None:
@@ -402,7 +329,7 @@ def _add_error_handlers(app) -> None:
 
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, exc: BadInput):
-        return error_response(exc.status, exc.code, str(exc))
+        return error_response(exc.status, exc.code, str(exc), exc.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -596,7 +523,9 @@ async def _read_images(request, settings: ServeSettings) -> tuple[list[tuple[str
             f"send multipart/form-data or application/json, not {ctype or 'no content type'}",
         )
     body = await read_body(request, settings.max_request_bytes)
-    images, options = await (_multipart(request, body, settings) if media == MEDIA_TYPES[0] else _json(body))
+    images, options = await (
+        _multipart(request, body, settings) if media == MEDIA_TYPES[0] else _json(body, settings.max_json_depth)
+    )
     return images, _checked_options(options)
 
 
@@ -631,7 +560,7 @@ async def _multipart(request, body: bytes, settings: ServeSettings) -> tuple[lis
         raise BadInput(
             400,
             "unknown_field",
-            f"unknown form field(s) {', '.join(map(repr, unknown))}; "
+            f"unknown form field(s) {', '.join(cut_name(u) for u in unknown[:5])}; "
             f"send images as 'files', and optionally {', '.join(OPTIONS)}",
         )
     images = []
@@ -664,7 +593,9 @@ async def _read_video(request, settings: ServeSettings) -> tuple[str, bytes, dic
     unknown = sorted(set(form.keys()) - {"file", "model", "every"})
     if unknown:
         raise BadInput(
-            400, "unknown_field", f"unknown form field(s) {', '.join(map(repr, unknown))}; known: file, model, every"
+            400,
+            "unknown_field",
+            f"unknown form field(s) {', '.join(cut_name(u) for u in unknown[:5])}; known: file, model, every",
         )
     data = await f.read()
     if not data:
@@ -690,10 +621,18 @@ def b64_image(s, i: int) -> bytes:
         raise BadInput(400, "bad_base64", f"images[{i}] is not valid base64") from None
 
 
-async def _json(body: bytes) -> tuple[list, dict]:
+async def _json(body: bytes, max_depth: int) -> tuple[list, dict]:
+    depth = json_depth(body)  # before the parser, whose recursion a body nested 100,000 deep would exhaust
+    if depth > max_depth:
+        raise BadInput(
+            400,
+            "bad_json",
+            f"the JSON body is nested {depth} levels deep, over the limit of {max_depth}; "
+            "send {'images': [base64, ...], 'model': optional name}",
+        )
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadInput(
             400, "bad_json", "the body is not JSON; send {'images': [base64, ...], 'model': optional name}"
         ) from None
@@ -702,7 +641,9 @@ async def _json(body: bytes) -> tuple[list, dict]:
     unknown = sorted(set(doc) - {"images", *OPTIONS})
     if unknown:
         raise BadInput(
-            400, "unknown_field", f"unknown key(s) {', '.join(map(repr, unknown))}; known: images, {', '.join(OPTIONS)}"
+            400,
+            "unknown_field",
+            f"unknown key(s) {', '.join(cut_name(u) for u in unknown[:5])}; known: images, {', '.join(OPTIONS)}",
         )
     images = [(f"image{i}", b64_image(s, i)) for i, s in enumerate(doc.get("images", []))]
     return images, {k: doc[k] for k in OPTIONS if k in doc and doc[k] is not None}
