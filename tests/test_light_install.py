@@ -132,3 +132,49 @@ def test_readme_python_lines_and_predict_without_torch(light_venv, tmp_path):
     )
     err = t.stderr.strip().splitlines()
     assert t.returncode == 2 and len(err) == 1 and "pip install 'facenet2expnet[train]'" in err[0], t.stderr[-2000:]
+
+
+def test_every_command_that_does_not_train_runs_without_torch_or_names_the_extra(light_venv, tmp_path):
+    """`models`, `datasets`, `predict`, `prepare`, `serve --help`... run in the light install; those that need torch
+    by nature (teacher features, export, figures) say so in one line with the extra to install."""
+    py = light_venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    photo = write_face(str(tmp_path / "photos" / "happy" / "face.png"), size=160, mode="RGB")
+
+    def run(*args):
+        return subprocess.run(
+            [str(py), "-m", "facenet2expnet", *args], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+        )
+
+    m = run("models")
+    assert m.returncode == 0 and "fer2013-fn2en-fast-int8" in m.stdout, m.stderr[-2000:]
+    assert "pip install 'facenet2expnet[train]'" in m.stdout  # the nets' sizes need torch, and it says so
+    j = run("models", "--json")
+    assert j.returncode == 0 and '"nets": null' in j.stdout and '"bundled"' in j.stdout, j.stderr[-2000:]
+    works = [
+        ("datasets", "list"),
+        ("predict", photo, "--no-detect", "--format", "json", "--no-progress"),
+        (
+            "prepare",
+            "--dataset",
+            f"folder:{tmp_path / 'photos'}",
+            "--out",
+            str(tmp_path / "cache"),
+            "--detector",
+            "opencv",
+        ),
+        ("serve", "--help"),
+        ("demo", "--help"),
+        ("compare", "--help"),
+    ]
+    for args in works:
+        r = run(*args)
+        assert r.returncode == 0, (args, r.stderr[-2000:])
+    for args in (("teacher", "list"), ("export", "fer2013-fn2en-fast", "--onnx", str(tmp_path / "m.onnx"))):
+        r = run(*args)
+        err = r.stderr.strip().splitlines()
+        if r.returncode != 0:  # needs torch by nature: one line, naming the extra
+            assert r.returncode == 2 and len(err) == 1 and "pip install 'facenet2expnet[train]'" in err[0], (
+                args,
+                r.stderr,
+            )

@@ -304,15 +304,29 @@ def cmd_models(args) -> int:
     import json
 
     from .models.pretrained import describe_bundled
-    from .models.registry import describe_models
 
-    nets, bundled = describe_models(), describe_bundled()
+    bundled, nets, missing = describe_bundled(), None, None
+    try:  # the nets' sizes are counted on the nets themselves, which need torch; the bundled models' cards do not
+        from .models.registry import describe_models
+
+        nets = describe_models()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TRAIN_EXTRA:
+            raise
+        missing = f"the registered nets' sizes need {exc.name}: pip install 'facenet2expnet[train]'"
     if args.json:
-        print(json.dumps({"nets": nets, "bundled": bundled}, indent=1))
+        print(
+            json.dumps(
+                {"nets": nets, "bundled": bundled, **({"nets_unavailable": missing} if missing else {})}, indent=1
+            )
+        )
         return 0
-    print("expression nets (create_model NAME; --arch NAME), 7 classes:")
-    print(f"  {'name':<10} {'input':<10} {'multiply-adds':>14} {'parameters':>11}")
-    for r in nets:
+    if nets is None:
+        print(f"expression nets: {missing}")
+    else:
+        print("expression nets (create_model NAME; --arch NAME), 7 classes:")
+        print(f"  {'name':<10} {'input':<10} {'multiply-adds':>14} {'parameters':>11}")
+    for r in nets or []:
         print(f"  {r['name']:<10} {r['input']:<10} {r['multiply_adds'] / 1e6:>12.1f} M {r['parameters'] / 1e6:>9.2f} M")
     print("\nbundled models (from_pretrained(NAME); --model NAME):")
     for r in bundled:
