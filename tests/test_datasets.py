@@ -376,10 +376,14 @@ def test_kfold_is_deterministic_and_balanced():
 
 def test_cli_info_json_synthetic(tmp_path, capsys):
     root = make_ckplus48(tmp_path / "ck48", n_subjects=12)
-    assert main(["datasets", "info", "ckplus48", str(root), "--json", "--folds", "4"]) == 0
+    args = ["datasets", "info", "ckplus48", str(root), "--json"]
+    assert main([*args, "--folds", "4", "--protocol", "subject-kfold"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["images"] == 72 and info["subjects"] == 12 and info["sequences"] == 24
     assert len(info["folds"]) == 4 and info["classes"] == CK48_CLASSES
+    assert main(args) == 0  # auto: 12 people are few enough to leave one out at a time
+    auto = json.loads(capsys.readouterr().out)
+    assert auto["protocol"] == "loso" and len(auto["folds"]) == 12
     assert main(["datasets", "info", "ckplus48", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

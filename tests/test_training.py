@@ -781,9 +781,9 @@ def test_fn2en_at_its_defaults_refines_the_bundled_trunk_without_the_teacher(syn
     seen = {}
     real_load, real_sgd = loop.load_trunk, loop._sgd
 
-    def spy_load(model, path):
+    def spy_load(model, path, **kw):
         seen["trunk"] = path
-        real_load(model, path)
+        real_load(model, path, **kw)
 
     def spy_sgd(groups, lr, cfg):
         seen["scales"] = sorted(g["lr_scale"] for g in groups)

@@ -346,6 +346,8 @@ def cmd_demo(args) -> int:
 
 
 def _add_datasets_command(sub) -> None:
+    from .data.protocols import PROTOCOLS
+
     p = sub.add_parser("datasets", help="inspect datasets", description="Inspect datasets and their protocols")
     dsub = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")
     q = dsub.add_parser("info", help="counts per class, subject, sequence, split, and fold sizes")
@@ -354,8 +356,8 @@ def _add_datasets_command(sub) -> None:
     q.add_argument("--json", action="store_true", help="print JSON")
     q.add_argument(
         "--protocol",
-        choices=["subject-kfold", "official", "loso"],
-        help="protocol for fold sizes (default: subject-kfold where subjects exist, else official)",
+        choices=PROTOCOLS,
+        help="protocol for fold sizes (default: auto, what `train` picks for this dataset)",
     )
     q.add_argument("--folds", type=int, default=10)
     q.add_argument("--seed", type=int, default=0)

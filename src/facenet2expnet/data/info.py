@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from .protocols import make_folds
+from .protocols import make_folds, resolve_protocol
 from .records import Dataset
 
 
@@ -32,8 +32,7 @@ def dataset_info(ds: Dataset, protocol: str | None = None, folds: int = 10, seed
         "problems": dict(Counter(p.kind for p in ds.problems)),
         "problem_examples": [f"{p.kind}: {p.message}" for p in ds.problems[:5]],
     }
-    if protocol is None:
-        protocol = "subject-kfold" if ds.has_subjects else ("official" if ds.official_splits else None)
+    protocol = resolve_protocol(ds, protocol or "auto")
     if protocol is not None:
         fs = make_folds(ds, protocol, folds=folds, seed=seed)
         info["protocol"] = protocol

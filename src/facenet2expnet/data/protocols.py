@@ -14,7 +14,11 @@ import numpy as np
 from ..errors import FaceNet2ExpNetError, UnknownNameError
 from .records import Dataset
 
-PROTOCOLS = ("subject-kfold", "official", "loso")
+LOSO_MAX_SUBJECTS = 12  # auto: leave one person out up to this many people, subject k-fold above
+NO_SUBJECTS_WARNING = (
+    "these images have no person folders, so the folds split images, not people: one person's photos can fall on "
+    "both sides, which makes the estimate optimistic; lay them out as <class>/<person>/<image> for folds by person"
+)
 
 
 @dataclass
@@ -101,8 +105,8 @@ def subject_kfold(ds: Dataset, k: int = 10, seed: int = 0, val_fraction: float =
     """Subject-independent k-fold, balanced by class as far as subjects allow."""
     if not ds.has_subjects:
         raise FaceNet2ExpNetError(
-            f"{ds.kind} has no subject ids, so subject-independent folds are impossible; "
-            f"use --protocol official (splits: {', '.join(ds.official_splits) or 'none'})"
+            f"{ds.kind} has no subject ids, so subject-independent folds are impossible; use --protocol "
+            f"{auto_protocol(ds)} (what the default, --protocol auto, picks for this dataset)"
         )
     _, gid, hist = _group_histograms(ds.labels, ds.subjects, len(ds.class_names))
     assign = balanced_group_assignment(hist, k, seed)
@@ -118,7 +122,7 @@ def leave_one_subject_out(ds: Dataset, seed: int = 0, val_fraction: float = 0.1)
     if not ds.has_subjects:
         raise FaceNet2ExpNetError(
             f"{ds.kind} has no subject ids; leave-one-subject-out needs them (for your own photos: one folder per "
-            "person inside each class folder, <class>/<person>/<image>)"
+            f"person inside each class folder, <class>/<person>/<image>); or use --protocol {auto_protocol(ds)}"
         )
     subjects = np.array(ds.subjects)
     folds = []
@@ -187,7 +191,7 @@ def _split_folds(ds: Dataset, splits: np.ndarray, seed: int, val_fraction: float
     if "train" not in present or test_name is None:
         raise FaceNet2ExpNetError(
             f"{ds.kind} has no official train/test split (found splits: {sorted(present) or 'none'}); use --protocol "
-            f"subject-kfold"
+            f"{auto_protocol(ds)} (what the default, --protocol auto, picks for this dataset)"
         )
     train_all = np.flatnonzero(splits == "train")
     if test_name == "test" and "val" in present:
@@ -212,13 +216,55 @@ def official_folds(ds: Dataset, seed: int = 0, val_fraction: float = 0.1) -> lis
     return OFFICIAL_FOLDS.get(kind, _split_folds)(ds, splits, seed, val_fraction)
 
 
+def image_kfold(ds: Dataset, k: int = 10, seed: int = 0, val_fraction: float = 0.1) -> list[Fold]:
+    """k folds of images, stratified by class: for photos with no person folders. One person's photos can fall on
+    both sides of a fold, so the estimate may be optimistic (each fold's note says so)."""
+    rng = np.random.default_rng(seed + 104729)
+    assign = np.empty(len(ds), dtype=np.int64)
+    for c in range(len(ds.class_names)):
+        idx = np.flatnonzero(ds.labels == c)
+        rng.shuffle(idx)
+        assign[idx] = (np.arange(len(idx)) + rng.integers(k)) % k  # a random offset: small classes spread evenly
+    k = min(k, len(ds))
+    folds = []
+    for f in range(k):
+        train, val = _carve_val(ds, np.flatnonzero(assign != f), val_fraction, seed + f)
+        folds.append(Fold(f, train, val, np.flatnonzero(assign == f), note=NO_SUBJECTS_WARNING))
+    return folds
+
+
+def auto_protocol(ds: Dataset) -> str:
+    """The protocol a dataset's layout allows, most honest first: its official split, else folds by person (leave
+    one out up to LOSO_MAX_SUBJECTS people), else folds of images."""
+    splits = {s.split for s in ds.samples} - {None, ""}
+    kind = ds.options.get("source_kind", ds.kind)
+    if kind in OFFICIAL_FOLDS or ("train" in splits and splits & {"test", "val"}):
+        return "official"
+    if ds.has_subjects:
+        return "loso" if len(set(ds.subjects)) <= LOSO_MAX_SUBJECTS else "subject-kfold"
+    return "image-kfold"
+
+
+# name -> fold maker (ds, folds, seed, val_fraction); "auto" resolves to one of them per dataset (auto_protocol)
+PROTOCOL_MAKERS = {
+    "subject-kfold": lambda ds, k, seed, vf: subject_kfold(ds, k, seed, vf),
+    "official": lambda ds, k, seed, vf: official_folds(ds, seed, vf),
+    "loso": lambda ds, k, seed, vf: leave_one_subject_out(ds, seed, vf),
+    "image-kfold": lambda ds, k, seed, vf: image_kfold(ds, k, seed, vf),
+}
+PROTOCOLS = ("auto", *PROTOCOL_MAKERS)
+
+
+def resolve_protocol(ds: Dataset, protocol: str) -> str:
+    if protocol == "auto":
+        return auto_protocol(ds)
+    if protocol not in PROTOCOL_MAKERS:
+        raise UnknownNameError("protocol", protocol, PROTOCOLS)
+    return protocol
+
+
 def make_folds(
     ds: Dataset, protocol: str = "subject-kfold", folds: int = 10, seed: int = 0, val_fraction: float = 0.1
 ) -> list[Fold]:
-    if protocol == "subject-kfold":
-        return subject_kfold(ds, folds, seed, val_fraction)
-    if protocol == "official":
-        return official_folds(ds, seed, val_fraction)
-    if protocol == "loso":
-        return leave_one_subject_out(ds, seed, val_fraction)
-    raise UnknownNameError("protocol", protocol, PROTOCOLS)
+    """The folds of ``protocol`` (``auto``: the one the dataset's layout allows, auto_protocol)."""
+    return PROTOCOL_MAKERS[resolve_protocol(ds, protocol)](ds, folds, seed, val_fraction)

@@ -63,7 +63,18 @@ def build_report(
     }
 
 
-FOLD_FIELDS = ("best_epoch", "stage1_epochs", "stage2_epochs", "init_trunk", "stage1_val_r2", "stage1_train_r2")
+FOLD_FIELDS = (
+    "best_epoch",
+    "select",
+    "n_train",
+    "n_val",
+    "stage1_epochs",
+    "stage2_epochs",
+    "init_trunk",
+    "stage1_val_r2",
+    "stage1_train_r2",
+    "amp_bf16",
+)
 
 
 def plot_confusion(cm, class_names: list[str], path: str, title: str) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+from ..data.protocols import PROTOCOLS
 from ..errors import FaceNet2ExpNetError, UnknownNameError
 from .methods import METHODS  # what each method needs and builds
 
@@ -40,8 +41,14 @@ def opt(default, help: str, choices: tuple | None = None, group: str = "training
 class TrainConfig:
     # ---- data and protocol
     dataset: str = opt(None, "KIND:ROOT, e.g. ckplus48:../shared/data/ckplus48 (required)", group="data")
-    protocol: str = opt("subject-kfold", "evaluation protocol", ("subject-kfold", "official", "loso"), group="data")
-    folds: int = opt(10, "number of folds (subject-kfold)", group="data")
+    protocol: str = opt(
+        "auto",
+        "evaluation protocol; auto: the dataset's official split where it has one, else leave one person out (up to "
+        "12 people) or subject k-fold, else (no person folders) image k-fold, which warns that it may be optimistic",
+        PROTOCOLS,
+        group="data",
+    )
+    folds: int = opt(10, "number of folds (subject-kfold, image-kfold)", group="data")
     max_folds: int | None = opt(None, "run only the first N folds (a quick look; the report says so)", group="data")
     seed: int = opt(0, "seed of the folds, the initialization and the batches", group="data")
     val_fraction: float = opt(
@@ -121,6 +128,22 @@ class TrainConfig:
         "0 with fn2en: stage-1 pre-training only (writes folds/fold_XX/trunk.*)",
         group="stage 2",
     )
+    select: str = opt(
+        "val",
+        "how refining picks its weights: val (the epoch of best validation accuracy), last (no validation split: "
+        "its faces train too, and the last epoch's weights are kept), auto (last where validation would hold under "
+        "100 faces, too few to choose an epoch)",
+        ("val", "last", "auto"),
+        group="stage 2",
+    )
+    head_init: str = opt(
+        "random",
+        "random (a new head), or probe: from a checkpoint (--init-trunk), keep its whole net but the last layer, and "
+        "fit that layer by logistic regression on the training faces' features before refining (LP-FT)",
+        ("random", "probe"),
+        group="stage 2",
+    )
+    head_probe_C: float = opt(0.1, "head_init probe: inverse L2 strength of the logistic regression", group="stage 2")
     # batch 16, 0.02 and the trunk at a tenth of the head's rate: the CK+48 recipe that validation chose (issue 28)
     lr_stage2: float = opt(0.02, "refining base learning rate", group="stage 2")
     refine_trunk_lr_scale: float = opt(

@@ -389,13 +389,18 @@ def train_fold(
     dist = dist or Dist()
     if dist.is_main:
         os.makedirs(fold_dir, exist_ok=True)
+    fold, select = selection_fold(cfg, fold)  # a validation split too small to choose an epoch trains instead
     cfg = cfg.for_training_set(len(fold.train))  # epochs left to their default scale with this fold's faces
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), tap_shape)
     if cfg.eval_flip:  # travels with the checkpoints, so the recognizer scores faces the way they were validated
         pp = dataclasses.replace(pp, test_flip=True)
     if cfg.trunk:
-        load_trunk(model, cfg.trunk)
+        load_trunk(model, cfg.trunk, keep_head=cfg.head_init == "probe")
+    if cfg.head_init == "probe" and not cfg.pretrain_only:
+        acc = fit_head_by_probe(model, images, fold.train, labels, pp, cfg.head_probe_C)
+        if dist.is_main:
+            log(f"fold {fold.index}: head fitted by logistic regression on the start's features (train acc {acc:.3f})")
     if cfg.sync_bn:  # global statistics under data parallelism; on one process the same numbers by the same formula
         model = convert_sync_bn(model, dist.device, sync=dist.world > 1)
     model = model.to(dist.device, memory_format=torch.channels_last)
@@ -499,7 +504,8 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
         "n_train": int(len(fold.train)),
         "n_val": int(len(fold.val)),
         "best_epoch": state.best_epoch,
-        "best_val_acc": state.best_val_acc,
+        "best_val_acc": state.best_val_acc if len(fold.val) else None,
+        "select": "val" if len(fold.val) else "last",
         **run_schedule(cfg, torch.device(device) if device else None),
         **stage1_fidelity(state.metrics),
         # named parts of the test fold (e.g. FER+ valid without the faces that repeat a training face)
@@ -519,14 +525,68 @@ def _subset_accuracy(test: np.ndarray, pred: np.ndarray, labels: np.ndarray, sub
     return {"accuracy": accuracy(labels[test[keep]], pred[keep]) if keep.any() else None, "n": int(keep.sum())}
 
 
-def load_trunk(model, path: str) -> None:
-    """Copy every non-head weight of checkpoint ``path`` (or of a bundled model, by name) into ``model``;
-    the architectures must match."""
+# validation splits under this many faces choose an epoch nearly blindly (one person, ~20 faces: issue 35)
+SMALL_VAL = 100
+
+
+def selection_fold(cfg: TrainConfig, fold: Fold) -> tuple[Fold, str]:
+    """The fold as refining uses it, and how it picks its weights: ``val`` (the best validation epoch) or ``last``
+    (``--select last``, or ``auto`` with fewer than SMALL_VAL validation faces): the validation faces then train
+    too, and with no validation split the last epoch is the one kept (TrainState.is_best)."""
+    rule = "last" if cfg.select == "last" or (cfg.select == "auto" and len(fold.val) < SMALL_VAL) else "val"
+    if rule == "last" and len(fold.val):
+        train = np.sort(np.concatenate([fold.train, fold.val]))
+        fold = dataclasses.replace(fold, train=train, val=np.array([], dtype=np.int64))
+    return fold, rule
+
+
+@torch.no_grad()
+def penultimate(model, images: torch.Tensor, idx: np.ndarray, pp: Preprocessing, batch_size: int = 256):
+    """N x D features that the head's last layer reads (the net in eval mode, no augmentation)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(idx), batch_size):
+        x = _normalized(images[idx[i : i + batch_size]].to(device), pp)
+        out.append(model.head[:-1](model.forward_features(x)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, model.head[-1].in_features), np.float32)
+
+
+def fit_head_by_probe(model, images, idx: np.ndarray, labels: np.ndarray, pp: Preprocessing, C: float) -> float:
+    """LP-FT's first step (Kumar et al., ICLR 2022): the head's last layer becomes a logistic regression fitted on
+    the frozen net's features of the training faces ``idx``, so that refining starts from a good classifier and
+    distorts the features less. Standardization is folded into the layer. -> the fit's training accuracy."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = penultimate(model, images, idx, pp), labels[idx]
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=1000).fit((x - mu) / sd, y)
+    k = model.head[-1].out_features
+    w, b = np.zeros((k, x.shape[1]), np.float32), np.full(k, -1e4, np.float32)  # a class absent from idx: never
+    if len(clf.classes_) == 2:  # sklearn's binary form: one row, for class 1 against class 0
+        rows = np.stack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
+        bias = np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
+    else:
+        rows, bias = clf.coef_, clf.intercept_
+    w[clf.classes_] = rows / sd
+    b[clf.classes_] = bias - (rows * mu / sd).sum(1)
+    last = model.head[-1]
+    last.weight.data.copy_(torch.from_numpy(w))
+    last.bias.data.copy_(torch.from_numpy(b))
+    return float(clf.score((x - mu) / sd, y))
+
+
+def load_trunk(model, path: str, keep_head: bool = False) -> None:
+    """Copy every non-head weight of checkpoint ``path`` (or of a bundled model, by name) into ``model``, and with
+    ``keep_head`` its head's layers too but the last (which maps to the checkpoint's own classes); the
+    architectures must match."""
     from ..models.pretrained import resolve_checkpoint
 
     src, meta = load_checkpoint(resolve_checkpoint(path, "--init-trunk"))
-    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
-    theirs = {k: v for k, v in src.state_dict().items() if not k.startswith("head.")}
+    last = f"head.{len(model.head) - 1}." if hasattr(model, "head") else "head."
+    skip = (lambda k: k.startswith(last)) if keep_head else (lambda k: k.startswith("head."))
+    ours = {k: v for k, v in model.state_dict().items() if not skip(k)}
+    theirs = {k: v for k, v in src.state_dict().items() if not skip(k)}
     bad = sorted(set(ours) ^ set(theirs)) + [k for k in ours if k in theirs and ours[k].shape != theirs[k].shape]
     if bad:
         raise FaceNet2ExpNetError(

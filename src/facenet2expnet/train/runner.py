@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.loaders import load_dataset, parse_dataset_spec
-from ..data.protocols import make_folds
+from ..data.protocols import NO_SUBJECTS_WARNING, make_folds, resolve_protocol
 from ..errors import FaceNet2ExpNetError
 from ..eval.report import build_report, write_report
 from ..files import atomic_write_csv, atomic_write_json, atomic_write_text, read_csv_rows, read_json
@@ -76,6 +76,8 @@ class Inputs:
     cache_seconds: float = 0.0
     images: object = None  # N x C x S x S uint8, for the methods that train a net
     votes: object = None  # N x K annotator vote shares, for the label modes that train on them
+    protocol: str = ""  # the protocol the run uses (``auto`` resolved)
+    all_folds: int = 0  # how many folds the protocol has (``--max-folds`` may run fewer)
 
 
 def run_experiment(
@@ -191,16 +193,18 @@ def load_inputs(cfg: TrainConfig, progress: bool, log, dist: Dist | None = None)
     kind, root = parse_dataset_spec(cfg.dataset)
     kw = {"classes": cfg.classes} if cfg.classes else {}
     ds = load_dataset(kind, root, skip_bad=cfg.skip_bad, check_images=cfg.check_images, **kw)
-    folds = make_folds(ds, cfg.protocol, folds=cfg.folds, seed=cfg.seed, val_fraction=cfg.val_fraction)
+    protocol = resolve_protocol(ds, cfg.protocol)  # auto: what the dataset's layout allows
+    folds = make_folds(ds, protocol, folds=cfg.folds, seed=cfg.seed, val_fraction=cfg.val_fraction)
+    all_folds = len(folds)
     folds = folds[: cfg.max_folds] if cfg.max_folds else folds
-    log(
-        f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {cfg.protocol}: {len(folds)} "
-        f"fold(s)"
-    )
+    chosen = f"{protocol} (--protocol auto)" if cfg.protocol == "auto" else protocol
+    log(f"{cfg.method} on {kind} ({len(ds)} images, {len(ds.class_names)} classes), {chosen}: {len(folds)} fold(s)")
+    if protocol == "image-kfold":
+        log(f"warning: {NO_SUBJECTS_WARNING}")
     check_names(cfg)  # the tap is checked for every method, scratch included (it sizes its trunk from the tap)
     spec = TEACHERS[cfg.teacher]
     layer = cfg.layer or spec.default_tap
-    inp = Inputs(ds, folds, tuple(spec.tap_shapes[layer]))
+    inp = Inputs(ds, folds, tuple(spec.tap_shapes[layer]), protocol=protocol, all_folds=all_folds)
     if cfg.label_mode != "majority":
         from .labels import vote_distribution
 
@@ -304,10 +308,12 @@ def fold_summary(r: dict) -> str:
         parts.append(f"stage 1 R² {r['stage1_val_r2']:.3f} held out{train}")
     if r.get("init_trunk"):
         parts.append(f"from trunk {r['init_trunk']}")
-    if r.get("best_epoch") is not None:
+    if r.get("best_epoch") is not None and r.get("best_val_acc") is not None:
         parts.append(
             f"epoch {r['best_epoch']} of {r.get('stage2_epochs', '?')} chosen, validation {r['best_val_acc']:.4f}"
         )
+    elif r.get("best_epoch") is not None:
+        parts.append(f"the last epoch's weights ({r['best_epoch']}; no epoch chosen on validation)")
     if "accuracy" in r:
         parts.append(f"test accuracy {r['accuracy']:.4f} (n={r['n_test']})")
     return "; ".join(parts)
@@ -319,7 +325,7 @@ def _write_run_report(cfg: TrainConfig, inp: Inputs, results: list[dict], record
     y_pred = np.concatenate([np.array(r["test_pred"], dtype=np.int64) for r in results])
     notes = sorted({f.note for f in inp.folds if f.note})
     if cfg.max_folds:
-        notes.append(f"only the first {len(inp.folds)} of {cfg.folds} folds were run (--max-folds)")
+        notes.append(f"only the first {len(inp.folds)} of {inp.all_folds} folds were run (--max-folds)")
     extra = {
         **record,
         "notes": "; ".join(notes),
@@ -327,7 +333,7 @@ def _write_run_report(cfg: TrainConfig, inp: Inputs, results: list[dict], record
         "best_epochs": [r.get("best_epoch") for r in results],
     }
     dataset = cfg.dataset.split(":", 1)[0]
-    report = build_report(cfg.method, dataset, cfg.protocol, inp.ds.class_names, results, y_true, y_pred, extra)
+    report = build_report(cfg.method, dataset, inp.protocol, inp.ds.class_names, results, y_true, y_pred, extra)
     write_report(out_dir, report)
     log(
         f"{cfg.method}: {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f} over {len(results)} "
