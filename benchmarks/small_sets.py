@@ -197,27 +197,35 @@ def run_cell(draw: tuple, method: str, runs: str, shared: str, threads: int | No
 
 
 def summarize(draws: list[dict], methods: list[str]) -> tuple[dict, dict]:
-    """Mean and std over the draws that hold every method; a paired test (over those draws) per pair of methods."""
+    """Each method's mean and std over the draws that hold it, and a paired test per pair of methods over the draws
+    that hold both (the draws are the pairs)."""
     from facenet2expnet.eval.metrics import paired_comparison
 
-    full = [d for d in draws if all(m in d["methods"] for m in methods)]
-    acc = {m: [d["methods"][m]["accuracy_mean"] for d in full] for m in methods}
-    summary = {
-        m: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "draws": len(v)}
-        for m, v in acc.items()
-        if v
-    }
+    def accs(m, among):
+        return [d["methods"][m]["accuracy_mean"] for d in among]
+
+    summary = {}
+    for m in methods:
+        v = accs(m, [d for d in draws if m in d["methods"]])
+        if v:
+            summary[m] = {
+                "mean": float(np.mean(v)),
+                "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                "draws": len(v),
+            }
     paired = {}
-    if len(full) >= 2:
-        for i, a in enumerate(methods):
-            for b in methods[i + 1 :]:
-                paired[f"{a} vs {b}"] = paired_comparison(acc[a], acc[b])
+    for i, a in enumerate(methods):
+        for b in methods[i + 1 :]:
+            both = [d for d in draws if a in d["methods"] and b in d["methods"]]
+            if len(both) >= 2:
+                paired[f"{a} vs {b}"] = paired_comparison(accs(a, both), accs(b, both))
     return summary, paired
 
 
 def winner(summary: dict, trained: list[str]) -> str:
     """The method `train` should default to: the best mean over the suite's draws among those `train` runs."""
-    return max((m for m in trained if m in summary), key=lambda m: summary[m]["mean"])
+    ranked = [m for m in trained if m in summary]
+    return max(ranked, key=lambda m: summary[m]["mean"]) if ranked else None
 
 
 def main():
