@@ -118,7 +118,15 @@ def cmd_train(args) -> int:
 
         torch.set_num_threads(args.threads)
     command = "facenet2expnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    run_experiment(cfg, args.out, resume=args.resume, progress=not args.no_progress, command=command)
+    report = run_experiment(cfg, args.out, resume=args.resume, progress=not args.no_progress, command=command)
+    if report is not None and os.path.exists(os.path.join(args.out, "model.json")):
+        from .export.run import export_run_model
+
+        export_run_model(args.out)  # the refit model for the light install: RUN/model.onnx
+        print(
+            f"use it: facenet2expnet predict --model {args.out} PHOTO   (or serve --model {args.out}; "
+            f"ExpressionRecognizer.from_pretrained({args.out!r}))"
+        )
     return 0
 
 
@@ -510,7 +518,9 @@ def _add_predict_command(sub) -> None:
 
 def _add_export_command(sub) -> None:
     p = sub.add_parser("export", help="export a model to ONNX (dynamic batch) with its preprocessing metadata")
-    p.add_argument("model", help="checkpoint (PATH.json / PATH.safetensors from train) or bundled model name")
+    p.add_argument(
+        "model", help="checkpoint (PATH.json / PATH.safetensors), a train run folder (its model.json) or bundled name"
+    )
     p.add_argument("--onnx", required=True, help="output .onnx path; the metadata goes beside it as .json")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument(

@@ -220,12 +220,12 @@ def image_kfold(ds: Dataset, k: int = 10, seed: int = 0, val_fraction: float = 0
     """k folds of images, stratified by class: for photos with no person folders. One person's photos can fall on
     both sides of a fold, so the estimate may be optimistic (each fold's note says so)."""
     rng = np.random.default_rng(seed + 104729)
-    assign = np.empty(len(ds), dtype=np.int64)
-    for c in range(len(ds.class_names)):
-        idx = np.flatnonzero(ds.labels == c)
-        rng.shuffle(idx)
-        assign[idx] = (np.arange(len(idx)) + rng.integers(k)) % k  # a random offset: small classes spread evenly
     k = min(k, len(ds))
+    # images listed class by class (shuffled within each), then dealt to the folds in turn: every fold gets its
+    # share of every class, and none is empty
+    order = np.concatenate([rng.permutation(np.flatnonzero(ds.labels == c)) for c in range(len(ds.class_names))])
+    assign = np.empty(len(ds), dtype=np.int64)
+    assign[order] = np.arange(len(order)) % k
     folds = []
     for f in range(k):
         train, val = _carve_val(ds, np.flatnonzero(assign != f), val_fraction, seed + f)

@@ -85,6 +85,14 @@ def resolve_model(name_or_path: str | None = None) -> str:
     A stem with an .onnx and no .safetensors beside its JSON (the bundled int8 model) is an export.
     """
     m = name_or_path or DEFAULT_MODEL
+    if os.path.isdir(m):  # a run folder: the model `train` refit on every face, as ONNX where it was exported
+        stem = os.path.join(m, "model")
+        if not (os.path.exists(stem + ".json") or os.path.exists(stem + ".onnx")):
+            raise FaceNet2ExpNetError(
+                f"model {m}: a folder without model.json or model.onnx; give a finished `train` run (it writes "
+                f"them after its folds, unless --no-refit), a model file, or a bundled name"
+            )
+        return stem + (".onnx" if os.path.exists(stem + ".onnx") else ".json")
     if m.endswith(".safetensors"):
         path = m.removesuffix(".safetensors") + ".json"
     elif m.endswith((".onnx", ".json")):
@@ -105,7 +113,10 @@ def resolve_model(name_or_path: str | None = None) -> str:
 
 def resolve_checkpoint(name_or_path: str, purpose: str) -> str:
     """``resolve_model`` for uses that need torch weights (exporting, a trunk to start from, a teacher to distil
-    from): an ONNX export is refused, and ``purpose`` (e.g. ``--init-trunk``) names the use in the error."""
+    from): an ONNX export is refused, and ``purpose`` (e.g. ``--init-trunk``) names the use in the error. A run
+    folder gives its torch checkpoint, RUN/model.json."""
+    if os.path.isdir(name_or_path) and os.path.exists(os.path.join(name_or_path, "model.json")):
+        return os.path.join(name_or_path, "model.json")
     path = resolve_model(name_or_path)
     if path.endswith(".onnx"):
         raise FaceNet2ExpNetError(

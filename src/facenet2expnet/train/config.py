@@ -26,7 +26,7 @@ REFINE_STEPS, REFINE_EPOCHS = 750, (10, 60)
 STAGE1_STEPS, STAGE1_EPOCHS = 1500, (5, 100)
 NO_TRUNK = "none"  # --init-trunk none: fn2en's stage 1 from random weights on the run's own faces (the paper)
 # Fields that change how a run is carried out, not what it computes: left out of the run's key.
-RUNTIME_FIELDS = ("cache_dir", "check_images", "device", "parallel")
+RUNTIME_FIELDS = ("cache_dir", "check_images", "device", "parallel", "refit")
 
 
 def opt(default, help: str, choices: tuple | None = None, group: str = "training"):
@@ -211,6 +211,12 @@ class TrainConfig:
     )
     sync_bn: bool = opt(
         False, "data-parallel: BatchNorm statistics over the global batch (matches one process)", group="runtime"
+    )
+    refit: bool = opt(
+        True,
+        "after the folds, train the recipe once more on every face and write RUN/model.json: the model to use (the "
+        "fold models are the evidence of how good the recipe is)",
+        group="runtime",
     )
     # ---- baselines and plumbing
     probe_C: list = opt([0.001, 0.01, 0.1, 1.0], "probe: inverse regularization strengths tried on validation")

@@ -491,7 +491,12 @@ def stage1_fidelity(metrics: list[dict]) -> dict:
 
 
 def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, device, cfg) -> dict:
-    """Test the model selected on validation, once, on the test fold."""
+    """Test the model selected on validation, once, on the test fold (a refit on every face has none)."""
+    if not len(fold.test):
+        result = {"fold": fold.index, "refit": True, "n_train": int(len(fold.train)), "best_epoch": state.best_epoch}
+        result.update(run_schedule(cfg, torch.device(device) if device else None))
+        atomic_write_json(os.path.join(fold_dir, "result.json"), result)
+        return result
     best, _ = load_checkpoint(os.path.join(fold_dir, "best"))
     best = best.to(device or "cpu")
     logits = predict_logits(best, images, fold.test, pp)

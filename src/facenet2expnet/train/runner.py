@@ -29,24 +29,28 @@ from .distributed import Dist
 from .methods import METHODS
 
 
-def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) -> TrainConfig:
-    """The run dir is keyed by its resolved config: resuming with another one is an error, never a silent mix.
+def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) -> tuple[TrainConfig, bool]:
+    """The run dir is keyed by its resolved config: resuming with another one is an error, never a silent mix; the
+    same config again resumes. -> (the config to run, whether it resumes).
 
     Every rank checks (so that every rank raises the same error); rank 0 alone writes a new run's config.
     """
     path = os.path.join(out_dir, "config.json")
-    exists = os.path.exists(path)
-    # a run that failed before its first fold started (a missing dataset, say) left only its config: the same
-    # command again starts it, with no --resume needed
-    untouched = exists and not os.path.exists(os.path.join(out_dir, "folds"))
+    # a run that failed before its first fold started (a protocol the data cannot serve, say) trained nothing:
+    # the corrected command, whatever its settings, takes the folder over, with no --resume needed
+    untouched = not os.path.exists(os.path.join(out_dir, "folds"))
+    exists = os.path.exists(path) and not (untouched and not resume)
     dist.barrier()  # all ranks looked before rank 0 writes
-    if exists:
-        if untouched and not resume and TrainConfig.from_dict(read_json(path), source=path).key() == cfg.key():
-            return cfg
-        if not resume:
+    if exists and not resume:
+        saved = TrainConfig.from_dict(read_json(path), source=path)
+        if saved.key() != cfg.key():
+            diff = "; ".join(f"{k}: run has {a!r}, now {b!r}" for k, (a, b) in list(saved.diff(cfg).items())[:4])
             raise FaceNet2ExpNetError(
-                f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out"
+                f"{out_dir} already holds another run ({diff}); choose another --out, or `--resume --out {out_dir}` "
+                "to continue that run with its own settings"
             )
+        resume = True  # the same command again: a partial run continues where it stopped
+    if exists:
         saved = TrainConfig.from_dict(read_json(path), source=path)
         if saved.key() != cfg.key():
             diff = "; ".join(f"{k}: run has {a!r}, now {b!r}" for k, (a, b) in saved.diff(cfg).items())
@@ -55,13 +59,13 @@ def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) ->
                 f"run's own settings (`--resume --out {out_dir}` alone uses them), or start a new --out"
             )
         # runtime fields (device, cache dir, parallel mode) may change between invocations
-        return TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in RUNTIME_FIELDS}})
+        return TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in RUNTIME_FIELDS}}), True
     if dist.is_main:
         os.makedirs(out_dir, exist_ok=True)
         atomic_write_json(path, cfg.to_dict())
         atomic_write_text(os.path.join(out_dir, "config.key"), cfg.key() + "\n")
     dist.barrier()
-    return cfg
+    return cfg, resume
 
 
 @dataclass
@@ -96,7 +100,7 @@ def run_experiment(
     check_names(cfg)  # before the run dir is written: a typo leaves nothing behind
     dist = Dist.start(cfg.device)
     try:
-        cfg = _resolve_config(cfg, out_dir, resume, dist)
+        cfg, resume = _resolve_config(cfg, out_dir, resume, dist)
         log = log if dist.is_main else (lambda m: None)
         log(start_line(cfg))
         inp = load_inputs(cfg, progress and dist.is_main, log, dist)
@@ -108,7 +112,10 @@ def run_experiment(
         if not dist.is_main:
             return None
         seconds = time.time() - t_start + earlier_seconds
-        return _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finished)
+        report = _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finished)
+        if cfg.refit and not cfg.pretrain_only:
+            refit(cfg, inp, results, report, out_dir, resume, progress, log, dist)
+        return report
     finally:
         dist.stop()
 
@@ -276,6 +283,66 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
     if r is not None:
         log(f"fold {fold.index}: {fold_summary(r)}")
     return r
+
+
+def refit_epochs(cfg: TrainConfig, results: list[dict]) -> int | None:
+    """The refit's refining epochs: what the folds chose on validation (their median), or, where they kept their
+    last weights, None: the same rule as theirs (the step budget scaled to the training set)."""
+    chosen = [r["best_epoch"] for r in results if r.get("select") == "val" and r.get("best_epoch")]
+    return int(np.median(chosen)) if chosen else cfg.stage2_epochs
+
+
+def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_dir: str, resume, progress, log, dist):
+    """The model a user ships, RUN/model.{json,safetensors}: the recipe trained once more on every face, with the
+    schedule the folds ran, keeping its last weights (no face is left to choose on). Its card carries the
+    cross-validated accuracy of the recipe, which is the honest estimate of how this model does on new people."""
+    import dataclasses
+
+    from ..data.protocols import Fold
+    from ..models.registry import load_checkpoint, save_checkpoint
+    from .loop import train_fold
+
+    every = np.arange(len(inp.ds))
+    empty = np.array([], dtype=np.int64)
+    fold = Fold(len(inp.folds), every, empty, empty, note="refit on every face")
+    rcfg = dataclasses.replace(cfg, select="last", stage2_epochs=refit_epochs(cfg, results))
+    log(f"refit: the recipe on all {len(every)} faces, to ship as {out_dir}/model.json")
+    fold_dir = os.path.join(out_dir, "refit")
+    if not (resume and os.path.exists(os.path.join(fold_dir, "result.json"))):
+        train_fold(
+            rcfg,
+            fold,
+            inp.images,
+            inp.ds.labels,
+            inp.ds.class_names,
+            fold_dir,
+            targets=inp.targets,
+            tap_shape=inp.tap_shape,
+            teacher_desc=inp.teacher_desc,
+            resume=resume,
+            progress=progress,
+            log=log,
+            dist=dist,
+            votes=inp.votes,
+        )
+    if not dist.is_main:
+        return
+    model, meta = load_checkpoint(os.path.join(fold_dir, "best"))
+    meta["card"] = {
+        "dataset": cfg.dataset,
+        "faces": int(len(every)),
+        "class_counts": inp.ds.class_counts(),
+        "protocol": inp.protocol,
+        "cross_validated_accuracy": report["accuracy_mean"],
+        "cross_validated_std": report["accuracy_std"],
+        "macro_recall": float(np.mean(list(report["per_class_recall"].values()))),
+        "folds": len(results),
+        "epochs": meta.get("epoch"),
+        "code": report.get("code"),
+        "notes": "trained on every face of the dataset; the accuracy is the recipe's, cross-validated over the folds",
+    }
+    meta["name"] = os.path.basename(os.path.abspath(out_dir))
+    save_checkpoint(model, os.path.join(out_dir, "model"), meta)
 
 
 def start_line(cfg: TrainConfig) -> str:
