@@ -64,7 +64,7 @@ def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None, comma
     if threads:
         torch.set_num_threads(threads)
     # benchmarks measure the recipe over its folds; the model a user ships (--refit) would only add cost here
-    cfg = TrainConfig.from_dict({**field_defaults(), "refit": False, **cfg_kwargs})
+    cfg = TrainConfig.from_dict({**field_defaults(), "refit": False, "baselines": False, **cfg_kwargs})
     resume = os.path.exists(os.path.join(run_dir, "config.json"))
     return run_experiment(cfg, run_dir, resume=resume, progress=False, command=command)
 

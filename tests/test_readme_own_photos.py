@@ -97,6 +97,9 @@ def test_the_readme_commands_on_a_folder_of_photos(tmp_path, monkeypatch, person
     else:  # no person folders: folds of images, and one warning line that says why that may flatter
         assert "protocol: image-kfold" in report and "optimistic" in out.out and "<class>/<person>/<image>" in out.out
     assert np.isfinite(float(re.search(r"\*\*([\d.]+)%", report).group(1)))
+    # what the training bought: the bundled model untrained and a probe on the face net, on the same folds
+    assert "| the bundled fer2013-fn2en-fast, no training |" in report and "| a linear probe on the face net" in report
+    assert "macro recall" in report
     # one model to use, trained on every photo, as torch weights and as ONNX for the light install
     assert all((run / f).exists() for f in ("model.json", "model.safetensors", "model.onnx"))
     card = json.loads((run / "model.json").read_text())["card"]

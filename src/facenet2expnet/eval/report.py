@@ -124,11 +124,21 @@ def write_report(run_dir: str, report: dict) -> None:
         f"folds); "
         f"pooled over all test samples {100 * report['accuracy_pooled']:.2f}%",
     ]
+    recalls = list(report["per_class_recall"].values())
+    lines.append(f"- macro recall (the mean of the per-class recalls): {_pct(sum(recalls) / len(recalls))}%")
+    for warning in report.get("warnings", []):
+        lines.append(f"- **warning:** {warning}")
     for k in ("command", "notes", "seconds"):
         if report.get(k):
             lines.append(f"- {k}: `{report[k]}`" if k == "command" else f"- {k}: {report[k]}")
     if report["folds"] and report["folds"][0].get("init_trunk"):
         lines.append(f"- started from the trunk of `{report['folds'][0]['init_trunk']}`")
+    if report.get("baselines"):  # what the training bought: the same folds, no training or a linear probe
+        lines += ["", "| compared with, on the same folds | accuracy |", "|---|---:|"]
+        lines.append(f"| this run ({report['method']}) | {_pct(report['accuracy_mean'])}% |")
+        for b in report["baselines"].values():
+            shown = f"{_pct(b['accuracy_mean'])}%" if "accuracy_mean" in b else f"skipped: {b.get('skipped')}"
+            lines.append(f"| {b['what']} | {shown} |")
     # per fold: the stage-1 fit (R² > 0: better than predicting the teacher's mean map) and the epoch validation chose
     lines += [
         "",
@@ -144,6 +154,11 @@ def write_report(run_dir: str, report: dict) -> None:
     lines += ["", "| class | recall |", "|---|---:|"]
     lines += [f"| {c} | {_pct(r)}% |" for c, r in report["per_class_recall"].items()]
     lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
+    skipped = report.get("skipped_images", [])
+    if skipped:  # what `prepare` (or the loader) left out, each with its reason: nothing is dropped silently
+        lines += [f"## {len(skipped)} image(s) not trained on", "", "| image | why |", "|---|---|"]
+        lines += [f"| `{p['source']}` | {p['kind']}: {p['message']} |" for p in skipped]
+        lines.append("")
     atomic_write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
 
 

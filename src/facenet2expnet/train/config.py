@@ -26,7 +26,7 @@ REFINE_STEPS, REFINE_EPOCHS = 750, (10, 60)
 STAGE1_STEPS, STAGE1_EPOCHS = 1500, (5, 100)
 NO_TRUNK = "none"  # --init-trunk none: fn2en's stage 1 from random weights on the run's own faces (the paper)
 # Fields that change how a run is carried out, not what it computes: left out of the run's key.
-RUNTIME_FIELDS = ("cache_dir", "check_images", "device", "parallel", "refit")
+RUNTIME_FIELDS = ("cache_dir", "check_images", "device", "parallel", "refit", "baselines")
 
 
 def opt(default, help: str, choices: tuple | None = None, group: str = "training"):
@@ -216,6 +216,11 @@ class TrainConfig:
         True,
         "after the folds, train the recipe once more on every face and write RUN/model.json: the model to use (the "
         "fold models are the evidence of how good the recipe is)",
+        group="runtime",
+    )
+    baselines: bool = opt(
+        True,
+        "report the bundled model's zero-shot accuracy and a linear probe on the face net, on the run's own folds",
         group="runtime",
     )
     # ---- baselines and plumbing

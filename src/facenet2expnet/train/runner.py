@@ -401,12 +401,45 @@ def _write_run_report(cfg: TrainConfig, inp: Inputs, results: list[dict], record
     }
     dataset = cfg.dataset.split(":", 1)[0]
     report = build_report(cfg.method, dataset, inp.protocol, inp.ds.class_names, results, y_true, y_pred, extra)
+    report["warnings"] = selection_warnings(results)
+    report["skipped_images"] = [{"kind": p.kind, "source": p.path, "message": p.message} for p in inp.ds.problems]
+    if cfg.baselines and len(inp.folds) == inp.all_folds:
+        from .baselines import run_baselines
+
+        report["baselines"] = run_baselines(cfg, inp.ds, inp.folds, out_dir, log)
+        for b in report["baselines"].values():
+            if "accuracy_mean" in b:
+                log(f"compared with {b['what']}: {100 * b['accuracy_mean']:.2f}% on the same folds")
+    for w in report["warnings"]:
+        log(f"warning: {w}")
     write_report(out_dir, report)
     log(
         f"{cfg.method}: {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f} over {len(results)} "
         f"fold(s) -> {out_dir}/report.md"
     )
     return report
+
+
+def selection_warnings(results: list[dict]) -> list[str]:
+    """What a small validation split did to the run, in words: an epoch chosen on under SMALL_VAL faces is nearly
+    a coin toss (the recipe should keep its last weights: --select auto or last), and a run that kept its last
+    weights says so."""
+    from .loop import SMALL_VAL
+
+    small = [r for r in results if r.get("select") == "val" and 0 < r.get("n_val", 0) < SMALL_VAL]
+    out = []
+    if small:
+        sizes = sorted({r["n_val"] for r in small})
+        out.append(
+            f"{len(small)} fold(s) chose their epoch on {sizes[0]}-{sizes[-1]} validation faces (under {SMALL_VAL}): "
+            "that choice is nearly blind; --select auto trains on those faces and keeps the last epoch's weights"
+        )
+    if any(r.get("select") == "last" for r in results):
+        out.append(
+            f"validation splits under {SMALL_VAL} faces were too small to choose an epoch: their faces trained too, "
+            "and each fold kept its last epoch's weights (the recipe's fixed step budget)"
+        )
+    return out
 
 
 def _mean_fidelity(results: list[dict]) -> dict:
