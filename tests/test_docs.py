@@ -52,9 +52,10 @@ def test_readme_quotes_numbers_only_from_its_generated_block(render):
 EXTERNAL = PAPER | {"99.38%"}  # dlib's reported LFW accuracy (docs/teachers.md)
 
 
-def _json_numbers() -> set:
-    """Every number of every results JSON and bundled-model card, as fractions and as percentages, rounded to
-    0-3 decimals; and the mean of every list of numbers (the docs quote means of per-fold lists)."""
+def _json_numbers(factors=(1, 100)) -> set:
+    """Every number of every results JSON and bundled-model card, times each of ``factors`` (as fractions and as
+    percentages by default), rounded to 0-3 decimals; and the mean of every list of numbers (the docs quote means of
+    per-fold lists)."""
     import glob
     import json
 
@@ -71,7 +72,7 @@ def _json_numbers() -> set:
             if nums:
                 walk(sum(nums) / len(nums))
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.update(round(f * float(v), d) for f in (1, 100) for d in range(4))
+            out.update(round(f * float(v), d) for f in factors for d in range(4))
 
     paths = glob.glob(os.path.join(ROOT, "benchmarks", "results", "*.json"))
     paths += glob.glob(os.path.join(ROOT, "src", "facenet2expnet", "pretrained", "*.json"))
@@ -118,3 +119,30 @@ def test_the_default_model_is_chosen_on_splits_no_table_reports():
     assert DEFAULT_MODEL == default_model({n: cross[n] for n in fast_int8}, api)
     select, report = ck_halves([f"S{i:03d}" for i in range(10)])
     assert not select & report and len(select | report) == 10
+
+
+# the other quantities the docs quote: milliseconds, ratios, p-values and CPU-hours (seconds in a JSON count as
+# milliseconds x 1000 and as hours / 3600)
+UNITS = {
+    "ms": r"(\d+(?:\.(\d+))?) ?ms\b",
+    "ratio": r"(\d+\.(\d+)) ?[×x]\b",
+    "p-value": r"\bp ?[=<] ?(0\.(\d+))",
+    "CPU-hours": r"(\d+(?:\.(\d+))?) CPU-hours?",
+}
+EXTERNAL_UNITS = set()  # none today: a figure from a paper or a peer goes here with its source beside it
+
+
+def test_every_ms_ratio_p_value_and_cpu_hours_in_the_docs_is_in_a_results_json():
+    known = _json_numbers(factors=(1, 100, 1000, 1 / 3600))
+    stray = []
+    for path in DOCS:
+        if path.endswith("benchmarks.md"):  # generated from the JSON (test_generated_docs_match_their_json)
+            continue
+        for n, line in enumerate(open(path), 1):
+            for unit, rx in UNITS.items():
+                for m in re.finditer(rx, line):
+                    if m.group(0) in EXTERNAL_UNITS:
+                        continue
+                    if round(float(m.group(1)), len(m.group(2) or "")) not in known:
+                        stray.append(f"{os.path.relpath(path, ROOT)}:{n} {m.group(0)} ({unit})")
+    assert not stray, "figures with no JSON source: " + ", ".join(stray)
