@@ -148,13 +148,50 @@ def time_to(points: list[dict], target: float, threads: int) -> dict:
     return {"epoch": None, "cpu_hours": None}
 
 
+def run_record_partial(name: str, runs: str) -> dict:
+    """A run's record from its files, finished or not: its report where it has one, else its config and metrics."""
+    import json
+
+    run_dir = os.path.join(runs, name)
+    report = os.path.join(run_dir, "report.json")
+    if os.path.exists(report):
+        return {**json.load(open(report)), "run_dir": run_dir}
+    metrics = curve(run_dir)
+    cfg = json.load(open(os.path.join(run_dir, "config.json")))
+    best = max(metrics, key=lambda p: p["val_acc"]) if metrics else {}
+    import torch
+
+    from facenet2expnet.devices import resolve_amp
+
+    return {
+        "run_dir": run_dir,
+        "folds": [
+            {
+                "amp_bf16": resolve_amp(cfg.get("amp", "off"), torch.device("cpu")),
+                "best_val_acc": best.get("val_acc"),
+                "best_epoch": best.get("epoch"),
+            }
+        ],
+        "accuracy_mean": None,  # stopped before its test: FER+ valid was not scored
+        "command": f"facenet2expnet train --config benchmarks/recipes/{name}.toml --out {run_dir}",
+        "code": None,
+        "stopped_at_epoch": len(metrics),
+        "planned_epochs": cfg.get("stage2_epochs"),
+    }
+
+
 def runs_mode(args) -> dict:
     """The two runs side by side (one process each), then their time to ``--target``."""
     import multiprocessing as mp
 
     runs = os.path.expanduser(args.runs)
-    with mp.get_context("spawn").Pool(len(TTA_RECIPES)) as pool:
-        reports = pool.starmap(run_recipe, [(name, runs, args.threads) for name in TTA_RECIPES])
+    if args.read_only:  # the runs as they stand (one may have been stopped once past the target): no training
+        reports = [
+            {**run_record_partial(name, runs), "recipe": f"benchmarks/recipes/{name}.toml"} for name in TTA_RECIPES
+        ]
+    else:
+        with mp.get_context("spawn").Pool(len(TTA_RECIPES)) as pool:
+            reports = pool.starmap(run_recipe, [(name, runs, args.threads) for name in TTA_RECIPES])
     rows = []
     for r in reports:
         points = curve(r["run_dir"])
@@ -173,7 +210,12 @@ def runs_mode(args) -> dict:
                 "ferplus_valid_accuracy": r["accuracy_mean"],
                 "curve": points,
                 "command": portable(r["command"]),
-                "code": r.get("code"),
+                "code": r.get("code") or CODE["version"],
+                **(
+                    {"stopped_at_epoch": r["stopped_at_epoch"], "planned_epochs": r["planned_epochs"]}
+                    if "stopped_at_epoch" in r
+                    else {}
+                ),
             }
         )
     base = rows[0]
@@ -186,11 +228,11 @@ def runs_mode(args) -> dict:
             [
                 ("recipe", "recipe", "s"),
                 ("amp_bf16", "bf16", "s"),
-                ("to_target_epoch", "epoch to target", "s"),
-                ("to_target_cpu_hours", "CPU-h to target", "s"),
-                ("vs_fp32_cpu_hours", "x fp32", "s"),
+                ("to_target_epoch", "epoch to target", ""),
+                ("to_target_cpu_hours", "CPU-h to target", ""),
+                ("vs_fp32_cpu_hours", "x fp32", ""),
                 ("best_val_acc", "best val", ".4f"),
-                ("ferplus_valid_accuracy", "FER+ valid", ".4f"),
+                ("ferplus_valid_accuracy", "FER+ valid", ""),
             ],
         )
     )
@@ -222,6 +264,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="steps: timed turns per configuration")
     ap.add_argument("--target", type=float, default=0.80, help="runs: the validation accuracy to reach")
     ap.add_argument("--runs", default="~/runs", help="runs: root of the run dirs (resumed where they exist)")
+    ap.add_argument(
+        "--read-only", action="store_true", help="runs: read the run dirs as they stand (a run stopped past the target)"
+    )
     ap.add_argument("--out", default=OUT)
     args = parse_args(ap)
     previous = {}
