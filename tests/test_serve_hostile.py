@@ -78,6 +78,9 @@ def test_api_key_guards_the_work_routes_only_and_is_never_echoed(grey_png, tmp_p
         page = c.get("/")
         assert page.status_code == 200 and "Authorization" in page.text  # the page can send a key
         assert c.get("/healthz").status_code == 200 and c.get("/docs").status_code == 200
+        spec = c.get("/openapi.json").json()
+        assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer" and key not in json.dumps(spec)
+        assert spec["paths"]["/v1/predict"]["post"]["security"] == [{"bearer": []}]
     assert key_matches("Bearer abc", "abc") and key_matches("bearer  abc ", "abc") and not key_matches(None, "abc")
     # the command line: a key file, a warning off loopback without one, and the key never printed
     from facenet2expnet import cli

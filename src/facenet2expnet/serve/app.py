@@ -197,7 +197,8 @@ def create_app(settings: ServeSettings | None = None):
         docs_url=None,
         redoc_url=None,
         description="Facial expression recognition: one record per face (box, landmarks, label, probabilities). "
-        'Errors: {"error": {"code", "message"}} with a 4xx status.',
+        'Errors: {"error": {"code", "message"}} with a 4xx status (503 with Retry-After when busy). A server started '
+        "with --api-key-file wants 'Authorization: Bearer <key>' on the /v1/ routes (the Authorize button here).",
     )
     app.state.service = service
     budget = MemoryBudget(settings.memory_budget, settings.queue_timeout_s)
@@ -267,7 +268,30 @@ def create_app(settings: ServeSettings | None = None):
         return Response(_static("favicon.svg"), media_type="image/svg+xml")
 
     _add_docs(app)
+    if settings.api_key:
+        _document_the_key(app)
     return app
+
+
+def _document_the_key(app) -> None:
+    """With a key, /openapi.json declares a bearer scheme on the /v1/ routes, so /docs shows its Authorize button
+    and sends the key with every try; the key itself is never in the document."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the server's --api-key-file key"}
+            }
+            for path, ops in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for op in ops.values():
+                        op["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 class HeadAsGet:
