@@ -274,7 +274,8 @@ def main():
         with open(args.out) as f:
             previous = json.load(f)
     part = MODES[args.mode](args)
-    write_results(args.out, {"benchmark": "training time to accuracy", **previous, **part})
+    machine_now = next(iter(part.values()))["machine"]  # each part keeps its own; the top names the latest
+    write_results(args.out, {"benchmark": "training time to accuracy", **previous, **part, "machine": machine_now})
 
 
 if __name__ == "__main__":

@@ -146,3 +146,15 @@ def test_every_ms_ratio_p_value_and_cpu_hours_in_the_docs_is_in_a_results_json()
                     if round(float(m.group(1)), len(m.group(2) or "")) not in known:
                         stray.append(f"{os.path.relpath(path, ROOT)}:{n} {m.group(0)} ({unit})")
     assert not stray, "figures with no JSON source: " + ", ".join(stray)
+
+
+def test_every_results_row_names_a_clean_commit_or_says_it_is_historic():
+    """Issue 39: a row with a command comes from a clean commit of this history (its own `code` or its file's), or
+    it says "historic": true; a file with no machine or code says so too (scripts/mark_historic.py)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "mark_historic.py"), "--check"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
