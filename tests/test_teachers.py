@@ -245,3 +245,19 @@ def test_feature_store_key_ignores_root_spelling(tmp_path, dlib_teacher, monkeyp
     relative = load_dataset("ckplus48", "ck")  # the same files, named relative to another folder
     b = extract_features(dlib_teacher, relative, str(tmp_path / "store"), progress=False)
     assert a.path == b.path and list(b.rows(relative)) == [0, 1, 2, 3]
+
+
+def test_the_default_tap_is_the_one_validation_chose():
+    """Issue 39: benchmarks/tap_selection.py picks the tap by the probe's accuracy on each fold's validation
+    subjects (never on the test folds); the dlib teacher's default tap is that choice."""
+    import json
+    import os
+
+    from facenet2expnet.teachers import TEACHERS
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = json.load(open(os.path.join(root, "benchmarks", "results", "tap_selection.json")))
+    scored = {k: v for k, v in result["layers"].items() if "validation_accuracy_mean" in v}
+    assert scored and "validation" in result["chosen_on"]
+    assert result["chosen"] == max(scored, key=lambda k: scored[k]["validation_accuracy_mean"])
+    assert TEACHERS["dlib-resnet29"].default_tap == result["chosen"]
