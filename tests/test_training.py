@@ -497,7 +497,8 @@ def test_every_config_field_has_a_generated_flag():
     import dataclasses
 
     from facenet2expnet.cli import build_parser
-    from facenet2expnet.train.config import config_from_args, flag_name
+    from facenet2expnet.train.config import flag_name
+    from facenet2expnet.train.recipes import config_from_args
 
     parser = build_parser()
     for f in dataclasses.fields(TrainConfig):
@@ -533,7 +534,7 @@ def test_config_file_and_flags_layer(tmp_path, synth_root):
     import argparse
 
     from facenet2expnet.errors import FaceNet2ExpNetError
-    from facenet2expnet.train.config import config_from_args
+    from facenet2expnet.train.recipes import config_from_args
 
     recipe = tmp_path / "r.toml"
     recipe.write_text(
@@ -575,7 +576,7 @@ def test_bundled_model_card_commands_parse_as_written():
     import shlex
 
     from facenet2expnet.cli import build_parser
-    from facenet2expnet.train.config import config_from_args
+    from facenet2expnet.train.recipes import config_from_args
 
     here = os.path.join(os.path.dirname(load_checkpoint.__code__.co_filename), "..", "pretrained")
     metas = [json.load(open(p)) for p in glob.glob(os.path.join(here, "*.json"))]

@@ -100,7 +100,7 @@ def cmd_train(args) -> int:
     import shlex
 
     from .files import read_json
-    from .train.config import config_from_args
+    from .train.recipes import config_from_args
     from .train.runner import run_experiment
 
     saved = os.path.join(args.out, "config.json")

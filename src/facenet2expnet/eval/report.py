@@ -124,8 +124,9 @@ def write_report(run_dir: str, report: dict) -> None:
         f"folds); "
         f"pooled over all test samples {100 * report['accuracy_pooled']:.2f}%",
     ]
-    recalls = list(report["per_class_recall"].values())
-    lines.append(f"- macro recall (the mean of the per-class recalls): {_pct(sum(recalls) / len(recalls))}%")
+    recalls = [r for r in report["per_class_recall"].values() if r is not None]  # None: no test face of that class
+    if recalls:
+        lines.append(f"- macro recall (the mean of the per-class recalls): {_pct(sum(recalls) / len(recalls))}%")
     for warning in report.get("warnings", []):
         lines.append(f"- **warning:** {warning}")
     for k in ("command", "notes", "seconds"):

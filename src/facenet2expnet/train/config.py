@@ -433,36 +433,3 @@ def add_config_flags(parser) -> None:
                 metavar=f.name.upper() if not meta["choices"] else None,
                 **kw,
             )
-
-
-def fields_of(args) -> list:
-    """The TrainConfig fields the command line gave."""
-    return [f for f in fields(TrainConfig) if hasattr(args, f.name)]
-
-
-def config_from_args(args, base: dict | None = None) -> TrainConfig:
-    """defaults < ``base`` (a saved run's config) < the ``--config`` file < flags typed on the command line."""
-    d = field_defaults()
-    d.update(upgraded(base or {}))
-    if getattr(args, "config", None):
-        if not args.config.endswith((".toml", ".json")) and not os.path.exists(args.config):
-            raise FaceNet2ExpNetError(
-                f"--config {args.config}: --config now takes a TOML or JSON file of config fields; "
-                f"the expression-net architecture is --arch (e.g. --arch {args.config})"
-            )
-        from .recipes import read_recipe, resolve
-
-        fields, meta = read_recipe(args.config)
-        given = {f.name for f in fields_of(args)}  # what the command line sets wins over what the recipe resolves
-        d.update(
-            resolve(
-                args.config,
-                fields,
-                meta,
-                getattr(args, "runs", None) or "runs",
-                trunk="init_trunk" not in given,
-                prepare="dataset" not in given,
-            )
-        )
-    d.update({f.name: getattr(args, f.name) for f in fields_of(args)})
-    return TrainConfig.from_dict(d, source="command line")

@@ -93,3 +93,43 @@ def prepared_dataset(spec: str, options: dict, runs: str, log=print) -> str:
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
     log(f"prepare: facenet2expnet prepare --dataset {spec} --out {out} {flags}")
     return prepare_dataset(kind, root, out, progress=False, **options)
+
+
+# ---- the command line's config: recipes read configs (train/config.py), never the reverse
+
+
+def fields_of(args) -> list:
+    """The TrainConfig fields the command line gave."""
+    from dataclasses import fields
+
+    from .config import TrainConfig
+
+    return [f for f in fields(TrainConfig) if hasattr(args, f.name)]
+
+
+def config_from_args(args, base: dict | None = None):
+    """defaults < ``base`` (a saved run's config) < the ``--config`` file < flags typed on the command line."""
+    from .config import TrainConfig, field_defaults, upgraded
+
+    d = field_defaults()
+    d.update(upgraded(base or {}))
+    if getattr(args, "config", None):
+        if not args.config.endswith((".toml", ".json")) and not os.path.exists(args.config):
+            raise FaceNet2ExpNetError(
+                f"--config {args.config}: --config now takes a TOML or JSON file of config fields; "
+                f"the expression-net architecture is --arch (e.g. --arch {args.config})"
+            )
+        fields, meta = read_recipe(args.config)
+        given = {f.name for f in fields_of(args)}  # what the command line sets wins over what the recipe resolves
+        d.update(
+            resolve(
+                args.config,
+                fields,
+                meta,
+                getattr(args, "runs", None) or "runs",
+                trunk="init_trunk" not in given,
+                prepare="dataset" not in given,
+            )
+        )
+    d.update({f.name: getattr(args, f.name) for f in fields_of(args)})
+    return TrainConfig.from_dict(d, source="command line")

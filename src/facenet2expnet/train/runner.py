@@ -335,7 +335,7 @@ def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_
         "protocol": inp.protocol,
         "cross_validated_accuracy": report["accuracy_mean"],
         "cross_validated_std": report["accuracy_std"],
-        "macro_recall": float(np.mean(list(report["per_class_recall"].values()))),
+        "macro_recall": float(np.mean([r for r in report["per_class_recall"].values() if r is not None] or [np.nan])),
         "folds": len(results),
         "epochs": meta.get("epoch"),
         "code": report.get("code"),
