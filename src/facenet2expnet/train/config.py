@@ -234,9 +234,15 @@ class TrainConfig:
                 raise UnknownNameError(f.name.replace("_", " "), getattr(self, f.name), choices)
         m = METHODS[self.method]
         self._resolve_trunk(m)
-        if self.stage2_epochs == 0 and not m.stage1:
+        if self.stage2_epochs == 0 and not m.stage1 and self.head_init != "probe":
             raise FaceNet2ExpNetError(
-                f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}"
+                f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}; or "
+                "--head-init probe --init-trunk MODEL for a linear probe on MODEL's features"
+            )
+        if self.head_init == "probe" and not self.trunk and not (m.stage1 and self.stage2_epochs != 0):
+            raise FaceNet2ExpNetError(
+                "--head-init probe fits the last layer of a start's head: give --init-trunk MODEL (a bundled "
+                "expression model, e.g. ferplus-fn2en-accurate, or a run folder)"
             )
         if self.trunk and not m.takes_trunk:
             raise FaceNet2ExpNetError(
@@ -321,8 +327,9 @@ class TrainConfig:
 
     @property
     def pretrain_only(self) -> bool:
-        """Stage 1 alone (fn2en with no refining epochs): no labels used, the product is the trunk."""
-        return METHODS[self.method].stage1 and self.stage2_epochs == 0
+        """Stage 1 alone (fn2en with no refining epochs, no probed head): no labels used, the product is the trunk.
+        With ``--head-init probe`` and no refining epochs the product is the linear probe on the start's features."""
+        return METHODS[self.method].stage1 and self.stage2_epochs == 0 and self.head_init != "probe"
 
     def to_dict(self) -> dict:
         return asdict(self)

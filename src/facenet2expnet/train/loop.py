@@ -430,6 +430,9 @@ def train_fold(
     for si, stage in enumerate(stages):
         if si >= state.stage_index:
             run_stage(stage, si, model, fold, gen, state, cfg, save_best, progress, log)
+    if not cfg.pretrain_only and not cfg.stage2_epochs:  # a linear probe on the start's features: that is the model
+        state.best_epoch = 0
+        save_best(0, {})
 
     result = None
     if dist.is_main:

@@ -113,7 +113,7 @@ def run_experiment(
             return None
         seconds = time.time() - t_start + earlier_seconds
         report = _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finished)
-        if cfg.refit and not cfg.pretrain_only:
+        if cfg.refit and not cfg.pretrain_only and len(inp.folds) == inp.all_folds:  # not after --max-folds
             refit(cfg, inp, results, report, out_dir, resume, progress, log, dist)
         return report
     finally:
