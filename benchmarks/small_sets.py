@@ -14,9 +14,10 @@ No FER2013 or FER+ face is in any draw: every bundled start (`fn2en-res48-trunk`
 trained on FER2013's training faces, and a draw of those faces would flatter them. What each start saw is in the
 JSON (``starts``).
 
-**Methods** (``METHODS``): TrainConfig overrides run through the same harness as `facenet2expnet train`, and the
-linear probes on a start's features (``lp_*``, no refining) computed on the same folds. Every choice of a default
-reads this suite only; CK+48's 10-fold table, SFEW Val and FER+ valid stay reports.
+**Methods** (``METHODS``): TrainConfig overrides run through the same harness as `facenet2expnet train`: the linear
+probes on a start's features (``lp_*``: ``--head-init probe`` with no refining), LP-FT (``lpft_*``), the shortcut, the
+face-net probe, and fn2en and scratch at the defaults before this suite. Every choice of a default reads this suite
+only; CK+48's 10-fold table, SFEW Val and FER+ valid stay reports.
 
 Each (draw, method) cell is written to the JSON as soon as it is done, and a rerun skips the cells the JSON
 holds for the same code and settings, so the suite continues from what is committed when a machine is lost.
@@ -68,9 +69,11 @@ SHORTCUT = {
 # LP-FT from a bundled expression model: its head kept but the last layer, fitted by logistic regression, then the
 # whole net refined at a low uniform rate for the default step budget, keeping the last weights (no blind epoch pick)
 LPFT = {"head_init": "probe", "select": "auto", "lr_stage2": 0.002, "refine_trunk_lr_scale": 1.0, "dropout": 0.25}
+# a linear probe on a start's penultimate features, nothing refined: train's --head-init probe with no refining epochs
+LP = {"method": "fn2en", "head_init": "probe", "stage2_epochs": 0, "select": "auto"}
 METHODS = {
-    "lp_fer2013_fast": {"lp": "fer2013-fn2en-fast"},
-    "lp_ferplus_accurate": {"lp": "ferplus-fn2en-accurate"},
+    "lp_ferplus_accurate": {**LP, "arch": "res48", "init_trunk": "ferplus-fn2en-accurate"},
+    "lp_fer2013_fast": {**LP, "arch": "fast", "init_trunk": "fer2013-fn2en-fast"},
     "probe": {"method": "probe"},
     "shortcut": SHORTCUT,
     "lpft_fer2013_fast": {"method": "fn2en", "arch": "fast", "init_trunk": "fer2013-fn2en-fast", **LPFT},
@@ -133,41 +136,6 @@ def sfew_draw(seed: int, n_faces: int, classes: str, runs: str, shared: str) -> 
 SOURCES = {"ck": ck_draw, "sfew": sfew_draw}
 
 
-def lp_cell(start: str, spec: str, classes: str, seed: int) -> dict:
-    """The linear probe on a start's penultimate features, no refining, on the folds `train` makes for ``spec``."""
-    import torch
-
-    from facenet2expnet.data.loaders import load_dataset, parse_dataset_spec
-    from facenet2expnet.data.protocols import make_folds, resolve_protocol
-    from facenet2expnet.eval.metrics import accuracy
-    from facenet2expnet.models.pretrained import resolve_checkpoint
-    from facenet2expnet.models.registry import load_checkpoint
-    from facenet2expnet.train.images import load_images
-    from facenet2expnet.train.loop import fit_head_by_probe, load_trunk, predict_logits
-
-    kind, root = parse_dataset_spec(spec)
-    ds = load_dataset(kind, root, check_images=False, **({"classes": classes} if kind != "csv" else {}))
-    folds = make_folds(ds, resolve_protocol(ds, "auto"), folds=FOLDS, seed=0, val_fraction=0.0)
-    ref, meta = load_checkpoint(resolve_checkpoint(start, "lp"))
-    from facenet2expnet.data.preprocess import Preprocessing
-
-    pp = Preprocessing.from_dict(meta["preprocessing"])
-    images = load_images(ds, pp, progress=False)
-    accs = []
-    for fold in folds:
-        from facenet2expnet.models.registry import create_model
-
-        torch.manual_seed(seed)
-        model = create_model(meta["arch"]["name"], len(ds.class_names), dropout=meta["arch"].get("dropout", 0.5))
-        load_trunk(model, start, keep_head=True)
-        model = model.to(memory_format=torch.channels_last)
-        fit_head_by_probe(model, images, fold.train, ds.labels, pp, C=0.1)
-        pred = predict_logits(model, images, fold.test, pp).argmax(1).numpy()
-        accs.append(accuracy(ds.labels[fold.test], pred))
-    del ref
-    return {"fold_accuracies": accs, "accuracy_mean": float(np.mean(accs)), "protocol": resolve_protocol(ds, "auto")}
-
-
 def train_cell(fields: dict, spec: str, classes: str, run_dir: str, threads: int | None) -> dict:
     from common import run_method
 
@@ -187,11 +155,8 @@ def run_cell(draw: tuple, method: str, runs: str, shared: str, threads: int | No
     spec = SOURCES[source](seed, size, classes, runs, shared)
     fields = {**METHODS[method], "cache_dir": os.path.join(runs, "cache", "teacher")}
     t0 = time.time()
-    if "lp" in fields:
-        cell = lp_cell(fields["lp"], spec, classes, seed)
-    else:
-        run_dir = os.path.join(runs, "small_sets", "runs", f"{source}_{seed}_{size}", method)
-        cell = train_cell({k: v for k, v in fields.items()}, spec, classes, run_dir, threads)
+    run_dir = os.path.join(runs, "small_sets", "runs", f"{source}_{seed}_{size}", method)
+    cell = train_cell(fields, spec, classes, run_dir, threads)
     cell["seconds"] = round(time.time() - t0, 1)
     return cell
 
@@ -275,7 +240,7 @@ def payload(previous: dict, draws: list[dict], done: dict, args) -> dict:
     all_draws = [merged[k] for k in order if k in merged]
     methods = [m for m in METHODS if any(m in d["methods"] for d in all_draws)]
     summary, paired = summarize(all_draws, methods)
-    trained = [m for m in methods if "lp" not in METHODS[m]]
+    trained = methods  # every row is a recipe `train` runs
     cpu_s = sum(c["seconds"] for d in all_draws for c in d["methods"].values())
     return {
         "benchmark": "small-set development suite: the draws that choose train's defaults (issue 35)",
