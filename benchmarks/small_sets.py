@@ -158,6 +158,7 @@ def run_cell(draw: tuple, method: str, runs: str, shared: str, threads: int | No
     run_dir = os.path.join(runs, "small_sets", "runs", f"{source}_{seed}_{size}", method)
     cell = train_cell(fields, spec, classes, run_dir, threads)
     cell["seconds"] = round(time.time() - t0, 1)
+    cell["threads"] = threads or 2  # what the cell's wall seconds cost in CPU-seconds
     return cell
 
 
@@ -241,7 +242,8 @@ def payload(previous: dict, draws: list[dict], done: dict, args) -> dict:
     methods = [m for m in METHODS if any(m in d["methods"] for d in all_draws)]
     summary, paired = summarize(all_draws, methods)
     trained = methods  # every row is a recipe `train` runs
-    cpu_s = sum(c["seconds"] for d in all_draws for c in d["methods"].values())
+    # cells from before 2026-12-07 18:40 ran on one thread and did not record it
+    cpu_s = sum(c["seconds"] * c.get("threads", 1) for d in all_draws for c in d["methods"].values())
     return {
         "benchmark": "small-set development suite: the draws that choose train's defaults (issue 35)",
         "draws": all_draws,
@@ -251,7 +253,7 @@ def payload(previous: dict, draws: list[dict], done: dict, args) -> dict:
         "methods": METHODS,
         "starts": STARTS,
         "folds_per_draw": FOLDS,
-        "cpu_hours": round(cpu_s * (args.threads or 2) / 3600, 2),
+        "cpu_hours": round(cpu_s / 3600, 2),
         "machine": machine(),
         "reproduce": "python benchmarks/small_sets.py" + (" --quick" if args.quick else ""),
     }
