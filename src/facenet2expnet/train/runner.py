@@ -113,7 +113,7 @@ def run_experiment(
             return None
         seconds = time.time() - t_start + earlier_seconds
         report = _finish_run(cfg, inp, results, out_dir, command, seconds, dist, log, finished)
-        if cfg.refit and not cfg.pretrain_only and len(inp.folds) == inp.all_folds:  # not after --max-folds
+        if will_refit(cfg, inp):
             refit(cfg, inp, results, report, out_dir, resume, progress, log, dist)
         return report
     finally:
@@ -132,7 +132,29 @@ def run_folds(cfg: TrainConfig, inp: "Inputs", out_dir: str, resume: bool, progr
         return (
             [run_fold(cfg, inp, f, out_dir, True, False, log, dist.local()) for f in inp.folds] if dist.is_main else []
         )
-    return [run_fold(cfg, inp, fold, out_dir, resume, progress, log, dist) for fold in inp.folds]
+    results, spent, trained = [], 0.0, 0
+    for k, fold in enumerate(inp.folds):
+        t0 = time.time()
+        r = run_fold(cfg, inp, fold, out_dir, resume, progress, log, dist)
+        results.append(r)
+        if r is not None and not r.get("resumed_done"):
+            spent, trained = spent + time.time() - t0, trained + 1
+        left = len(inp.folds) - k - 1 + will_refit(cfg, inp)
+        if trained and left:
+            log(
+                f"fold {k + 1} of {len(inp.folds)} done; about {_duration(spent / trained * left)} left ({left} to train)"
+            )
+    return results
+
+
+def will_refit(cfg: TrainConfig, inp: "Inputs") -> bool:
+    """Whether the run ends with the refit on every face: --refit, something to refit, every fold run (not after
+    --max-folds, a quick look)."""
+    return bool(cfg.refit and not cfg.pretrain_only and len(inp.folds) == inp.all_folds)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _finished_record(out_dir: str) -> dict | None:
@@ -250,7 +272,7 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
     if resume and os.path.exists(done):
         r = read_json(done)
         log(f"fold {fold.index}: done already" + ("" if cfg.pretrain_only else f", accuracy {r['accuracy']:.4f}"))
-        return r
+        return {**r, "resumed_done": True}
     if not METHODS[cfg.method].trains_net:  # the probe
         from .probe import probe_fold
 
