@@ -16,8 +16,9 @@ from .records import Dataset
 
 LOSO_MAX_SUBJECTS = 12  # auto: leave one person out up to this many people, subject k-fold above
 NO_SUBJECTS_WARNING = (
-    "these images have no person folders, so the folds split images, not people: one person's photos can fall on "
-    "both sides, which makes the estimate optimistic; lay them out as <class>/<person>/<image> for folds by person"
+    "the folds split images, not people (no person folders, or only one person): one person's photos can fall on "
+    "both sides, which makes the estimate optimistic; lay them out as <class>/<person>/<image>, two people or more, "
+    "for folds by person"
 )
 
 
@@ -73,19 +74,20 @@ def balanced_group_assignment(hist: np.ndarray, n_bins: int, seed: int) -> np.nd
     return assign
 
 
-def _carve_val(ds: Dataset, train_idx: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``train_idx`` into (train, val): by subject where there are subjects, else stratified by class."""
+def _carve_val(
+    ds: Dataset, train_idx: np.ndarray, val_fraction: float, seed: int, by_subject: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``train_idx`` into (train, val): by subject where there are subjects (and ``by_subject``), else
+    stratified by class."""
     if val_fraction <= 0:
         return train_idx, np.array([], dtype=np.int64)
     labels = ds.labels[train_idx]
     n_bins = max(2, int(round(1.0 / val_fraction)))
-    if ds.has_subjects:
+    if ds.has_subjects and by_subject:
         subjects = [ds.samples[i].subject for i in train_idx]
         _, gid, hist = _group_histograms(labels, subjects, len(ds.class_names))
-        if hist.shape[0] < 2:
-            raise FaceNet2ExpNetError(
-                "cannot carve a validation split from a single training subject; use fewer folds or more subjects"
-            )
+        if hist.shape[0] < 2:  # one training person: no one to hold out; the fold keeps its last weights
+            return np.sort(train_idx), np.array([], dtype=np.int64)
         # with few training subjects the validation share grows (one subject at least)
         assign = balanced_group_assignment(hist, min(n_bins, hist.shape[0]), seed + 7919)
         is_val = assign[gid] == 0
@@ -125,6 +127,11 @@ def leave_one_subject_out(ds: Dataset, seed: int = 0, val_fraction: float = 0.1)
             f"person inside each class folder, <class>/<person>/<image>); or use --protocol {auto_protocol(ds)}"
         )
     subjects = np.array(ds.subjects)
+    if len(set(ds.subjects)) < 2:
+        raise FaceNet2ExpNetError(
+            f"leave-one-subject-out needs two or more people; these images have one ({ds.subjects[0]}): add photos of "
+            "other people, or use --protocol image-kfold (folds of images; the estimate may be optimistic)"
+        )
     folds = []
     for f, s in enumerate(sorted(set(ds.subjects))):
         train, val = _carve_val(ds, np.flatnonzero(subjects != s), val_fraction, seed + f)
@@ -228,7 +235,8 @@ def image_kfold(ds: Dataset, k: int = 10, seed: int = 0, val_fraction: float = 0
     assign[order] = np.arange(len(order)) % k
     folds = []
     for f in range(k):
-        train, val = _carve_val(ds, np.flatnonzero(assign != f), val_fraction, seed + f)
+        # folds of images: validation too is carved by image (one person's photos may be all there is)
+        train, val = _carve_val(ds, np.flatnonzero(assign != f), val_fraction, seed + f, by_subject=False)
         folds.append(Fold(f, train, val, np.flatnonzero(assign == f), note=NO_SUBJECTS_WARNING))
     return folds
 
@@ -240,8 +248,9 @@ def auto_protocol(ds: Dataset) -> str:
     kind = ds.options.get("source_kind", ds.kind)
     if kind in OFFICIAL_FOLDS or ("train" in splits and splits & {"test", "val"}):
         return "official"
-    if ds.has_subjects:
-        return "loso" if len(set(ds.subjects)) <= LOSO_MAX_SUBJECTS else "subject-kfold"
+    people = len(set(ds.subjects)) if ds.has_subjects else 0
+    if people >= 2:  # one person alone cannot be left out: there would be nobody to train on
+        return "loso" if people <= LOSO_MAX_SUBJECTS else "subject-kfold"
     return "image-kfold"
 
 
