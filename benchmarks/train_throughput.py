@@ -205,7 +205,7 @@ def runs_mode(args) -> dict:
                 "epochs": len(points),
                 "cpu_hours_total": round(sum(p["seconds"] for p in points) * args.threads / 3600, 3),
                 "seconds_per_epoch_median": statistics.median(p["seconds"] for p in points),
-                "best_val_acc": fold.get("best_val_acc"),
+                "best_val_acc": fold.get("val_accuracy", fold.get("best_val_acc")),  # report.json names it so
                 "best_epoch": fold.get("best_epoch"),
                 "ferplus_valid_accuracy": r["accuracy_mean"],
                 "curve": points,
@@ -241,6 +241,7 @@ def runs_mode(args) -> dict:
             "what": f"CPU-hours (wall x threads) until validation carved from FER+ train first reaches {args.target}",
             "threads": args.threads,
             "side_by_side": True,
+            **({"notes": args.note} if args.note else {}),
             "rows": rows,
             "machine": machine(),
             "code": CODE["version"],
@@ -267,6 +268,7 @@ def main():
     ap.add_argument(
         "--read-only", action="store_true", help="runs: read the run dirs as they stand (a run stopped past the target)"
     )
+    ap.add_argument("--note", help="runs: how the runs went (recorded in the JSON)")
     ap.add_argument("--out", default=OUT)
     args = parse_args(ap)
     previous = {}
