@@ -68,9 +68,9 @@ SHORTCUT = {
 }
 # LP-FT from a bundled expression model: its head kept but the last layer, fitted by logistic regression, then the
 # whole net refined at a low uniform rate for the default step budget, keeping the last weights (no blind epoch pick)
-LPFT = {"head_init": "probe", "select": "auto", "lr_stage2": 0.002, "refine_trunk_lr_scale": 1.0, "dropout": 0.25}
+LPFT = {"head_init": "probe", "select": "size", "lr_stage2": 0.002, "refine_trunk_lr_scale": 1.0, "dropout": 0.25}
 # a linear probe on a start's penultimate features, nothing refined: train's --head-init probe with no refining epochs
-LP = {"method": "fn2en", "head_init": "probe", "stage2_epochs": 0, "select": "auto"}
+LP = {"method": "fn2en", "head_init": "probe", "stage2_epochs": 0, "select": "size"}
 METHODS = {
     "lp_ferplus_accurate": {**LP, "arch": "res48", "init_trunk": "ferplus-fn2en-accurate"},
     "lp_fer2013_fast": {**LP, "arch": "fast", "init_trunk": "fer2013-fn2en-fast"},

@@ -20,6 +20,23 @@ BUNDLED = "fer2013-fn2en-fast"
 # The bundled label-free stage-1 trunk of each student that has one: `train --method fn2en` refines from it unless
 # told otherwise (FER2013 Training faces regressed onto the face net, labels unused; its card says how well).
 LABEL_FREE_TRUNKS = {"res48": "fn2en-res48-trunk"}
+# The start `train --method fn2en` takes for each student when none is given: what benchmarks/small_sets.py chose
+# (benchmarks/results/small_sets.json names the winner; tests/test_small_sets.py checks the two agree).
+DEFAULT_STARTS = dict(LABEL_FREE_TRUNKS)
+
+
+def has_trained_head(name_or_path: str) -> bool:
+    """Whether a start (a bundled name, a checkpoint, a run folder) carries a head trained with expression labels;
+    a label-free stage-1 trunk does not. A start that cannot be read counts as a trunk (loading it names the
+    problem later)."""
+    import json
+
+    try:
+        path = resolve_model(name_or_path)
+        with open(os.path.splitext(path)[0] + ".json") as f:
+            return not json.load(f).get("trunk_only")
+    except (FaceNet2ExpNetError, OSError, ValueError):
+        return False
 
 
 def pretrained_dir() -> str:

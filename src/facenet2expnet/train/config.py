@@ -24,6 +24,13 @@ SCHEDULES = ("cosine", "constant")
 # a 200-face set gets 60 epochs, a 30,000-face set 10. Stage 1 from random weights needs more steps to fit.
 REFINE_STEPS, REFINE_EPOCHS = 750, (10, 60)
 STAGE1_STEPS, STAGE1_EPOCHS = 1500, (5, 100)
+# Fields left to "auto" (head_init) or None (stage2_epochs) take the recipe that benchmarks/small_sets.py chose for
+# the kind of start: an expression model (a bundled fn2en model or a run's model: its head was trained with labels)
+# or a trunk (the label-free stage-1 trunk, a stage-1 run, random weights).
+START_RECIPES = {
+    "expression model": {"head_init": "random", "select": "val"},
+    "trunk": {"head_init": "random", "select": "val"},
+}
 NO_TRUNK = "none"  # --init-trunk none: fn2en's stage 1 from random weights on the run's own faces (the paper)
 # Fields that change how a run is carried out, not what it computes: left out of the run's key.
 RUNTIME_FIELDS = ("cache_dir", "check_images", "device", "parallel", "refit", "baselines")
@@ -129,18 +136,20 @@ class TrainConfig:
         group="stage 2",
     )
     select: str = opt(
-        "val",
+        "auto",
         "how refining picks its weights: val (the epoch of best validation accuracy), last (no validation split: "
-        "its faces train too, and the last epoch's weights are kept), auto (last where validation would hold under "
-        "100 faces, too few to choose an epoch)",
-        ("val", "last", "auto"),
+        "its faces train too, and the last epoch's weights are kept), size (last where validation would hold under "
+        "100 faces, too few to choose an epoch; val above); auto: as the small-set suite chose for the start",
+        ("auto", "val", "last", "size"),
         group="stage 2",
     )
     head_init: str = opt(
-        "random",
+        "auto",
         "random (a new head), or probe: from a checkpoint (--init-trunk), keep its whole net but the last layer, and "
-        "fit that layer by logistic regression on the training faces' features before refining (LP-FT)",
-        ("random", "probe"),
+        "fit that layer by logistic regression on the training faces' features (with --stage2-epochs 0 that is the "
+        "model; with more, refining starts there: LP-FT); auto: as the small-set suite chose for the start "
+        "(START_RECIPES)",
+        ("auto", "random", "probe"),
         group="stage 2",
     )
     head_probe_C: float = opt(0.1, "head_init probe: inverse L2 strength of the logistic regression", group="stage 2")
@@ -282,14 +291,19 @@ class TrainConfig:
         """fn2en refines from the architecture's bundled label-free trunk unless the config asks for a stage 1
         (``--stage1-epochs N``), another trunk, or none (``--init-trunk none``: the paper's own path). The name is
         written into the config, so the saved config.json says which trunk a run started from."""
-        from ..models.pretrained import LABEL_FREE_TRUNKS
+        from ..models.pretrained import DEFAULT_STARTS, has_trained_head
 
-        refines = self.stage2_epochs != 0
+        refines = self.stage2_epochs != 0 or self.head_init == "probe"
         if m.stage1 and refines and self.init_trunk is None and not self.stage1_epochs:
-            if self.arch in LABEL_FREE_TRUNKS:
-                self.init_trunk = LABEL_FREE_TRUNKS[self.arch]
+            if self.arch in DEFAULT_STARTS:
+                self.init_trunk = DEFAULT_STARTS[self.arch]
         if self.trunk and self.stage1_epochs is None:
             self.stage1_epochs = 0  # from a trunk, stage 1 runs only when asked
+        if "auto" in (self.head_init, self.select):  # the recipe the small-set suite chose for this kind of start
+            kind = "expression model" if self.trunk and has_trained_head(self.trunk) else "trunk"
+            for k, v in START_RECIPES[kind].items():
+                if getattr(self, k) in (None, "auto"):
+                    setattr(self, k, v)
 
     @property
     def trunk(self) -> str | None:

@@ -539,9 +539,9 @@ SMALL_VAL = 100
 
 def selection_fold(cfg: TrainConfig, fold: Fold) -> tuple[Fold, str]:
     """The fold as refining uses it, and how it picks its weights: ``val`` (the best validation epoch) or ``last``
-    (``--select last``, or ``auto`` with fewer than SMALL_VAL validation faces): the validation faces then train
+    (``--select last``, or ``size`` with fewer than SMALL_VAL validation faces): the validation faces then train
     too, and with no validation split the last epoch is the one kept (TrainState.is_best)."""
-    rule = "last" if cfg.select == "last" or (cfg.select == "auto" and len(fold.val) < SMALL_VAL) else "val"
+    rule = "last" if cfg.select == "last" or (cfg.select == "size" and len(fold.val) < SMALL_VAL) else "val"
     if rule == "last" and len(fold.val):
         train = np.sort(np.concatenate([fold.train, fold.val]))
         fold = dataclasses.replace(fold, train=train, val=np.array([], dtype=np.int64))

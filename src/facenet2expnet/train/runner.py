@@ -454,7 +454,7 @@ def selection_warnings(results: list[dict]) -> list[str]:
         sizes = sorted({r["n_val"] for r in small})
         out.append(
             f"{len(small)} fold(s) chose their epoch on {sizes[0]}-{sizes[-1]} validation faces (under {SMALL_VAL}): "
-            "that choice is nearly blind; --select auto trains on those faces and keeps the last epoch's weights"
+            "that choice is nearly blind; --select size trains on those faces and keeps the last epoch's weights"
         )
     if any(r.get("select") == "last" for r in results):
         out.append(
