@@ -74,13 +74,16 @@ def test_quick_subset_runs_end_to_end_on_synthetic_data(tmp_path, monkeypatch):
 
 
 def test_train_defaults_are_the_recipe_the_suite_chose():
-    """The default of `train` on a small set is the winner that benchmarks/results/small_sets.json names."""
+    """`train` at its defaults runs the recipe that benchmarks/results/small_sets.json names as the winner: the
+    default config and the winner's row resolve to the same run (the same config key)."""
     import small_sets
 
     from facenet2expnet.train.config import TrainConfig
 
     result = json.load(open(os.path.join(ROOT, "benchmarks", "results", "small_sets.json")))
-    assert result["winner"] == small_sets.TRAIN_DEFAULT
-    default = TrainConfig(dataset="x:y")
-    for field, value in small_sets.METHODS[small_sets.TRAIN_DEFAULT].items():
-        assert getattr(default, field) == value, field
+    assert result["winner"] == small_sets.TRAIN_DEFAULT == result["train_default"]
+    assert {"fn2en", "probe", "scratch", "shortcut"} <= set(result["summary"])
+    assert len(result["draws"]) >= small_sets.QUICK and result["summary"]["fn2en"]["row"] == result["winner"]
+    default = TrainConfig(dataset="ckplus48:x")
+    winner = TrainConfig.from_dict({"dataset": "ckplus48:x", **small_sets.METHODS[small_sets.TRAIN_DEFAULT]})
+    assert default.key() == winner.key(), default.diff(winner)
