@@ -58,7 +58,7 @@ DRAWS = [
 ]
 QUICK = 4
 # the method row that is `train`'s default (a test checks it against TrainConfig and against the JSON's winner)
-TRAIN_DEFAULT = "fn2en_label_free"
+TRAIN_DEFAULT = "lp_ferplus_accurate"
 SHORTCUT = {
     "method": "scratch",
     "arch": "fast",
@@ -79,7 +79,7 @@ METHODS = {
     "lpft_fer2013_fast": {"method": "fn2en", "arch": "fast", "init_trunk": "fer2013-fn2en-fast", **LPFT},
     "lpft_ferplus_accurate": {"method": "fn2en", "arch": "res48", "init_trunk": "ferplus-fn2en-accurate", **LPFT},
     # fn2en at the defaults before this suite (issue 28): res48 from the label-free trunk, epoch chosen on validation
-    "fn2en_label_free": {"method": "fn2en", "select": "val", "head_init": "random"},
+    "fn2en_label_free": {"method": "fn2en", "init_trunk": "fn2en-res48-trunk", "select": "val", "head_init": "random"},
     "scratch": {"method": "scratch", "select": "val"},
 }
 # what taught each start (for "a draw may not judge a start trained on its faces")

@@ -53,12 +53,21 @@ def test_fn2en_without_stage1_or_trunk_is_called_scratch():
     TrainConfig(dataset="ckplus48:x", method="scratch", stage1_epochs=0)  # the same net, named honestly
 
 
-def test_fn2en_defaults_refine_from_the_bundled_trunk_and_the_paper_path_is_one_flag():
+def test_fn2en_defaults_take_the_suites_start_and_the_label_free_and_paper_paths_are_one_flag():
     from facenet2expnet.train.config import TrainConfig
 
-    default = TrainConfig(dataset="ckplus48:x")
-    assert (default.method, default.arch, default.trunk, default.stage1_epochs) == ("fn2en", "res48", TRUNK, 0)
-    assert not default.runs_stage1 and default.refine_trunk_lr_scale == 0.1
+    default = TrainConfig(dataset="ckplus48:x")  # the start and recipe benchmarks/small_sets.py chose
+    assert (default.method, default.arch, default.trunk, default.stage1_epochs) == (
+        "fn2en",
+        "res48",
+        "ferplus-fn2en-accurate",
+        0,
+    )
+    assert (default.head_init, default.stage2_epochs, default.select) == ("probe", 0, "size")
+    assert not default.runs_stage1 and not default.pretrain_only
+    label_free = TrainConfig(dataset="ckplus48:x", init_trunk=TRUNK)  # one flag: the label-free trunk, refined
+    assert (label_free.head_init, label_free.stage2_epochs, label_free.select) == ("random", None, "val")
+    assert label_free.refine_trunk_lr_scale == 0.1 and not label_free.runs_stage1
     paper = TrainConfig(dataset="ckplus48:x", init_trunk="none")  # the one flag: stage 1 on the run's own faces
     assert paper.trunk is None and paper.stage1_epochs is None and paper.runs_stage1
     assert TrainConfig(dataset="ckplus48:x", stage1_epochs=5).trunk is None  # asking for a stage 1 asks for it alone

@@ -774,33 +774,47 @@ def test_the_papers_stage1_fits_at_its_defaults(synth_root, tmp_path, capsys):
     assert f"{fold['stage1_val_r2']:.3f} |" in (out / "report.md").read_text()
 
 
-def test_fn2en_at_its_defaults_refines_the_bundled_trunk_without_the_teacher(synth_root, tmp_path, capsys, monkeypatch):
-    """`train --dataset D --out R`: fn2en from the bundled label-free trunk, its weights loaded before refining, the
-    trunk at a tenth of the head's rate, and no teacher pass (no stage 1, no auxiliary loss: no feature store)."""
+def test_fn2en_at_its_defaults_probes_the_chosen_start_and_the_label_free_trunk_is_one_flag_away(
+    synth_root, tmp_path, capsys, monkeypatch
+):
+    """`train --dataset D --out R`: fn2en from the start the small-set suite chose (ferplus-fn2en-accurate), its
+    head but the last layer loaded, that layer fitted by logistic regression, nothing refined, and no teacher pass.
+    `--init-trunk fn2en-res48-trunk`: the label-free trunk, a new head, the trunk refined at a tenth of the head's
+    rate."""
     from facenet2expnet.train import loop
 
     seen = {}
-    real_load, real_sgd = loop.load_trunk, loop._sgd
+    real_load, real_sgd, real_probe = loop.load_trunk, loop._sgd, loop.fit_head_by_probe
 
     def spy_load(model, path, **kw):
-        seen["trunk"] = path
+        seen["trunk"], seen["keep_head"] = path, kw.get("keep_head")
         real_load(model, path, **kw)
 
     def spy_sgd(groups, lr, cfg):
         seen["scales"] = sorted(g["lr_scale"] for g in groups)
         return real_sgd(groups, lr, cfg)
 
-    out, cache = tmp_path / "default", tmp_path / "cache"
-    argv = ["train", "--dataset", f"ckplus48:{synth_root}", "--out", str(out), "--cache-dir", str(cache)]
-    argv += ["--folds", "4", "--max-folds", "1", "--val-fraction", "0.34", "--stage2-epochs", "1", "--no-progress"]
+    def spy_probe(*a, **kw):
+        seen["probed"] = True
+        return real_probe(*a, **kw)
+
     monkeypatch.setattr(loop, "load_trunk", spy_load)
     monkeypatch.setattr(loop, "_sgd", spy_sgd)
-    assert main(argv) == 0
-    assert seen == {"trunk": "fn2en-res48-trunk", "scales": [0.1, 1.0]}
-    assert not cache.exists() or not os.listdir(cache)  # no teacher features were computed
-    fold = json.load(open(out / "report.json"))["folds"][0]
-    assert fold["init_trunk"] == "fn2en-res48-trunk" and fold["stage1_epochs"] == 0
-    assert "fn2en: res48 from the bundled label-free stage-1 trunk fn2en-res48-trunk" in capsys.readouterr().out
+    monkeypatch.setattr(loop, "fit_head_by_probe", spy_probe)
+    common = ["--dataset", f"ckplus48:{synth_root}", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    common += ["--folds", "4", "--max-folds", "1", "--val-fraction", "0.34", "--no-baselines"]
+    assert main(["train", *common, "--out", str(tmp_path / "default")]) == 0
+    assert seen["trunk"] == "ferplus-fn2en-accurate" and seen["keep_head"] and seen["probed"]
+    assert "scales" not in seen  # no refining step at all
+    assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache")  # no teacher features
+    fold = json.load(open(tmp_path / "default" / "report.json"))["folds"][0]
+    assert fold["init_trunk"] == "ferplus-fn2en-accurate" and fold["stage2_epochs"] == 0
+    assert "the start the small-set suite chose" in capsys.readouterr().out
+    seen.clear()
+    label_free = ["--init-trunk", "fn2en-res48-trunk", "--stage2-epochs", "1", "--out", str(tmp_path / "lf")]
+    assert main(["train", *common, *label_free]) == 0
+    assert seen == {"trunk": "fn2en-res48-trunk", "keep_head": False, "scales": [0.1, 1.0]}
+    assert "bundled label-free stage-1 trunk fn2en-res48-trunk" in capsys.readouterr().out
 
 
 def test_amp_auto_is_bf16_only_where_the_cpu_has_bf16_hardware(tmp_path):

@@ -28,7 +28,10 @@ STAGE1_STEPS, STAGE1_EPOCHS = 1500, (5, 100)
 # the kind of start: an expression model (a bundled fn2en model or a run's model: its head was trained with labels)
 # or a trunk (the label-free stage-1 trunk, a stage-1 run, random weights).
 START_RECIPES = {
-    "expression model": {"head_init": "random", "select": "val"},
+    # the suite's winner (lp_ferplus_accurate): the start's head but its last layer, which a logistic regression on the
+    # user's faces replaces, and no refining (LP-FT and every refining recipe scored below it on the suite's draws)
+    "expression model": {"head_init": "probe", "stage2_epochs": 0, "select": "size"},
+    # a trunk without a trained head (the label-free trunk, a stage-1 run, random weights): a new head, refined
     "trunk": {"head_init": "random", "select": "val"},
 }
 NO_TRUNK = "none"  # --init-trunk none: fn2en's stage 1 from random weights on the run's own faces (the paper)
@@ -94,10 +97,11 @@ class TrainConfig:
     )
     init_trunk: str | None = opt(
         None,
-        "fn2en/scratch: start from the trunk of this checkpoint (e.g. RUN/folds/fold_00/trunk.json of a stage-1 "
-        "run) or bundled model (e.g. fn2en-res48-trunk, fer2013-fn2en-fast). fn2en without it and without "
-        "--stage1-epochs starts from the architecture's bundled label-free stage-1 trunk (res48: "
-        "fn2en-res48-trunk); `none`: the paper's own path, stage 1 from random weights on your training faces",
+        "fn2en/scratch: start from this checkpoint, run folder or bundled model. fn2en without it and without "
+        "--stage1-epochs starts res48 from ferplus-fn2en-accurate (FaceNet2ExpNet on FER+: stage 1 on the face "
+        "net's features of FER2013's faces, then FER+ labels) and fits its last layer on your faces, as the "
+        "small-set suite chose; fn2en-res48-trunk: the label-free stage-1 trunk, refined with a new head; `none`: "
+        "the paper's own path, stage 1 from random weights on your training faces",
         group="model",
     )
     # ---- stage 1: regress the trunk onto the teacher

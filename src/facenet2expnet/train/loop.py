@@ -412,8 +412,9 @@ def train_fold(
     ensemble = None
     if cfg.distill_from and not cfg.pretrain_only:
         ensemble = FrozenEnsemble.load(cfg.distill_from, class_names, pp, dist.device)
+    refines = not cfg.pretrain_only and cfg.stage2_epochs  # 0 with a probed head: the linear probe is the model
     stages = ([Pretrain(cfg, fold, images, pp, teacher, dist)] if stage1 else []) + (
-        [] if cfg.pretrain_only else [Refine(cfg, fold, images, labels, pp, teacher, dist, ensemble, votes)]
+        [Refine(cfg, fold, images, labels, pp, teacher, dist, ensemble, votes)] if refines else []
     )
     state = TrainState(fold_dir, METRIC_FIELDS, dist)
     if resume and state.load(model, gen) and dist.is_main:

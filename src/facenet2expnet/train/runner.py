@@ -369,7 +369,7 @@ def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_
 
 def start_line(cfg: TrainConfig) -> str:
     """Where the net starts and what trains, in one line, so that a run's first output says which path it took."""
-    from ..models.pretrained import LABEL_FREE_TRUNKS
+    from ..models.pretrained import DEFAULT_STARTS, LABEL_FREE_TRUNKS
 
     m = METHODS[cfg.method]
     if not m.conv_tap:  # finetune and the probe: the face net itself
@@ -380,12 +380,23 @@ def start_line(cfg: TrainConfig) -> str:
             f"from the bundled label-free stage-1 trunk {cfg.trunk} (`--init-trunk none`: the paper's stage 1 on "
             "these faces instead)"
         )
+    elif cfg.trunk in DEFAULT_STARTS.values():
+        start = (
+            f"from {cfg.trunk}, the start the small-set suite chose (FaceNet2ExpNet trained on FER+'s labels; "
+            "`--init-trunk fn2en-res48-trunk`: the label-free trunk; `--init-trunk none`: the paper's stage 1 on "
+            "these faces)"
+        )
     elif cfg.trunk:
         start = f"from the trunk of {cfg.trunk}"
     else:
         start = "from random weights"
     stage1 = ", stage 1 on these faces first" if cfg.runs_stage1 and not cfg.pretrain_only else ""
-    return f"{'stage 1 alone' if cfg.pretrain_only else cfg.method}: {cfg.arch} {start}{stage1}"
+    how = ""
+    if cfg.head_init == "probe":
+        how = ", its last layer fitted by logistic regression on these faces" + (
+            "" if cfg.stage2_epochs == 0 else ", then the whole net refined"
+        )
+    return f"{'stage 1 alone' if cfg.pretrain_only else cfg.method}: {cfg.arch} {start}{stage1}{how}"
 
 
 def fold_summary(r: dict) -> str:
