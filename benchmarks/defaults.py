@@ -50,10 +50,14 @@ SHORTCUT = {
     "dropout": 0.25,
     "init_trunk": "fer2013-fn2en-fast",
     "lr_stage2": 0.005,
+    "head_init": "random",  # as the README gave it: a new head, the epoch chosen on validation
+    "select": "val",
 }
 # name -> the fields of the row beyond the dataset's (fn2en is the default method: no field at all)
 METHODS = {
     "fn2en": {},
+    # the label-free path, one flag away (train's default before 2026-12-07, whose rows these were until then)
+    "label_free": {"init_trunk": "fn2en-res48-trunk"},
     "paper": {"init_trunk": "none"},  # fn2en's own path: stage 1 from random weights on the run's faces (one flag)
     "scratch": {"method": "scratch"},
     "probe": {"method": "probe"},
