@@ -412,6 +412,8 @@ def fold_summary(r: dict) -> str:
         parts.append(
             f"epoch {r['best_epoch']} of {r.get('stage2_epochs', '?')} chosen, validation {r['best_val_acc']:.4f}"
         )
+    elif r.get("stage2_epochs") == 0:
+        parts.append("a linear probe on the start's features (no refining)")
     elif r.get("best_epoch") is not None:
         parts.append(f"the last epoch's weights ({r['best_epoch']}; no epoch chosen on validation)")
     if "accuracy" in r:
