@@ -37,6 +37,8 @@ def test_one_person_trains_on_folds_of_images_and_loso_names_what_works(tmp_path
     assert _train(root, tmp_path / "auto", "--no-refit") == 0  # auto picks the folds that work
     out = capsys.readouterr().out
     assert "image-kfold (--protocol auto)" in out and "optimistic" in out
+    assert "nearly blind" in out  # scratch chose its epoch on a validation split of a few faces: the report says so
+    assert "nearly blind" in (tmp_path / "auto" / "report.md").read_text()
     report = json.loads((tmp_path / "auto" / "report.json").read_text())
     assert report["protocol"] == "image-kfold"
 
