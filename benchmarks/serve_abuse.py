@@ -80,7 +80,6 @@ def cases(photo: bytes) -> list[dict]:
     b64 = base64.b64encode(photo).decode()
     mp = lambda name, data: _multipart([("files", name, data)])  # noqa: E731
     grey40 = _png(6300, 6333, "L")  # 39.9 MP
-    rgba40 = _png(6300, 6333, "RGBA")
     out = [
         # issue 26's cases, kept
         ("model_is_a_list", 1, "POST", "/v1/predict", js, json.dumps({"images": [b64], "model": ["a"]}).encode(), 400),
@@ -134,7 +133,15 @@ def cases(photo: bytes) -> list[dict]:
             403,
         ),
         ("unknown_path", 1, "GET", "/nowhere", {}, None, 404),
-        # issue 38's cases
+    ]
+    keys = ("case", "at_once", "method", "path", "headers", "body", "expected")
+    return [dict(zip(keys, c)) for c in out] + issue38_cases(photo, mp, js, b64)
+
+
+def issue38_cases(photo: bytes, mp, js: dict, b64: str) -> list[dict]:
+    """Issue 38's rows: deep JSON, PNG modes, concurrent worst cases, a huge video, rebinding, transport errors."""
+    rgba40 = _png(6300, 6333, "RGBA")
+    out = [
         (
             "json_nested_100000_deep",
             1,

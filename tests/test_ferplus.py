@@ -1,5 +1,5 @@
-"""The ferplus dataset kind, its protocol (epoch chosen on validation carved from train, train duplicates reported apart) and the
-label modes that train on the annotators' votes (train/labels.py)."""
+"""The ferplus dataset kind, its protocol (epoch chosen on validation carved from train, train duplicates reported
+apart) and the label modes that train on the annotators' votes (train/labels.py)."""
 
 import csv
 import hashlib

@@ -78,7 +78,8 @@ def export_run_model(run_dir: str, log=print) -> dict:
     meta["card"] = {**meta.get("card", {}), "onnx": choice}
     atomic_write_json(ckpt, meta)
     log(
-        f"wrote {run_dir}/model.onnx ({use}; accuracy on the run's {len(files)} faces: float {100 * acc['float']:.2f}%, "
+        f"wrote {run_dir}/model.onnx ({use}; accuracy on the run's {len(files)} faces: "
+        f"float {100 * acc['float']:.2f}%, "
         f"int8 {100 * acc['int8']:.2f}%): it runs in the light install, without torch"
     )
     return choice

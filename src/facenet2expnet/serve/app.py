@@ -177,7 +177,7 @@ class Service:
 
 def create_app(settings: ServeSettings | None = None):
     """The FastAPI application; models load in its lifespan (when the server starts)."""
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import HTMLResponse, Response
 
@@ -203,13 +203,33 @@ def create_app(settings: ServeSettings | None = None):
     app.state.service = service
     budget = MemoryBudget(settings.memory_budget, settings.queue_timeout_s)
     app.state.budget = budget
+    _add_middleware(app, settings)
+    _add_error_handlers(app)
+    _add_api_routes(app, service, budget, settings)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page():
+        return _static("index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return Response(_static("favicon.svg"), media_type="image/svg+xml")
+
+    _add_docs(app)
+    if settings.api_key:
+        _document_the_key(app)
+    return app
+
+
+def _add_middleware(app, settings: ServeSettings) -> None:
+    """CORS where --cors allows origins; outermost first: HEAD answered as GET without its body, then the host,
+    origin and key rules (serve/security.py)."""
     if settings.cors:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
-    # outermost first: HEAD is answered as GET without its body; then the host, origin and key rules
     app.add_middleware(
         GuardMiddleware,
         hosts=allowed_hosts(settings.host, settings.allowed_hosts),
@@ -218,7 +238,12 @@ def create_app(settings: ServeSettings | None = None):
         respond=error_response,
     )
     app.add_middleware(HeadAsGet)
-    _add_error_handlers(app)
+
+
+def _add_api_routes(app, service: "Service", budget: MemoryBudget, settings: ServeSettings) -> None:
+    """/healthz, /v1/models, /v1/predict and /v1/video; the work routes hold their worst case in ``budget``."""
+    from fastapi import Request
+    from fastapi.concurrency import run_in_threadpool
 
     @app.get("/healthz")
     def healthz():
@@ -258,19 +283,6 @@ def create_app(settings: ServeSettings | None = None):
             return await run_in_threadpool(service.video, name, data, options)
         finally:
             await budget.release(held)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page():
-        return _static("index.html")
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon():
-        return Response(_static("favicon.svg"), media_type="image/svg+xml")
-
-    _add_docs(app)
-    if settings.api_key:
-        _document_the_key(app)
-    return app
 
 
 def _document_the_key(app) -> None:

@@ -181,7 +181,8 @@ class MemoryBudget:
                 413,
                 "over_memory_budget",
                 f"{what} may need {nbytes / 2**20:.0f} MB to decode, over the server's memory budget of "
-                f"{self.limit / 2**20:.0f} MB; send a smaller file, or start the server with a larger --memory-budget-mb",
+                f"{self.limit / 2**20:.0f} MB; send a smaller file, or start the server with a larger "
+                "--memory-budget-mb",
             )
         self._cond = self._cond or asyncio.Condition()
         async with self._cond:

@@ -141,9 +141,8 @@ def run_folds(cfg: TrainConfig, inp: "Inputs", out_dir: str, resume: bool, progr
             spent, trained = spent + time.time() - t0, trained + 1
         left = len(inp.folds) - k - 1 + will_refit(cfg, inp)
         if trained and left:
-            log(
-                f"fold {k + 1} of {len(inp.folds)} done; about {_duration(spent / trained * left)} left ({left} to train)"
-            )
+            eta = _duration(spent / trained * left)
+            log(f"fold {k + 1} of {len(inp.folds)} done; about {eta} left ({left} to train)")
     return results
 
 
