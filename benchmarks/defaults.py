@@ -24,7 +24,7 @@ import argparse
 import os
 import random
 
-from common import ROOT, RUNS, machine, now, parse_args, portable, run_method, table, write_results
+from common import ROOT, RUNS, SHORTCUT, machine, now, parse_args, portable, run_method, table, write_results
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 CK = "ckplus48:../shared/data/ckplus48"
@@ -43,15 +43,6 @@ DATASETS = {
         )
         for k in range(3)
     },
-}
-SHORTCUT = {
-    "method": "scratch",
-    "arch": "fast",
-    "dropout": 0.25,
-    "init_trunk": "fer2013-fn2en-fast",
-    "lr_stage2": 0.005,
-    "head_init": "random",  # as the README gave it: a new head, the epoch chosen on validation
-    "select": "val",
 }
 # name -> the fields of the row beyond the dataset's (fn2en is the default method: no field at all)
 METHODS = {

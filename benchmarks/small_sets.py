@@ -34,7 +34,7 @@ import random
 import time
 
 import numpy as np
-from common import CODE, ROOT, machine, parse_args, portable, table, write_results
+from common import CODE, ROOT, SHORTCUT, machine, parse_args, portable, table, write_results
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 OUT = os.path.join(ROOT, "benchmarks", "results", "small_sets.json")
@@ -59,13 +59,6 @@ DRAWS = [
 QUICK = 4
 # the method row that is `train`'s default (a test checks it against TrainConfig and against the JSON's winner)
 TRAIN_DEFAULT = "lp_ferplus_accurate"
-SHORTCUT = {
-    "method": "scratch",
-    "arch": "fast",
-    "dropout": 0.25,
-    "init_trunk": "fer2013-fn2en-fast",
-    "lr_stage2": 0.005,
-}
 # LP-FT from a bundled expression model: its head kept but the last layer, fitted by logistic regression, then the
 # whole net refined at a low uniform rate for the default step budget, keeping the last weights (no blind epoch pick)
 LPFT = {"head_init": "probe", "select": "size", "lr_stage2": 0.002, "refine_trunk_lr_scale": 1.0, "dropout": 0.25}

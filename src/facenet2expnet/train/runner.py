@@ -283,24 +283,7 @@ def run_fold(cfg: TrainConfig, inp: Inputs, fold, out_dir: str, resume: bool, pr
         )
         dist.barrier()
     else:
-        from .loop import train_fold
-
-        r = train_fold(
-            cfg,
-            fold,
-            inp.images,
-            inp.ds.labels,
-            inp.ds.class_names,
-            fold_dir,
-            targets=inp.targets,
-            tap_shape=inp.tap_shape,
-            teacher_desc=inp.teacher_desc,
-            resume=resume,
-            progress=progress,
-            log=log,
-            dist=dist,
-            votes=inp.votes,
-        )
+        r = train_on(cfg, inp, fold, fold_dir, resume, progress, log, dist)
     if r is not None:
         log(f"fold {fold.index}: {fold_summary(r)}")
     return r
@@ -321,7 +304,6 @@ def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_
 
     from ..data.protocols import Fold
     from ..models.registry import load_checkpoint, save_checkpoint
-    from .loop import train_fold
 
     every = np.arange(len(inp.ds))
     empty = np.array([], dtype=np.int64)
@@ -330,22 +312,7 @@ def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_
     log(f"refit: the recipe on all {len(every)} faces, to ship as {out_dir}/model.json")
     fold_dir = os.path.join(out_dir, "refit")
     if not (resume and os.path.exists(os.path.join(fold_dir, "result.json"))):
-        train_fold(
-            rcfg,
-            fold,
-            inp.images,
-            inp.ds.labels,
-            inp.ds.class_names,
-            fold_dir,
-            targets=inp.targets,
-            tap_shape=inp.tap_shape,
-            teacher_desc=inp.teacher_desc,
-            resume=resume,
-            progress=progress,
-            log=log,
-            dist=dist,
-            votes=inp.votes,
-        )
+        train_on(rcfg, inp, fold, fold_dir, resume, progress, log, dist)
     if not dist.is_main:
         return
     model, meta = load_checkpoint(os.path.join(fold_dir, "best"))
@@ -364,6 +331,28 @@ def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_
     }
     meta["name"] = os.path.basename(os.path.abspath(out_dir))
     save_checkpoint(model, os.path.join(out_dir, "model"), meta)
+
+
+def train_on(cfg: TrainConfig, inp: Inputs, fold, fold_dir: str, resume, progress, log, dist) -> dict | None:
+    """One net trained on ``fold`` with the run's inputs (a fold of the protocol, or the refit on every face)."""
+    from .loop import train_fold
+
+    return train_fold(
+        cfg,
+        fold,
+        inp.images,
+        inp.ds.labels,
+        inp.ds.class_names,
+        fold_dir,
+        targets=inp.targets,
+        tap_shape=inp.tap_shape,
+        teacher_desc=inp.teacher_desc,
+        resume=resume,
+        progress=progress,
+        log=log,
+        dist=dist,
+        votes=inp.votes,
+    )
 
 
 def start_line(cfg: TrainConfig) -> str:
