@@ -46,6 +46,7 @@ def synth_root(tmp_path_factory):
 def _cfg(root, tmp_path, **kw):
     base = dict(
         dataset=f"ckplus48:{root}",
+        protocol="subject-kfold",  # what these tests were written against (auto picks loso for 8 people)
         arch="compact",  # the small net these tests were written against (the default is res48 since 12-04)
         classes="happy,sadness,surprise",
         folds=4,
