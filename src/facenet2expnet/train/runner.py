@@ -458,7 +458,7 @@ def selection_warnings(results: list[dict]) -> list[str]:
             f"{len(small)} fold(s) chose their epoch on {sizes[0]}-{sizes[-1]} validation faces (under {SMALL_VAL}): "
             "that choice is nearly blind; --select size trains on those faces and keeps the last epoch's weights"
         )
-    if any(r.get("select") == "last" for r in results):
+    if any(r.get("select") == "last" and r.get("stage2_epochs") for r in results):  # a probe alone has no epochs
         out.append(
             f"validation splits under {SMALL_VAL} faces were too small to choose an epoch: their faces trained too, "
             "and each fold kept its last epoch's weights (the recipe's fixed step budget)"
