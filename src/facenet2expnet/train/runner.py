@@ -147,10 +147,12 @@ def run_folds(cfg: TrainConfig, inp: "Inputs", out_dir: str, resume: bool, progr
 
 
 def will_refit(cfg: TrainConfig, inp: "Inputs") -> bool:
-    """Whether the run ends with the refit on every face: --refit, a net to refit, every fold run (not after
-    --max-folds, a quick look)."""
+    """Whether the run ends with the refit on every face: --refit, a net to refit, a protocol of folds, every fold
+    run (not after --max-folds, a quick look)."""
     trains = METHODS[cfg.method].trains_net  # the probe fits per fold and has no net to refit
-    return bool(cfg.refit and trains and not cfg.pretrain_only and len(inp.folds) == inp.all_folds)
+    # an official split's one model is the product already: refitting would train on its reported test faces
+    folds = inp.protocol != "official"
+    return bool(cfg.refit and trains and folds and not cfg.pretrain_only and len(inp.folds) == inp.all_folds)
 
 
 def _duration(seconds: float) -> str:
