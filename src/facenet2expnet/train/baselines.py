@@ -13,8 +13,8 @@ from ..data.classes import canonical
 from ..errors import UnknownNameError
 from ..eval.metrics import accuracy
 
-ZERO_SHOT_MODEL = "fer2013-fn2en-fast"
-PROBE_MAX_FACES = 5000  # above, the face-net probe baseline is skipped (its teacher pass is ~90 faces/s)  # the float model of the default recognizer (its int8 export scores alike)
+ZERO_SHOT_MODEL = "fer2013-fn2en-fast"  # the float model of the default recognizer (its int8 export scores alike)
+PROBE_MAX_FACES = 5000  # above, the face-net probe baseline is skipped (its teacher pass is ~90 faces/s)
 
 
 def _canonical(name: str) -> str | None:
