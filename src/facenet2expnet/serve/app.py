@@ -30,8 +30,8 @@ from importlib import resources
 from ..errors import FaceNet2ExpNetError
 from ..models.pretrained import DEFAULT_MODEL
 from .errors import ERROR_CODES, BadInput, cut_name, error_response
-from .limits import MemoryBudget, check_request_pixels, decode_cost, decode_image, image_mode, image_size, json_depth
-from .security import GuardMiddleware, allowed_hosts
+from .limits import MemoryBudget, check_request_pixels, decode_cost, decode_image, json_depth
+from .security import KEYED_PREFIX, GuardMiddleware, allowed_hosts
 from .settings import ServeSettings
 
 
@@ -86,7 +86,8 @@ class Service:
 
     def predict(self, images: list[tuple[str, bytes]], model: str | None, detect: bool = True) -> dict:
         """[(name, bytes)] -> the response body. Runs in a worker thread. ``detect=False``: each image is one face
-        crop."""
+        crop. The route has checked every header against the pixel limits already (``check_request_pixels``), to
+        reserve the decode's worst case before this runs; each decode checks its own image again."""
         name, rec = self.recognizer(model)
         if not images:
             raise BadInput(
@@ -98,7 +99,6 @@ class Service:
                 "too_many_files",
                 f"{len(images)} images in one request, over the limit of {self.settings.max_files}",
             )
-        check_request_pixels(images, self.settings)
         results, batcher = [], self.batchers[name]
         batcher.begin()  # the batcher waits for requests in flight only
         try:
@@ -262,11 +262,9 @@ def _add_api_routes(app, service: "Service", budget: MemoryBudget, settings: Ser
             images, options = await _read_images(request, settings)
             query = _checked_options({k: v for k, v in request.query_params.items() if k in OPTIONS})
             options = {**query, **options}
-            check_request_pixels(images, settings)
-            if images:
-                worst = max(
-                    decode_cost(*image_size(d, n, settings), image_mode(d), settings.work_pixels) for n, d in images
-                )
+            headers = check_request_pixels(images, settings)  # every header read once, before any decode
+            if headers:
+                worst = max(decode_cost(w, h, mode, settings.work_pixels) for w, h, mode in headers)
                 held += await budget.reserve(worst, "the request's largest image")
             return await run_in_threadpool(service.predict, images, options.get("model"), options.get("detect", True))
         finally:
@@ -297,7 +295,7 @@ def _document_the_key(app) -> None:
                 "bearer": {"type": "http", "scheme": "bearer", "description": "the server's --api-key-file key"}
             }
             for path, ops in schema["paths"].items():
-                if path.startswith("/v1/"):
+                if path.startswith(KEYED_PREFIX):
                     for op in ops.values():
                         op["security"] = [{"bearer": []}]
             app.openapi_schema = schema

@@ -17,8 +17,9 @@ NO_REDUCE_MODES = ("1", "P", "PA", "I;16", "I;16B", "I;16L", "I;16N")
 MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "LA": 2, "PA": 2, "La": 2}
 
 
-def image_size(data: bytes, name: str, settings: ServeSettings) -> tuple[int, int]:
-    """(width, height) from the image's header, with the per-file and per-image limits; nothing is decoded."""
+def image_header(data: bytes, name: str, settings: ServeSettings) -> tuple[int, int, str]:
+    """(width, height, pixel mode) from the image's header, with the per-file and per-image limits; nothing is
+    decoded."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -29,7 +30,7 @@ def image_size(data: bytes, name: str, settings: ServeSettings) -> tuple[int, in
         )
     try:
         with Image.open(io.BytesIO(data)) as img:  # reads the header only
-            w, h = img.size
+            (w, h), mode = img.size, img.mode
     except Image.DecompressionBombError as exc:  # PIL refuses to open over twice its own pixel limit
         raise BadInput(413, "too_many_pixels", f"{name}: {exc}; the limit is {settings.max_pixels} pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
@@ -38,21 +39,20 @@ def image_size(data: bytes, name: str, settings: ServeSettings) -> tuple[int, in
         raise BadInput(
             413, "too_many_pixels", f"{name}: {w}x{h} = {w * h} pixels, over the limit of {settings.max_pixels}"
         )
-    return w, h
+    return w, h, mode
 
 
 def decode_image(data: bytes, name: str, settings: ServeSettings) -> tuple[np.ndarray, float]:
     """Upload bytes -> (RGB uint8 array, scale), checking size and pixel count before decoding (never touching the
     disk). An image over ``settings.work_pixels`` is reduced by a whole factor as it is decoded; ``scale`` is what
     its pixel coordinates are multiplied by to be the original's (1.0 when it was not reduced)."""
-    import math
     import warnings
 
     from PIL import Image
 
     from ..data.images import read_image
 
-    w, h = image_size(data, name, settings)
+    w, h, _ = image_header(data, name, settings)
     factor = math.ceil(math.sqrt(w * h / settings.work_pixels)) if w * h > settings.work_pixels else 1
     try:
         with warnings.catch_warnings():  # the size is checked above, against our own limit
@@ -84,10 +84,11 @@ def _return_freed_memory() -> None:
         pass
 
 
-def check_request_pixels(images: list[tuple[str, bytes]], settings: ServeSettings) -> None:
-    """Every image's header read and checked, and their pixels added up, before any is decoded."""
-    sizes = [image_size(data, n, settings) for n, data in images]
-    total = sum(w * h for w, h in sizes)
+def check_request_pixels(images: list[tuple[str, bytes]], settings: ServeSettings) -> list[tuple[int, int, str]]:
+    """Every image's header read and checked, and their pixels added up, before any is decoded. -> each image's
+    (width, height, mode), from which its decode's worst case follows (``decode_cost``)."""
+    headers = [image_header(data, n, settings) for n, data in images]
+    total = sum(w * h for w, h, _ in headers)
     if total > settings.max_request_pixels:
         raise BadInput(
             413,
@@ -95,6 +96,7 @@ def check_request_pixels(images: list[tuple[str, bytes]], settings: ServeSetting
             f"the request's {len(images)} images have {total} pixels in all, over the limit of "
             f"{settings.max_request_pixels} per request; send them in several requests",
         )
+    return headers
 
 
 def _shrunk(img, factor: int, stripe_rows: int = 256):
@@ -125,18 +127,6 @@ def decode_cost(w: int, h: int, mode: str, work_pixels: int) -> int:
     full = w * h * MODE_BYTES.get(mode, 4)
     work = min(w * h, work_pixels)
     return int(1.25 * full) + work * (4 + 3 + 3)
-
-
-def image_mode(data: bytes) -> str:
-    """The pixel mode an image's header declares (nothing decoded); "RGBA" where it cannot be read (the worst
-    common case: the checks that follow name the real problem)."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.mode
-    except Exception:  # noqa: BLE001 - any unreadable header: image_size has refused it already, or will
-        return "RGBA"
 
 
 def json_depth(body: bytes) -> int:
