@@ -389,7 +389,7 @@ def train_fold(
     dist = dist or Dist()
     if dist.is_main:
         os.makedirs(fold_dir, exist_ok=True)
-    fold, select = selection_fold(cfg, fold)  # a validation split too small to choose an epoch trains instead
+    fold = selection_fold(cfg, fold)  # a validation split too small to choose an epoch trains instead
     cfg = cfg.for_training_set(len(fold.train))  # epochs left to their default scale with this fold's faces
     torch.manual_seed(cfg.seed * 1009 + fold.index)  # model init is deterministic per seed and fold
     model, pp = build_model(cfg, len(class_names), tap_shape)
@@ -538,15 +538,14 @@ def _subset_accuracy(test: np.ndarray, pred: np.ndarray, labels: np.ndarray, sub
 SMALL_VAL = 100
 
 
-def selection_fold(cfg: TrainConfig, fold: Fold) -> tuple[Fold, str]:
-    """The fold as refining uses it, and how it picks its weights: ``val`` (the best validation epoch) or ``last``
-    (``--select last``, or ``size`` with fewer than SMALL_VAL validation faces): the validation faces then train
-    too, and with no validation split the last epoch is the one kept (TrainState.is_best)."""
-    rule = "last" if cfg.select == "last" or (cfg.select == "size" and len(fold.val) < SMALL_VAL) else "val"
-    if rule == "last" and len(fold.val):
+def selection_fold(cfg: TrainConfig, fold: Fold) -> Fold:
+    """The fold as refining uses it. With ``--select last``, or ``size`` and fewer than SMALL_VAL validation faces,
+    the validation faces train too: with no validation split the last epoch is the one kept (TrainState.is_best),
+    and the fold's result says ``select: last``."""
+    if cfg.select == "last" or (cfg.select == "size" and len(fold.val) < SMALL_VAL):
         train = np.sort(np.concatenate([fold.train, fold.val]))
         fold = dataclasses.replace(fold, train=train, val=np.array([], dtype=np.int64))
-    return fold, rule
+    return fold
 
 
 @torch.no_grad()

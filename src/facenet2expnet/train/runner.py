@@ -83,6 +83,11 @@ class Inputs:
     protocol: str = ""  # the protocol the run uses (``auto`` resolved)
     all_folds: int = 0  # how many folds the protocol has (``--max-folds`` may run fewer)
 
+    @property
+    def complete(self) -> bool:
+        """Every fold of the protocol runs (not a ``--max-folds`` look)."""
+        return len(self.folds) == self.all_folds
+
 
 def run_experiment(
     cfg: TrainConfig, out_dir: str, resume: bool = False, progress: bool = True, log=print, command: str | None = None
@@ -132,14 +137,14 @@ def run_folds(cfg: TrainConfig, inp: "Inputs", out_dir: str, resume: bool, progr
         return (
             [run_fold(cfg, inp, f, out_dir, True, False, log, dist.local()) for f in inp.folds] if dist.is_main else []
         )
-    results, spent, trained = [], 0.0, 0
+    results, spent, trained, refits = [], 0.0, 0, will_refit(cfg, inp)
     for k, fold in enumerate(inp.folds):
         t0 = time.time()
         r = run_fold(cfg, inp, fold, out_dir, resume, progress, log, dist)
         results.append(r)
         if r is not None and not r.get("resumed_done"):
             spent, trained = spent + time.time() - t0, trained + 1
-        left = len(inp.folds) - k - 1 + will_refit(cfg, inp)
+        left = len(inp.folds) - k - 1 + refits
         if trained and left:
             eta = _duration(spent / trained * left)
             log(f"fold {k + 1} of {len(inp.folds)} done; about {eta} left ({left} to train)")
@@ -152,7 +157,7 @@ def will_refit(cfg: TrainConfig, inp: "Inputs") -> bool:
     trains = METHODS[cfg.method].trains_net  # the probe fits per fold and has no net to refit
     # an official split's one model is the product already: refitting would train on its reported test faces
     folds = inp.protocol != "official"
-    return bool(cfg.refit and trains and folds and not cfg.pretrain_only and len(inp.folds) == inp.all_folds)
+    return bool(cfg.refit and trains and folds and not cfg.pretrain_only and inp.complete)
 
 
 def _duration(seconds: float) -> str:
@@ -429,7 +434,7 @@ def _write_run_report(cfg: TrainConfig, inp: Inputs, results: list[dict], record
     report = build_report(cfg.method, dataset, inp.protocol, inp.ds.class_names, results, y_true, y_pred, extra)
     report["warnings"] = selection_warnings(results)
     report["skipped_images"] = [{"kind": p.kind, "source": p.path, "message": p.message} for p in inp.ds.problems]
-    if cfg.baselines and len(inp.folds) == inp.all_folds:
+    if cfg.baselines and inp.complete:
         from .baselines import run_baselines
 
         report["baselines"] = run_baselines(cfg, inp.ds, inp.folds, out_dir, log)
@@ -448,7 +453,7 @@ def _write_run_report(cfg: TrainConfig, inp: Inputs, results: list[dict], record
 
 def selection_warnings(results: list[dict]) -> list[str]:
     """What a small validation split did to the run, in words: an epoch chosen on under SMALL_VAL faces is nearly
-    a coin toss (the recipe should keep its last weights: --select auto or last), and a run that kept its last
+    a coin toss (the recipe should keep its last weights: --select size or last), and a run that kept its last
     weights says so."""
     from .loop import SMALL_VAL
 
