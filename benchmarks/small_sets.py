@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import random
@@ -129,6 +130,18 @@ def sfew_draw(seed: int, n_faces: int, classes: str, runs: str, shared: str) -> 
 SOURCES = {"ck": ck_draw, "sfew": sfew_draw}
 
 
+def draw_id(draw: tuple) -> str:
+    """A draw's name in the JSON: source, seed, size and classes."""
+    return "_".join(map(str, draw))
+
+
+@functools.cache
+def draw_spec(draw: tuple, runs: str, shared: str) -> str:
+    """The dataset spec of ``draw``, its folder or CSV made once per invocation (every method reads the same)."""
+    source, seed, size, classes = draw
+    return SOURCES[source](seed, size, classes, runs, shared)
+
+
 def train_cell(fields: dict, spec: str, classes: str, run_dir: str, threads: int | None) -> dict:
     from common import run_method
 
@@ -145,7 +158,7 @@ def train_cell(fields: dict, spec: str, classes: str, run_dir: str, threads: int
 
 def run_cell(draw: tuple, method: str, runs: str, shared: str, threads: int | None) -> dict:
     source, seed, size, classes = draw
-    spec = SOURCES[source](seed, size, classes, runs, shared)
+    spec = draw_spec(draw, runs, shared)
     fields = {**METHODS[method], "cache_dir": os.path.join(runs, "cache", "teacher")}
     t0 = time.time()
     run_dir = os.path.join(runs, "small_sets", "runs", f"{source}_{seed}_{size}", method)
@@ -181,9 +194,9 @@ def summarize(draws: list[dict], methods: list[str]) -> tuple[dict, dict]:
     return summary, paired
 
 
-def winner(summary: dict, trained: list[str]) -> str:
-    """The method `train` should default to: the best mean over the suite's draws among those `train` runs."""
-    ranked = [m for m in trained if m in summary and m != "fn2en"]
+def winner(summary: dict, methods: list[str]) -> str:
+    """The method `train` should default to: the best mean over the suite's draws (every row is a `train` recipe)."""
+    ranked = [m for m in methods if m in summary]
     return max(ranked, key=lambda m: summary[m]["mean"]) if ranked else None
 
 
@@ -204,7 +217,7 @@ def main():
     for m in args.methods:  # method by method: the cheap rows of every draw land first
         for draw in chosen:
             source, seed, size, classes = draw
-            key = f"{source}_{seed}_{size}_{classes}"
+            key = draw_id(draw)
             row = rows.setdefault(
                 key,
                 done.get(key)
@@ -214,9 +227,8 @@ def main():
                 continue  # a cell from an earlier invocation (its code is in the cell)
             print(f"{key}: {m}", flush=True)
             row["methods"][m] = {**run_cell(draw, m, runs, args.shared, args.threads), "code": CODE["version"]}
-            write_results(args.out, payload(previous, list(rows.values()), done, args))  # each cell lands at once
-    draws = list(rows.values())
-    result = payload(previous, draws, done, args)
+            write_results(args.out, payload(list(rows.values()), done, args))  # each cell lands at once
+    result = payload(list(rows.values()), done, args)
     write_results(args.out, result)
     rows = [{"method": m, **s} for m, s in result["summary"].items()]
     print(
@@ -228,13 +240,11 @@ def main():
     print(f"winner among the trained methods: {result['winner']}")
 
 
-def payload(previous: dict, draws: list[dict], done: dict, args) -> dict:
+def payload(draws: list[dict], done: dict, args) -> dict:
     merged = {**done, **{d["id"]: d for d in draws}}
-    order = [f"{s}_{seed}_{n}_{c}" for s, seed, n, c in DRAWS]
-    all_draws = [merged[k] for k in order if k in merged]
+    all_draws = [merged[draw_id(d)] for d in DRAWS if draw_id(d) in merged]
     methods = [m for m in METHODS if any(m in d["methods"] for d in all_draws)]
     summary, paired = summarize(all_draws, methods)
-    trained = methods  # every row is a recipe `train` runs
     # cells from before 2026-12-07 18:40 ran on one thread and did not record it
     cpu_s = sum(c["seconds"] * c.get("threads", 1) for d in all_draws for c in d["methods"].values())
     if TRAIN_DEFAULT in summary:  # "fn2en": what `train --method fn2en` does at its defaults, whichever row that is
@@ -245,7 +255,7 @@ def payload(previous: dict, draws: list[dict], done: dict, args) -> dict:
         "summary": summary,
         "train_default": TRAIN_DEFAULT,
         "paired_tests": paired,
-        "winner": winner(summary, trained) if summary else None,
+        "winner": winner(summary, methods) if summary else None,
         "methods": METHODS,
         "starts": STARTS,
         "folds_per_draw": FOLDS,
