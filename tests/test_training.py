@@ -429,6 +429,24 @@ def test_init_trunk_from_a_bundled_model_by_name(synth_root, tmp_path):
         load_trunk(model, "fer2013-fn2en-fast-int8")
 
 
+def test_head_init_keep_is_a_warm_restart_of_the_whole_net(synth_root, tmp_path):
+    """--head-init keep (scripts/cycle.py's warm restarts) copies every weight, the last layer too; other classes
+    than the start's, or no start, are refused with the flag that works."""
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.models.pretrained import resolve_model
+    from facenet2expnet.train.config import TrainConfig
+    from facenet2expnet.train.loop import build_model, load_trunk
+
+    bundled, meta = load_checkpoint(resolve_model("fer2013-fn2en-fast"))
+    model, _ = build_model(_cfg(synth_root, tmp_path, arch="fast"), len(meta["classes"]), (128, 8, 8))
+    load_trunk(model, "fer2013-fn2en-fast", head="keep", classes=meta["classes"])
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in bundled.state_dict().items())
+    with pytest.raises(FaceNet2ExpNetError, match="--head-init probe"):
+        load_trunk(model, "fer2013-fn2en-fast", head="keep", classes=list(reversed(meta["classes"])))
+    with pytest.raises(FaceNet2ExpNetError, match="--init-trunk MODEL"):
+        TrainConfig(dataset=f"ckplus48:{synth_root}", method="scratch", head_init="keep")
+
+
 def test_stage1_targets_follow_their_images():
     """Each stage-1 input gets the teacher features of that very image (or of its mirror when flipped)."""
     from facenet2expnet.train.loop import stage1_targets
@@ -786,7 +804,7 @@ def test_fn2en_at_its_defaults_probes_the_chosen_start_and_the_label_free_trunk_
     real_load, real_sgd, real_probe = loop.load_trunk, loop._sgd, loop.fit_head_by_probe
 
     def spy_load(model, path, **kw):
-        seen["trunk"], seen["keep_head"] = path, kw.get("keep_head")
+        seen["trunk"], seen["head"] = path, kw.get("head")
         real_load(model, path, **kw)
 
     def spy_sgd(groups, lr, cfg):
@@ -803,7 +821,7 @@ def test_fn2en_at_its_defaults_probes_the_chosen_start_and_the_label_free_trunk_
     common = ["--dataset", f"ckplus48:{synth_root}", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     common += ["--folds", "4", "--max-folds", "1", "--val-fraction", "0.34", "--no-baselines"]
     assert main(["train", *common, "--out", str(tmp_path / "default")]) == 0
-    assert seen["trunk"] == "ferplus-fn2en-accurate" and seen["keep_head"] and seen["probed"]
+    assert seen["trunk"] == "ferplus-fn2en-accurate" and seen["head"] == "probe" and seen["probed"]
     assert "scales" not in seen  # no refining step at all
     assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache")  # no teacher features
     fold = json.load(open(tmp_path / "default" / "report.json"))["folds"][0]
@@ -812,7 +830,7 @@ def test_fn2en_at_its_defaults_probes_the_chosen_start_and_the_label_free_trunk_
     seen.clear()
     label_free = ["--init-trunk", "fn2en-res48-trunk", "--stage2-epochs", "1", "--out", str(tmp_path / "lf")]
     assert main(["train", *common, *label_free]) == 0
-    assert seen == {"trunk": "fn2en-res48-trunk", "keep_head": False, "scales": [0.1, 1.0]}
+    assert seen == {"trunk": "fn2en-res48-trunk", "head": "random", "scales": [0.1, 1.0]}
     assert "bundled label-free stage-1 trunk fn2en-res48-trunk" in capsys.readouterr().out
 
 

@@ -152,8 +152,8 @@ class TrainConfig:
         "random (a new head), or probe: from a checkpoint (--init-trunk), keep its whole net but the last layer, and "
         "fit that layer by logistic regression on the training faces' features (with --stage2-epochs 0 that is the "
         "model; with more, refining starts there: LP-FT); auto: as the small-set suite chose for the start "
-        "(START_RECIPES)",
-        ("auto", "random", "probe"),
+        "(START_RECIPES); keep: the start's whole net, its last layer too (a warm restart: same classes)",
+        ("auto", "random", "probe", "keep"),
         group="stage 2",
     )
     head_probe_C: float = opt(0.1, "head_init probe: inverse L2 strength of the logistic regression", group="stage 2")
@@ -251,6 +251,11 @@ class TrainConfig:
             raise FaceNet2ExpNetError(
                 f"--stage2-epochs 0 (stage-1 pre-training only) needs --method fn2en, not {self.method}; or "
                 "--head-init probe --init-trunk MODEL for a linear probe on MODEL's features"
+            )
+        if self.head_init == "keep" and not (self.trunk and self.stage2_epochs != 0):
+            raise FaceNet2ExpNetError(
+                "--head-init keep continues a trained model's whole net (a warm restart): give --init-trunk MODEL "
+                "(a bundled expression model or a run folder) and refining epochs (--stage2-epochs N)"
             )
         if self.head_init == "probe" and not self.trunk and not (m.stage1 and self.stage2_epochs != 0):
             raise FaceNet2ExpNetError(

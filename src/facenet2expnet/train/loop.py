@@ -396,7 +396,7 @@ def train_fold(
     if cfg.eval_flip:  # travels with the checkpoints, so the recognizer scores faces the way they were validated
         pp = dataclasses.replace(pp, test_flip=True)
     if cfg.trunk:
-        load_trunk(model, cfg.trunk, keep_head=cfg.head_init == "probe")
+        load_trunk(model, cfg.trunk, head=cfg.head_init, classes=class_names)
     if cfg.head_init == "probe" and not cfg.pretrain_only:
         acc = fit_head_by_probe(model, images, fold.train, labels, pp, cfg.head_probe_C)
         if dist.is_main:
@@ -584,17 +584,23 @@ def fit_head_by_probe(model, images, idx: np.ndarray, labels: np.ndarray, pp: Pr
     return float(clf.score((x - mu) / sd, y))
 
 
-def load_trunk(model, path: str, keep_head: bool = False) -> None:
-    """Copy every non-head weight of checkpoint ``path`` (or of a bundled model, by name) into ``model``, and with
-    ``keep_head`` its head's layers too but the last (which maps to the checkpoint's own classes); the
-    architectures must match."""
+def load_trunk(model, path: str, head: str = "random", classes: list[str] | None = None) -> None:
+    """Copy the weights of checkpoint ``path`` (or of a bundled model, by name) into ``model``: its trunk alone
+    (``head`` random: the head stays new), its head's layers too but the last (probe: that layer maps to the
+    checkpoint's own classes and is fitted next), or everything (keep: a warm restart, which needs the run's
+    ``classes`` to be the checkpoint's). The architectures must match."""
     from ..models.pretrained import resolve_checkpoint
 
     src, meta = load_checkpoint(resolve_checkpoint(path, "--init-trunk"))
     last = f"head.{len(model.head) - 1}." if hasattr(model, "head") else "head."
-    skip = (lambda k: k.startswith(last)) if keep_head else (lambda k: k.startswith("head."))
-    ours = {k: v for k, v in model.state_dict().items() if not skip(k)}
-    theirs = {k: v for k, v in src.state_dict().items() if not skip(k)}
+    skip = {"random": lambda k: k.startswith("head."), "probe": lambda k: k.startswith(last), "keep": lambda k: False}
+    ours = {k: v for k, v in model.state_dict().items() if not skip[head](k)}
+    theirs = {k: v for k, v in src.state_dict().items() if not skip[head](k)}
+    if head == "keep" and list(meta["classes"]) != list(classes or []):
+        raise FaceNet2ExpNetError(
+            f"--head-init keep continues {path}'s classifier, so the run's classes must be its classes in its order "
+            f"({', '.join(meta['classes'])}); use --head-init probe to fit a new last layer for other classes"
+        )
     bad = sorted(set(ours) ^ set(theirs)) + [k for k in ours if k in theirs and ours[k].shape != theirs[k].shape]
     if bad:
         raise FaceNet2ExpNetError(

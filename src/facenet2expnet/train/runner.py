@@ -387,11 +387,11 @@ def start_line(cfg: TrainConfig) -> str:
     else:
         start = "from random weights"
     stage1 = ", stage 1 on these faces first" if cfg.runs_stage1 and not cfg.pretrain_only else ""
-    how = ""
-    if cfg.head_init == "probe":
-        how = ", its last layer fitted by logistic regression on these faces" + (
-            "" if cfg.stage2_epochs == 0 else ", then the whole net refined"
-        )
+    how = {
+        "probe": ", its last layer fitted by logistic regression on these faces"
+        + ("" if cfg.stage2_epochs == 0 else ", then the whole net refined"),
+        "keep": ", its whole net, head included, refined further (a warm restart)",
+    }.get(cfg.head_init, "")
     return f"{'stage 1 alone' if cfg.pretrain_only else cfg.method}: {cfg.arch} {start}{stage1}{how}"
 
 
