@@ -68,3 +68,42 @@ def test_no_module_imports_one_above_it():
                     f"{level[there]})"
                 )
     assert not up, "imports that point up:\n" + "\n".join(up)
+
+
+def module_graph() -> dict:
+    """module -> the package's modules it imports (function-level imports included; a name imported from a
+    package's __init__ counts as that package)."""
+    mods = {}
+    for path in SRC.rglob("*.py"):
+        name = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+        mods[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for _, target in imports(path):
+            while target and target not in mods:  # facenet2expnet.train.config.TrainConfig -> ...train.config
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                deps.add(target)
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_circle_among_the_modules():
+    """A circle (a imports b, b imports a, however far round) makes import order matter and the rooms one room;
+    the package has none (depth-first search for a back edge)."""
+    graph, state, circles = module_graph(), {}, []
+
+    def visit(node, path):
+        state[node] = "open"
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                circles.append(" -> ".join(path[path.index(dep) :] + [dep]))
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not circles, "import circles:\n" + "\n".join(circles)
