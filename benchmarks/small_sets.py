@@ -102,7 +102,7 @@ def ck_draw(seed: int, n_subjects: int, classes: str, runs: str, shared: str) ->
 def sfew_draw(seed: int, n_faces: int, classes: str, runs: str, shared: str) -> str:
     """A CSV of SFEW Train chips: whole movies drawn until N faces are in (split train), the other movies' Train
     faces as the test split. -> a dataset spec."""
-    from facenet2expnet.data.loaders import load_dataset
+    from facenet2expnet.data.datasets import load_dataset
     from facenet2expnet.train.recipes import prepared_dataset
 
     prepared = prepared_dataset(f"sfew:{os.path.join(shared, 'sfew')}", {"no_face": "whole"}, runs)

@@ -10,7 +10,8 @@ import torch
 from conftest import shared
 from PIL import Image
 
-from facenet2expnet.data.loaders import FERPLUS_VOTES, load_dataset
+from facenet2expnet.data.datasets import load_dataset
+from facenet2expnet.data.datasets.ferplus import FERPLUS_VOTES
 from facenet2expnet.data.protocols import make_folds
 from facenet2expnet.errors import DatasetLayoutError, FaceNet2ExpNetError
 from facenet2expnet.train.config import TrainConfig

@@ -28,8 +28,8 @@ def _dataset_kwargs(args) -> dict:
 
 
 def cmd_datasets_info(args) -> int:
+    from .data.datasets import load_dataset
     from .data.info import dataset_info, format_info
-    from .data.loaders import load_dataset
 
     ds = load_dataset(args.kind, args.root, **_dataset_kwargs(args))
     info = dataset_info(ds, protocol=args.protocol, folds=args.folds, seed=args.seed)
@@ -38,7 +38,7 @@ def cmd_datasets_info(args) -> int:
 
 
 def cmd_datasets_list(args) -> int:
-    from .data.loaders import LOADERS
+    from .data.datasets import LOADERS
 
     for kind, fn in sorted(LOADERS.items()):
         print(f"{kind:<10} {(fn.__doc__ or '').strip().splitlines()[0]}")
@@ -47,7 +47,7 @@ def cmd_datasets_list(args) -> int:
 
 def load_dataset_spec(spec: str, args):
     """``KIND:ROOT`` -> Dataset, honouring the common dataset options."""
-    from .data.loaders import load_dataset, parse_dataset_spec
+    from .data.datasets import load_dataset, parse_dataset_spec
 
     kind, root = parse_dataset_spec(spec)
     return load_dataset(kind, root, **_dataset_kwargs(args))
@@ -158,7 +158,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from .data.loaders import parse_dataset_spec
+    from .data.datasets import parse_dataset_spec
     from .face.prepare import prepare_dataset
 
     kind, root = parse_dataset_spec(args.dataset)

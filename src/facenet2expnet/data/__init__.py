@@ -1,8 +1,8 @@
-"""Datasets: loaders for every layout (``loaders``), one sample record (``records``), class names (``classes``),
-honest protocols (``protocols``), image reading (``images``) and preprocessing (``preprocess``), the
-``prepare`` cache format (``prepared``)."""
+"""Datasets: one loader per layout (``datasets``, a table of kinds), one sample record (``records``), class
+names (``classes``), honest protocols (``protocols``), image reading (``images``) and preprocessing
+(``preprocess``), the ``prepare`` cache format (``prepared``)."""
 
-from .loaders import LOADERS, load_dataset, parse_dataset_spec
+from .datasets import LOADERS, load_dataset, parse_dataset_spec
 from .protocols import PROTOCOLS, Fold, make_folds
 from .records import Dataset, Problem, Sample
 

@@ -23,7 +23,7 @@ CALIBRATION_FACES = 256
 
 def run_faces(meta: dict, limit: int = 2000, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """Up to ``limit`` of the run's own faces (files) and their labels, a fixed random sample."""
-    from ..data.loaders import load_dataset, parse_dataset_spec
+    from ..data.datasets import load_dataset, parse_dataset_spec
 
     cfg = meta["config"]
     kind, root = parse_dataset_spec(cfg["dataset"])

@@ -22,7 +22,7 @@ from collections import Counter
 import cv2
 import numpy as np
 
-from ..data.loaders import load_dataset
+from ..data.datasets import load_dataset
 from ..data.prepared import MANIFEST_FIELDS
 from ..files import atomic_write_bytes, atomic_write_csv, atomic_write_json, stable_hash
 

@@ -85,7 +85,7 @@ def resolve(path: str, fields: dict, meta: dict, runs: str, trunk: bool = True, 
 def prepared_dataset(spec: str, options: dict, runs: str, log=print) -> str:
     """The folder of ``facenet2expnet prepare --dataset SPEC`` with the recipe's options, made (or resumed) in
     RUNS/prepared/<kind>; the equivalent command is printed so that the step can be reproduced."""
-    from ..data.loaders import parse_dataset_spec
+    from ..data.datasets import parse_dataset_spec
     from ..face.prepare import prepare_dataset
 
     kind, root = parse_dataset_spec(spec)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.loaders import load_dataset, parse_dataset_spec
+from ..data.datasets import load_dataset, parse_dataset_spec
 from ..data.protocols import NO_SUBJECTS_WARNING, make_folds, resolve_protocol
 from ..errors import FaceNet2ExpNetError
 from ..eval.report import build_report, write_report

@@ -24,7 +24,7 @@ import os
 import numpy as np
 import torch
 
-from ..data.loaders import load_dataset, parse_dataset_spec
+from ..data.datasets import load_dataset, parse_dataset_spec
 from ..data.preprocess import Preprocessing
 from ..errors import FaceNet2ExpNetError
 from ..eval.selectivity import pca_2d, silhouette, top_images, unit_peaks, unit_selectivity
