@@ -5,7 +5,7 @@ import os
 import pytest
 from conftest import write_face
 
-from facenet2expnet.cli import main
+from facenet2expnet.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from conftest import shared, write_face
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facenet2expnet.cli import main
+from facenet2expnet.cli.main import main
 from facenet2expnet.data import Dataset, Sample, load_dataset, make_folds, parse_dataset_spec
 from facenet2expnet.errors import BadImagesError, DatasetLayoutError, FaceNet2ExpNetError, UnknownNameError
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import shared, write_face
 from PIL import Image
 
-from facenet2expnet.cli import main
+from facenet2expnet.cli.main import main
 from facenet2expnet.data import load_dataset, make_folds
 from facenet2expnet.data.images import ImageReadError, read_image
 from facenet2expnet.errors import DatasetLayoutError, UnknownNameError

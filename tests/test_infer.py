@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import shared, write_face
 
-from facenet2expnet.cli import main
+from facenet2expnet.cli.main import main
 from facenet2expnet.data.preprocess import Preprocessing
 from facenet2expnet.infer import ExpressionRecognizer
 from facenet2expnet.models import create_model, list_models, save_checkpoint
@@ -594,7 +594,7 @@ def test_int8_model_predicts_without_importing_torch(tmp_path):
     face = write_face(str(tmp_path / "face.png"), seed=4)
     code = (
         "import sys\n"
-        "from facenet2expnet.cli import main\n"
+        "from facenet2expnet.cli.main import main\n"
         f"rc = main(['predict', '--model', 'fer2013-fn2en-fast-int8', '--no-detect', '--no-progress', '--format', "
         f"'json', {face!r}])\n"
         "assert rc == 0, rc\n"

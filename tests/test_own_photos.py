@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import write_face
 
-from facenet2expnet.cli import main
+from facenet2expnet.cli.main import main
 
 QUICK = ["--stage2-epochs", "1", "--no-progress", "--arch", "fast", "--method", "scratch", "--no-baselines"]
 

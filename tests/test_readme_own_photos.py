@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from facenet2expnet.cli import build_parser, main, serve_settings
+from facenet2expnet.cli.main import build_parser, main
+from facenet2expnet.cli.serve import serve_settings
 
 pytestmark = pytest.mark.slow
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")

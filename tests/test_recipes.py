@@ -91,7 +91,7 @@ def test_epochs_scale_with_the_training_set(n_train, stage1, stage2):
 
 
 def test_a_recipe_whose_trunk_has_not_run_refuses_with_the_command(tmp_path, capsys):
-    from facenet2expnet.cli import main
+    from facenet2expnet.cli.main import main
 
     recipe = os.path.join(RECIPES, "ckplus48", "res48_fn2en_fer_stage1_trunk_lr01.toml")
     assert main(["train", "--config", recipe, "--out", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")]) == 2
@@ -108,7 +108,7 @@ def test_a_recipe_with_trunk_from_runs_from_that_runs_trunk(tmp_path):
 
     from conftest import write_face
 
-    from facenet2expnet.cli import main
+    from facenet2expnet.cli.main import main
 
     data = tmp_path / "ck48"
     for s in range(6):

@@ -83,10 +83,11 @@ def test_api_key_guards_the_work_routes_only_and_is_never_echoed(grey_png, tmp_p
         assert spec["paths"]["/v1/predict"]["post"]["security"] == [{"bearer": []}]
     assert key_matches("Bearer abc", "abc") and key_matches("bearer  abc ", "abc") and not key_matches(None, "abc")
     # the command line: a key file, a warning off loopback without one, and the key never printed
-    from facenet2expnet import cli
+    from facenet2expnet.cli import main as cli
+    from facenet2expnet.cli import serve as serve_command
 
     calls = []
-    cli_run = cli.__dict__.get("uvicorn")
+    cli_run = serve_command.__dict__.get("uvicorn")
     assert cli_run is None  # uvicorn is imported inside cmd_serve, where the test replaces it below
     import uvicorn
 

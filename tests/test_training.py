@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facenet2expnet.cli import main
+from facenet2expnet.cli.main import main
 from facenet2expnet.errors import FaceNet2ExpNetError, UnknownNameError
 from facenet2expnet.files import atomic_write_csv
 from facenet2expnet.models import create_model, list_models, load_checkpoint
@@ -513,7 +513,7 @@ def test_every_config_field_has_a_generated_flag():
     import argparse
     import dataclasses
 
-    from facenet2expnet.cli import build_parser
+    from facenet2expnet.cli.main import build_parser
     from facenet2expnet.train.config import flag_name
     from facenet2expnet.train.recipes import config_from_args
 
@@ -592,7 +592,7 @@ def test_bundled_model_card_commands_parse_as_written():
     import glob
     import shlex
 
-    from facenet2expnet.cli import build_parser
+    from facenet2expnet.cli.main import build_parser
     from facenet2expnet.train.recipes import config_from_args
 
     here = os.path.join(os.path.dirname(load_checkpoint.__code__.co_filename), "..", "pretrained")

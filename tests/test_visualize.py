@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facenet2expnet.cli import main
+from facenet2expnet.cli.main import main
 from facenet2expnet.eval.selectivity import selectivity_score, silhouette, unit_selectivity
 from facenet2expnet.train.config import TrainConfig
 from facenet2expnet.train.runner import run_experiment
