@@ -19,7 +19,8 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from facenet2expnet.models.pretrained import DEFAULT_MODEL  # noqa: E402
-from facenet2expnet.serve.app import ServeSettings, create_app  # noqa: E402
+from facenet2expnet.serve.app import create_app  # noqa: E402
+from facenet2expnet.serve.settings import ServeSettings  # noqa: E402
 
 
 def _png(arr) -> bytes:

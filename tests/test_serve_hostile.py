@@ -14,10 +14,11 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from facenet2expnet.serve.app import ServeSettings, create_app  # noqa: E402
+from facenet2expnet.serve.app import create_app  # noqa: E402
 from facenet2expnet.serve.errors import BadInput  # noqa: E402
 from facenet2expnet.serve.limits import MemoryBudget, json_depth  # noqa: E402
 from facenet2expnet.serve.security import allowed_hosts, host_name, is_loopback, key_matches  # noqa: E402
+from facenet2expnet.serve.settings import ServeSettings  # noqa: E402
 
 
 def _png(img: Image.Image) -> bytes:
