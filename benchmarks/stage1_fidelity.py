@@ -102,8 +102,8 @@ def by_scale(trunks: dict, runs: str) -> dict:
     from facenet2expnet.models.registry import load_checkpoint
     from facenet2expnet.train.config import TrainConfig, field_defaults
     from facenet2expnet.train.images import load_images
-    from facenet2expnet.train.loop import TeacherTargets
     from facenet2expnet.train.runner import load_inputs
+    from facenet2expnet.train.stages import TeacherTargets
 
     fields = {**field_defaults(), **load_recipe(BASE)[0], "cache_dir": os.path.join(runs, "cache", "teacher")}
     inp = load_inputs(TrainConfig.from_dict(fields), progress=False, log=lambda m: None)

@@ -42,7 +42,8 @@ def step_rate(arch: str, batch: int, amp: str, steps: int, state: dict) -> float
     from facenet2expnet.data.protocols import Fold
     from facenet2expnet.train.config import TrainConfig
     from facenet2expnet.train.distributed import Dist, wrap
-    from facenet2expnet.train.loop import Refine, build_model, train_epoch
+    from facenet2expnet.train.loop import build_model, train_epoch
+    from facenet2expnet.train.stages import Refine
 
     key = (arch, batch, amp)
     if key not in state:  # built once, then trained on in turns (the optimizer state carries over, as in a run)

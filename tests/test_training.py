@@ -366,7 +366,8 @@ def test_stage1_adam_option(synth_root, tmp_path):
 def test_stage1_pretraining_then_init_trunk(synth_root, tmp_path):
     """--stage2-epochs 0 writes a trunk (no labels, no test); --init-trunk starts fn2en from exactly those weights."""
     from facenet2expnet.errors import FaceNet2ExpNetError
-    from facenet2expnet.train.loop import build_model, load_trunk
+    from facenet2expnet.train.loop import build_model
+    from facenet2expnet.train.starts import load_trunk
 
     pre = str(tmp_path / "pre")
     summary = run_experiment(
@@ -418,7 +419,8 @@ def test_init_trunk_from_a_bundled_model_by_name(synth_root, tmp_path):
     its int8 ONNX export has no torch weights and is refused by name."""
     from facenet2expnet.errors import FaceNet2ExpNetError
     from facenet2expnet.models.pretrained import resolve_model
-    from facenet2expnet.train.loop import build_model, load_trunk
+    from facenet2expnet.train.loop import build_model
+    from facenet2expnet.train.starts import load_trunk
 
     bundled, _ = load_checkpoint(resolve_model("fer2013-fn2en-fast"))
     model, _ = build_model(_cfg(synth_root, tmp_path, arch="fast"), 3, (128, 8, 8))
@@ -435,7 +437,8 @@ def test_head_init_keep_is_a_warm_restart_of_the_whole_net(synth_root, tmp_path)
     from facenet2expnet.errors import FaceNet2ExpNetError
     from facenet2expnet.models.pretrained import resolve_model
     from facenet2expnet.train.config import TrainConfig
-    from facenet2expnet.train.loop import build_model, load_trunk
+    from facenet2expnet.train.loop import build_model
+    from facenet2expnet.train.starts import load_trunk
 
     bundled, meta = load_checkpoint(resolve_model("fer2013-fn2en-fast"))
     model, _ = build_model(_cfg(synth_root, tmp_path, arch="fast"), len(meta["classes"]), (128, 8, 8))
@@ -449,7 +452,7 @@ def test_head_init_keep_is_a_warm_restart_of_the_whole_net(synth_root, tmp_path)
 
 def test_stage1_targets_follow_their_images():
     """Each stage-1 input gets the teacher features of that very image (or of its mirror when flipped)."""
-    from facenet2expnet.train.loop import stage1_targets
+    from facenet2expnet.train.stages import stage1_targets
 
     rng = np.random.default_rng(0)
     store = rng.normal(size=(50, 2, 3, 2, 2)).astype(np.float16)
@@ -466,7 +469,7 @@ def test_eval_flip_scores_a_face_and_its_mirror_alike():
     import dataclasses
 
     from facenet2expnet.models.registry import default_preprocessing
-    from facenet2expnet.train.loop import predict_logits
+    from facenet2expnet.train.stages import predict_logits
 
     torch.manual_seed(0)
     model = create_model("compact", 3, target_shape=(128, 8, 8))
@@ -656,7 +659,7 @@ def test_distillation_teachers_stay_frozen_and_change_the_training(synth_root, t
     """Refining with --distill-from: the teachers (ours, loaded from checkpoints) get no gradient and keep their
     weights, sit outside the optimizer, and the soft term changes what the student learns. Bad teachers are
     named with the fix."""
-    from facenet2expnet.train import loop
+    from facenet2expnet.train import stages
     from facenet2expnet.train.distill import FrozenEnsemble
 
     teacher_run = str(tmp_path / "teacher")
@@ -674,7 +677,7 @@ def test_distillation_teachers_stay_frozen_and_change_the_training(synth_root, t
         return seen["ens"]
 
     optimizers = []
-    real_sgd = loop._sgd
+    real_sgd = stages.sgd
 
     def spy_sgd(groups, lr, cfg):
         optimizers.append(real_sgd(groups, lr, cfg))
@@ -686,7 +689,7 @@ def test_distillation_teachers_stay_frozen_and_change_the_training(synth_root, t
     run_experiment(
         _cfg(synth_root, tmp_path, method="scratch", stage2_epochs=2), plain, progress=False, log=lambda m: None
     )
-    with mock.patch.object(FrozenEnsemble, "load", side_effect=spy), mock.patch.object(loop, "_sgd", spy_sgd):
+    with mock.patch.object(FrozenEnsemble, "load", side_effect=spy), mock.patch.object(stages, "sgd", spy_sgd):
         cfg = _cfg(
             synth_root,
             tmp_path,
@@ -749,7 +752,8 @@ def test_a_bundled_stage1_trunk_starts_runs_and_is_no_recognizer(synth_root, tmp
 
     from facenet2expnet.errors import FaceNet2ExpNetError
     from facenet2expnet.infer import ExpressionRecognizer
-    from facenet2expnet.train.loop import build_model, load_trunk
+    from facenet2expnet.train.loop import build_model
+    from facenet2expnet.train.starts import load_trunk
 
     pre = str(tmp_path / "pre")
     run_experiment(
@@ -798,10 +802,10 @@ def test_fn2en_at_its_defaults_probes_the_chosen_start_and_the_label_free_trunk_
     head but the last layer loaded, that layer fitted by logistic regression, nothing refined, and no teacher pass.
     `--init-trunk fn2en-res48-trunk`: the label-free trunk, a new head, the trunk refined at a tenth of the head's
     rate."""
-    from facenet2expnet.train import loop
+    from facenet2expnet.train import loop, stages
 
     seen = {}
-    real_load, real_sgd, real_probe = loop.load_trunk, loop._sgd, loop.fit_head_by_probe
+    real_load, real_sgd, real_probe = loop.load_trunk, stages.sgd, loop.fit_head_by_probe
 
     def spy_load(model, path, **kw):
         seen["trunk"], seen["head"] = path, kw.get("head")
@@ -816,7 +820,7 @@ def test_fn2en_at_its_defaults_probes_the_chosen_start_and_the_label_free_trunk_
         return real_probe(*a, **kw)
 
     monkeypatch.setattr(loop, "load_trunk", spy_load)
-    monkeypatch.setattr(loop, "_sgd", spy_sgd)
+    monkeypatch.setattr(stages, "sgd", spy_sgd)
     monkeypatch.setattr(loop, "fit_head_by_probe", spy_probe)
     common = ["--dataset", f"ckplus48:{synth_root}", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     common += ["--folds", "4", "--max-folds", "1", "--val-fraction", "0.34", "--no-baselines"]

@@ -33,7 +33,7 @@ def zero_shot(ds, folds, model_name: str = ZERO_SHOT_MODEL) -> dict:
     from ..models.pretrained import resolve_checkpoint
     from ..models.registry import load_checkpoint
     from .images import load_images
-    from .loop import predict_logits
+    from .stages import predict_logits
 
     model, meta = load_checkpoint(resolve_checkpoint(model_name, "zero-shot baseline"))
     from ..data.preprocess import Preprocessing
