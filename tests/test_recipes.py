@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from facenet2expnet.face.prepare import prepare_dataset
-from facenet2expnet.train.config import read_config_file
+from facenet2expnet.train.recipes import read_config_file
 
 TRUNK = "fn2en-res48-trunk"  # the bundled label-free stage-1 trunk
 RECIPES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "recipes")

@@ -517,8 +517,7 @@ def test_every_config_field_has_a_generated_flag():
     import dataclasses
 
     from facenet2expnet.cli.main import build_parser
-    from facenet2expnet.train.config import flag_name
-    from facenet2expnet.train.recipes import config_from_args
+    from facenet2expnet.train.recipes import config_from_args, flag_name
 
     parser = build_parser()
     for f in dataclasses.fields(TrainConfig):

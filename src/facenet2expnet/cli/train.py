@@ -62,7 +62,7 @@ def _relaunch_under_torchrun(nproc: int) -> int:
 
 
 def add_parser(sub) -> None:
-    from ..train.config import add_config_flags
+    from ..train.recipes import add_config_flags
 
     p = sub.add_parser(
         "train",

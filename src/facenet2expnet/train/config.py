@@ -1,7 +1,7 @@
 """The one home of a training run's settings: ``TrainConfig``.
 
 Each field carries its default and its help text; the ``train`` command's flags are generated
-from the fields (``add_config_flags``), a ``--config FILE`` (TOML or JSON) sets any of
+from the fields (``recipes.add_config_flags``), a ``--config FILE`` (TOML or JSON) sets any of
 them, and flags given on the command line override the file. The resolved config is saved as
 ``config.json`` in the run dir, and its hash keys the run: ``--resume`` with a different
 resolved config is an error, so an edited recipe never silently returns old numbers.
@@ -9,8 +9,6 @@ resolved config is an error, so an edited recipe never silently returns old numb
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from ..data.protocols import PROTOCOLS
@@ -393,73 +391,3 @@ def upgraded(d: dict) -> dict:
 
 def field_defaults() -> dict:
     return {f.name: (f.default if f.default is not MISSING else f.default_factory()) for f in fields(TrainConfig)}
-
-
-def read_config_file(path: str, with_recipe: bool = False):
-    """Fields from a TOML or JSON file (a recipe). Unknown fields are an error (typos must not pass silently).
-
-    A ``[recipe]`` table (train/recipes.py: description, which run's trunk to start from) sets no field; with
-    ``with_recipe`` it is returned too: ``(fields, table)``.
-    """
-    if not os.path.exists(path):
-        raise FaceNet2ExpNetError(f"--config {path}: no such file")
-    if path.endswith(".toml"):
-        import tomllib
-
-        with open(path, "rb") as f:
-            try:
-                d = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise FaceNet2ExpNetError(f"--config {path}: not valid TOML ({exc})") from None
-    elif path.endswith(".json"):
-        with open(path) as f:
-            try:
-                d = json.load(f)
-            except json.JSONDecodeError as exc:
-                raise FaceNet2ExpNetError(f"--config {path}: not valid JSON ({exc})") from None
-    else:
-        raise FaceNet2ExpNetError(f"--config {path}: give a .toml or .json file of TrainConfig fields")
-    meta = d.pop("recipe", None) or {}
-    # validates names and values; a trunk the [recipe] table names stands in for init_trunk until it is resolved
-    placeholder = {"init_trunk": "<trunk_from>"} if meta.get("trunk_from") and not d.get("init_trunk") else {}
-    TrainConfig.from_dict({**field_defaults(), **d, **placeholder}, source=path)
-    return (d, meta) if with_recipe else d
-
-
-def flag_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def add_config_flags(parser) -> None:
-    """One flag per TrainConfig field, generated: help, type and choices come from the field.
-
-    Defaults are SUPPRESSed, so the parsed namespace holds only what the user typed and
-    ``config_from_args`` can layer it over the defaults and a ``--config`` file.
-    """
-    import argparse
-    import typing
-
-    hints, defaults, groups = typing.get_type_hints(TrainConfig), field_defaults(), {}
-    for f in fields(TrainConfig):
-        meta = f.metadata
-        if meta["group"] not in groups:
-            groups[meta["group"]] = parser.add_argument_group(f"config: {meta['group']}")
-        g = groups[meta["group"]]
-        default = defaults[f.name]
-        help_text = meta["help"] + ("" if default is None else f" (default: {default})")
-        kw = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text.replace("%", "%%")}
-        base = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
-        typ = base[0]
-        if typ is bool:
-            g.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
-        elif typ is list or typing.get_origin(typ) is list:
-            item = (typing.get_args(typ) or (float,))[0]  # list[str]: paths; a bare list: numbers
-            g.add_argument(flag_name(f.name), nargs="+", type=item, metavar="X" if item is float else "PATH", **kw)
-        else:
-            g.add_argument(
-                flag_name(f.name),
-                type=typ,
-                choices=meta["choices"],
-                metavar=f.name.upper() if not meta["choices"] else None,
-                **kw,
-            )
