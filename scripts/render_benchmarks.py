@@ -280,11 +280,8 @@ def _other_seed_lines(ck: dict) -> list[str]:
     return out
 
 
-def _official_section(name: str, title: str, test: str, test_key: str, intro: list[str]) -> list[str]:
+def _official_section(d: dict, name: str, title: str, test: str, test_key: str, intro: list[str]) -> list[str]:
     """A benchmark on one official split (fer2013.json, sfew.json): one row per recipe run."""
-    d = load(name)
-    if not d:
-        return []
     out = _section(
         title,
         intro + ["Reproduce: `" + d["reproduce"] + "`."],
@@ -449,10 +446,10 @@ def _ckplus_section(ck) -> list:
     return out
 
 
-def _tap_section(ck) -> list:
+def _tap_section(tap) -> list:
     """The linear probe at every dlib tap."""
     out = []
-    tap = load("tap_selection.json")
+    ck = load("ckplus48_kfold10.json")
     if tap:
         out += _section(
             "Which teacher tap? (linear probe per dlib ResNet-29 tap, CK+48, same 10 folds)",
@@ -482,10 +479,9 @@ def _tap_section(ck) -> list:
     return out
 
 
-def _visualization_section() -> list:
+def _visualization_section(viz) -> list:
     """Selectivity and silhouettes of CK+48 fold 0."""
     out = []
-    viz = load("ckplus48_visualization.json")
     if viz:
         out += [
             "## Expression semantics, as numbers (CK+48, fold 0)",
@@ -510,11 +506,8 @@ def _visualization_section() -> list:
     return out
 
 
-def _defaults_section() -> list:
+def _defaults_section(d) -> list:
     """Every method at its defaults (benchmarks/defaults.py): the table issue 28 asks for, with paired tests."""
-    d = load("defaults.json")
-    if not d:
-        return []
     methods = list(dict.fromkeys(m for ms in d["rows"].values() for m in ms))
     out = [
         "## Every method at its defaults",
@@ -572,110 +565,117 @@ def _defaults_targets(rows: dict) -> list:
     return out + [""]
 
 
-def _official_sections() -> list:
-    """FER2013 and SFEW: one official split each."""
-    out = []
-    out += _official_section(
-        "fer2013.json",
-        "FER2013 (train on Training, test on PublicTest)",
-        "PublicTest",
-        "publictest_accuracy",
-        [
-            "Rows with a recipe file select their epoch on a validation split carved from Training (since 2026-11-29);",
-            "the older rows selected it on PublicTest itself, which is optimistic (the folder release has no "
-            "PrivateTest).",
-        ],
-    )
-    out += _official_section(
-        "sfew.json",
-        "SFEW 2.0 (train on Train, test on all 431 Val images; the paper: 55.15%)",
-        "Val",
-        "test_accuracy",
-        [
-            "Every image is first aligned to the teacher's 5-point chip (`prepare --no-face whole`); the 63 where",
-            "BlazeFace finds no face, the 12 blank Val files among them, keep their centre square and stay in the "
-            "test.",
-            "The epoch (or the probe's C) is selected on a validation split carved from Train.",
-        ],
-    )
-    return out
+_fer2013_section = functools.partial(
+    _official_section,
+    name="fer2013.json",
+    title="FER2013 (train on Training, test on PublicTest)",
+    test="PublicTest",
+    test_key="publictest_accuracy",
+    intro=[
+        "Rows with a recipe file select their epoch on a validation split carved from Training (since 2026-11-29);",
+        "the older rows selected it on PublicTest itself, which is optimistic (the folder release has no PrivateTest).",
+    ],
+)
+_sfew_section = functools.partial(
+    _official_section,
+    name="sfew.json",
+    title="SFEW 2.0 (train on Train, test on all 431 Val images; the paper: 55.15%)",
+    test="Val",
+    test_key="test_accuracy",
+    intro=[
+        "Every image is first aligned to the teacher's 5-point chip (`prepare --no-face whole`); the 63 where",
+        "BlazeFace finds no face, the 12 blank Val files among them, keep their centre square and stay in the test.",
+        "The epoch (or the probe's C) is selected on a validation split carved from Train.",
+    ],
+)
 
 
-def _results_sections() -> list:
-    """Fidelity, throughput, detection, inference, distributed and serving: their JSON's rows."""
+def _rows_section(d: dict, title: str, figures=None) -> list:
+    """A results JSON with ``rows`` (a list, or a dict keyed by name): a table of every column any row has, then
+    the JSON's other keys; ``figures(rows)`` adds the benchmark's figures."""
     out = []
-    for name, title in (
-        ("stage1_fidelity.json", "Stage-1 fidelity: how much of the teacher's tap the student reproduces"),
-        ("teacher_throughput.json", "Teacher feature extraction"),
-        ("detect_align.json", "Detection and alignment"),
-        ("inference.json", "Inference"),
-        ("distributed_scaling.json", "1 process against 2 (torchrun, gloo, CPU)"),
-        ("serve.json", "Serving: latency, throughput and a soak with bad input"),
-    ):
-        d = load(name)
-        if not d:
-            continue
-        out += [
-            f"## {title}",
-            "",
-            f"Reproduce: `{d['reproduce']}` (load average at the end: {d['machine']['loadavg_1m_at_end']}).",
-            "",
-        ]
-        rows = d["rows"]
-        if isinstance(rows, dict):  # rows keyed by name
-            rows = [
-                {"row": k, **{c: v for c, v in r.items() if not isinstance(v, (dict, list))}} for k, r in rows.items()
+    out += [
+        f"## {title}",
+        "",
+        f"Reproduce: `{d['reproduce']}` (load average at the end: {d['machine']['loadavg_1m_at_end']}).",
+        "",
+    ]
+    rows = d["rows"]
+    if isinstance(rows, dict):  # rows keyed by name
+        rows = [{"row": k, **{c: v for c, v in r.items() if not isinstance(v, (dict, list))}} for k, r in rows.items()]
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # every column any row has, in first-seen order
+    out += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        out.append(
+            "| "
+            + " | ".join(f"{v:.3f}" if isinstance(v, float) else "" if v is None else str(v) for v in map(r.get, keys))
+            + " |"
+        )
+    for k, v in d.items():
+        if k == "head_to_head_b1_ms":  # the batch-1 rows timed again in alternation
+            out += [
+                "",
+                "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round "
+                "medians"
+                + (f"; bound for a default model: {d['bound_ms']} ms per face):" if "bound_ms" in d else "):"),
+                "",
+                "| model and runtime | ms per face | within bound | per round |",
+                "|---|---:|---|---|",
             ]
-        keys = list(dict.fromkeys(k for r in rows for k in r))  # every column any row has, in first-seen order
-        out += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        for r in rows:
-            out.append(
-                "| "
-                + " | ".join(
-                    f"{v:.3f}" if isinstance(v, float) else "" if v is None else str(v) for v in map(r.get, keys)
-                )
-                + " |"
-            )
-        for k, v in d.items():
-            if k == "head_to_head_b1_ms":  # the batch-1 rows timed again in alternation
-                out += [
-                    "",
-                    "Batch 1, one thread, the rows above timed again in alternating rounds (median of the per-round "
-                    "medians"
-                    + (f"; bound for a default model: {d['bound_ms']} ms per face):" if "bound_ms" in d else "):"),
-                    "",
-                    "| model and runtime | ms per face | within bound | per round |",
-                    "|---|---:|---|---|",
-                ]
-                out += [
-                    f"| {m} | {t['median_ms']:.3f} | "
-                    f"{'' if 'within_bound' not in t else 'yes' if t['within_bound'] else 'no'} "
-                    f"| {', '.join(f'{x:.3f}' for x in t['ms_per_round'])} |"
-                    for m, t in v.items()
-                ]
-            elif k == "by_scale":  # stage1_fidelity: every level-2 trunk on CK+48 fold 0, R² after pooling
-                scales = ("8x8", "4x4", "2x2", "1x1")
-                out += [
-                    "",
-                    "R² on CK+48 fold 0 after average-pooling the student's output and the tap (8x8 is the tap "
-                    "itself; no training, `by_scale`):",
-                    "",
-                    "| trunk | " + " | ".join(f"val {c} | train {c}" for c in scales) + " |",
-                    "|---|" + "---:|" * 2 * len(scales),
-                ]
-                out += [
-                    f"| {name} | "
-                    + " | ".join(f"{r[f'val_r2_{c}']:.3f} | {r[f'train_r2_{c}']:.3f}" for c in scales)
-                    + " |"
-                    for name, r in v.items()
-                ]
-            elif k not in ("rows", "machine", "reproduce", "benchmark"):
-                out.append(f"\n- {k}: {v}")
-        if name == "stage1_fidelity.json":
-            out += _fidelity_figure(d["rows"]) + _fidelity_curve_figure(d["rows"])
-        out.append("")
+            out += [
+                f"| {m} | {t['median_ms']:.3f} | "
+                f"{'' if 'within_bound' not in t else 'yes' if t['within_bound'] else 'no'} "
+                f"| {', '.join(f'{x:.3f}' for x in t['ms_per_round'])} |"
+                for m, t in v.items()
+            ]
+        elif k == "by_scale":  # stage1_fidelity: every level-2 trunk on CK+48 fold 0, R² after pooling
+            scales = ("8x8", "4x4", "2x2", "1x1")
+            out += [
+                "",
+                "R² on CK+48 fold 0 after average-pooling the student's output and the tap (8x8 is the tap "
+                "itself; no training, `by_scale`):",
+                "",
+                "| trunk | " + " | ".join(f"val {c} | train {c}" for c in scales) + " |",
+                "|---|" + "---:|" * 2 * len(scales),
+            ]
+            out += [
+                f"| {name} | " + " | ".join(f"{r[f'val_r2_{c}']:.3f} | {r[f'train_r2_{c}']:.3f}" for c in scales) + " |"
+                for name, r in v.items()
+            ]
+        elif k not in ("rows", "machine", "reproduce", "benchmark"):
+            out.append(f"\n- {k}: {v}")
+    if figures:
+        out += figures(d["rows"])
+    out.append("")
     return out
 
+
+# results JSON -> the renderer of its section (the loaded JSON -> markdown lines), in the page's order. A new
+# benchmark is a renderer and one entry here; a JSON that is not there yet leaves its section out.
+RENDERERS = (
+    ("defaults.json", _defaults_section),
+    ("ckplus48_kfold10.json", _ckplus_section),
+    ("tap_selection.json", _tap_section),
+    ("ckplus48_visualization.json", _visualization_section),
+    ("fer2013.json", _fer2013_section),
+    ("sfew.json", _sfew_section),
+    (
+        "stage1_fidelity.json",
+        functools.partial(
+            _rows_section,
+            title="Stage-1 fidelity: how much of the teacher's tap the student reproduces",
+            figures=lambda rows: _fidelity_figure(rows) + _fidelity_curve_figure(rows),
+        ),
+    ),
+    ("teacher_throughput.json", functools.partial(_rows_section, title="Teacher feature extraction")),
+    ("detect_align.json", functools.partial(_rows_section, title="Detection and alignment")),
+    ("inference.json", functools.partial(_rows_section, title="Inference")),
+    ("distributed_scaling.json", functools.partial(_rows_section, title="1 process against 2 (torchrun, gloo, CPU)")),
+    (
+        "serve.json",
+        functools.partial(_rows_section, title="Serving: latency, throughput and a soak with bad input"),
+    ),
+)
 
 README_BEGIN = "<!-- results: generated by scripts/render_benchmarks.py from benchmarks/results/*.json -->"
 README_END = "<!-- results: end -->"
@@ -746,10 +746,11 @@ def _sfew_defaults_row() -> list[str]:
 
 def render() -> dict:
     """path -> the text this script writes there: docs/benchmarks.md, and README.md with its results block."""
-    ck = load("ckplus48_kfold10.json")
-    out = _header() + _defaults_section() + _ckplus_section(ck) + _tap_section(ck) + _visualization_section()
-    out += _official_sections()
-    out += _results_sections()
+    out = _header()
+    for name, renderer in RENDERERS:
+        d = load(name)
+        if d:
+            out += renderer(d)
     readme_path = os.path.join(ROOT, "README.md")
     readme = open(readme_path).read()
     head, rest = readme.split(README_BEGIN, 1)
