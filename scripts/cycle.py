@@ -31,14 +31,20 @@ from facenet2expnet.errors import FaceNet2ExpNetError  # noqa: E402
 from facenet2expnet.files import atomic_write_json, read_json  # noqa: E402
 
 HISTORY = os.path.join(ROOT, "benchmarks", "results", "cycles.json")
-# chain -> its cycle recipe (benchmarks/recipes/...): the split and seed that carve validation must stay the same
+CHAINS_DIR = os.path.join(ROOT, "benchmarks", "cycles")  # one committed checkpoint per chain
+# chain -> its cycle recipe (under benchmarks/recipes/, or a path): what carves validation must stay the same
 CHAINS = {"ferplus-res48": "ferplus/res48_cycle"}
 # the fields that decide which faces validate: a seed run or a cycle that differs here could have trained on them
 CARVE = ("dataset", "protocol", "seed", "val_fraction")
 
 
 def chain_dir(name: str) -> str:
-    return os.path.join(ROOT, "benchmarks", "cycles", name)
+    return os.path.join(CHAINS_DIR, name)
+
+
+def recipe_file(name: str) -> str:
+    recipe = CHAINS[name]
+    return recipe if recipe.endswith(".toml") else os.path.join(ROOT, "benchmarks", "recipes", recipe + ".toml")
 
 
 def git_commit() -> str:
@@ -90,7 +96,7 @@ def adopt(name: str, run: str, record: dict) -> None:
 def run_cycle(name: str, history: list, threads: int, out_root: str) -> dict:
     cycle = len(history)
     out = os.path.join(out_root, f"{name}-cycle{cycle:02d}")
-    recipe = os.path.join(ROOT, "benchmarks", "recipes", CHAINS[name] + ".toml")
+    recipe = recipe_file(name)
     start = os.path.join(chain_dir(name), "model.json")
     cmd = [sys.executable, "-m", "facenet2expnet", "train", "--config", recipe, "--init-trunk", start]
     cmd += ["--head-init", "keep", "--out", out, "--threads", str(threads), "--no-refit", "--no-baselines"]
@@ -112,7 +118,7 @@ def main(argv=None) -> int:
     from facenet2expnet.train.config import TrainConfig
     from facenet2expnet.train.recipes import read_recipe
 
-    recipe = read_recipe(os.path.join(ROOT, "benchmarks", "recipes", CHAINS[args.chain] + ".toml"))[0]
+    recipe = read_recipe(recipe_file(args.chain))[0]
     recipe_cfg = {**{f.name: f.default for f in fields(TrainConfig)}, **recipe}
     store = read_json(HISTORY) if os.path.exists(HISTORY) else {}
     history = store.get(args.chain, {}).get("cycles", [])

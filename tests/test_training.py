@@ -857,3 +857,51 @@ def test_amp_auto_is_bf16_only_where_the_cpu_has_bf16_hardware(tmp_path):
     # run dirs and checkpoints written when --amp was a switch still load, with the same meaning
     assert upgraded({"amp": True})["amp"] == "bf16" and upgraded({"amp": False})["amp"] == "off"
     assert TrainConfig.from_dict({"dataset": "x:y", "amp": False}).amp == "off"
+
+
+def test_a_cycle_continues_the_committed_chain_and_keeps_the_better_weights(synth_root, tmp_path, monkeypatch):
+    """scripts/cycle.py: a chain starts from a finished run (refused if its validation was carved otherwise), each
+    cycle warm-restarts the committed checkpoint, and the checkpoint is replaced only when validation improves;
+    the history keeps every cycle with its cost."""
+    import importlib.util
+
+    from facenet2expnet.errors import FaceNet2ExpNetError
+
+    spec = importlib.util.spec_from_file_location(
+        "cycle", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "cycle.py")
+    )
+    cycle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cycle)
+    fields = dict(method="scratch", stage2_epochs=2, select="val", head_init="random")
+    seed = str(tmp_path / "seed")
+    run_experiment(_cfg(synth_root, tmp_path, **fields), seed, progress=False, log=lambda m: None)
+    recipe = tmp_path / "cycle.toml"
+    recipe.write_text(
+        "\n".join(
+            f"{k} = {json.dumps(v)}"
+            for k, v in {**_cfg(synth_root, tmp_path, **fields).to_dict(), "stage2_epochs": 1}.items()
+            if k not in ("init_trunk", "head_init", "refit", "baselines", "distill_from") and v is not None
+        )
+    )
+    monkeypatch.setattr(cycle, "CHAINS", {"t": str(recipe)})
+    monkeypatch.setattr(cycle, "CHAINS_DIR", str(tmp_path / "chains"))
+    monkeypatch.setattr(cycle, "HISTORY", str(tmp_path / "cycles.json"))
+    with pytest.raises(FaceNet2ExpNetError, match="no checkpoint yet"):
+        cycle.main(["t"])
+    other = str(tmp_path / "other")
+    run_experiment(_cfg(synth_root, tmp_path, seed=1, **fields), other, progress=False, log=lambda m: None)
+    with pytest.raises(FaceNet2ExpNetError, match="carved its validation differently"):
+        cycle.main(["t", "--seed-run", other])
+    assert cycle.main(["t", "--seed-run", seed]) == 0
+    assert cycle.main(["t", "--threads", "1", "--out", str(tmp_path / "runs")]) == 0
+    history = json.load(open(tmp_path / "cycles.json"))["t"]["cycles"]
+    assert [h["cycle"] for h in history] == [0, 1] and history[0]["replaced"]
+    assert history[1]["start"].endswith(os.path.join("chains", "t", "model.json")) and history[1]["cpu_hours"] > 0
+    assert history[1]["replaced"] == (history[1]["val_acc"] > history[0]["val_acc"])
+    kept = history[1]["run"] if history[1]["replaced"] else seed
+    chain, meta = load_checkpoint(str(tmp_path / "chains" / "t" / "model.json"))
+    best, _ = load_checkpoint(os.path.join(kept, "folds", "fold_00", "best.json"))
+    assert meta["weights_dtype"] == "float16"
+    for k, v in best.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(chain.state_dict()[k], v, rtol=1e-2, atol=1e-2), k
