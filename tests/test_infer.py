@@ -537,7 +537,8 @@ def test_bundled_int8_model_runs_offline_like_the_float_one(tmp_path, name):
     pytest.importorskip("onnxruntime")
     from PIL import Image
 
-    from facenet2expnet.infer.backend import scores, softmax
+    from facenet2expnet.eval.calibration import softmax
+    from facenet2expnet.infer.backend import scores
 
     float_rec = ExpressionRecognizer.from_pretrained(name, detect=False)
     int8_rec = ExpressionRecognizer.from_pretrained(name + "-int8", detect=False)
@@ -548,7 +549,8 @@ def test_bundled_int8_model_runs_offline_like_the_float_one(tmp_path, name):
         assert "test_flip set to" in int8_rec.meta_["export_note"]  # the card says its accuracy was measured otherwise
     faces = [np.asarray(Image.open(write_face(str(tmp_path / f"{i}.png"), seed=100 + i))) for i in range(24)]
     x = float_rec.preprocessing_.batch(faces).numpy()
-    float_probs = softmax(scores(float_rec.backend_, x, test_flip=int8_rec.preprocessing_.test_flip))
+    t = float(float_rec.meta_.get("temperature") or 1.0)  # the card's calibration, the same in both files
+    float_probs = softmax(scores(float_rec.backend_, x, test_flip=int8_rec.preprocessing_.test_flip), t)
     int8_probs = np.concatenate(int8_rec.predict_proba(faces))
     assert np.allclose(int8_probs.sum(1), 1, atol=1e-3)
     assert np.abs(int8_probs - float_probs).max() < 0.1  # measured 0.04 (fast): the same weights, quantized

@@ -113,6 +113,20 @@ def test_fn2en_end_to_end(synth_root, tmp_path):
     model, meta = load_checkpoint(os.path.join(run, "folds", "fold_00", "best"))
     assert meta["classes"] == CLASSES and meta["tap"] == "level2" and meta["preprocessing"]["size"] == 48
     assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 3)
+    # calibrated on the fold's validation faces: the temperature travels in best.json, and the recognizer applies it
+    fold = json.load(open(os.path.join(run, "folds", "fold_00", "result.json")))
+    cal = fold["calibration"]
+    assert meta["temperature"] == cal["temperature"] > 0 and cal["fitted_on_faces"] == fold["n_val"]
+    assert 0 <= cal["test_ece_calibrated"] <= 1 and 0 <= cal["val_ece_calibrated"] <= cal["val_ece"] + 0.05
+    from facenet2expnet.eval.calibration import softmax
+    from facenet2expnet.infer import ExpressionRecognizer
+    from facenet2expnet.infer.backend import scores
+
+    rec = ExpressionRecognizer.from_pretrained(os.path.join(run, "folds", "fold_00", "best.json"), detect=False)
+    faces = [np.asarray(Image.open(p)) for p in sorted((synth_root / CLASSES[0]).iterdir())[:4]]
+    x = rec.preprocessing_.batch(faces).numpy()
+    expected = softmax(scores(rec.backend_, x), cal["temperature"])
+    assert np.allclose(np.concatenate(rec.predict_proba(faces)), expected, atol=1e-5)
 
 
 @pytest.mark.slow

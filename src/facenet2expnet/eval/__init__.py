@@ -1,2 +1,2 @@
-"""Evaluation: pure metric functions and paired tests (``metrics``), neuron selectivity and embeddings
-(``selectivity``), run reports (``report``)."""
+"""Evaluation: pure metric functions and paired tests (``metrics``), calibration (``calibration``), neuron
+selectivity and embeddings (``selectivity``), run reports (``report``)."""

@@ -127,6 +127,7 @@ def write_report(run_dir: str, report: dict) -> None:
     recalls = [r for r in report["per_class_recall"].values() if r is not None]  # None: no test face of that class
     if recalls:
         lines.append(f"- macro recall (the mean of the per-class recalls): {_pct(sum(recalls) / len(recalls))}%")
+    lines += _calibration_lines(report["folds"])
     for warning in report.get("warnings", []):
         lines.append(f"- **warning:** {warning}")
     for k in ("command", "notes", "seconds"):
@@ -161,6 +162,20 @@ def write_report(run_dir: str, report: dict) -> None:
         lines += [f"| `{p['source']}` | {p['kind']}: {p['message']} |" for p in skipped]
         lines.append("")
     atomic_write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
+
+
+def _calibration_lines(folds: list[dict]) -> list[str]:
+    """The temperature each fold fitted on its validation faces, and what it did to the test faces' calibration."""
+    cal = [f["calibration"] for f in folds if (f.get("calibration") or {}).get("test_ece") is not None]
+    if not cal:
+        return []
+    temps = sorted(c["temperature"] for c in cal)
+    before, after = (100 * sum(c[k] for c in cal) / len(cal) for k in ("test_ece", "test_ece_calibrated"))
+    return [
+        f"- calibration: each fold divides its logits by a temperature fitted on its validation faces "
+        f"({temps[0]:.2f}-{temps[-1]:.2f}); expected calibration error on the test faces {before:.1f}% -> "
+        f"{after:.1f}% (the probabilities `predict` and `serve` return are these)"
+    ]
 
 
 def compare_runs(run_dirs: list[str]) -> tuple[str, list[dict]]:

@@ -55,7 +55,7 @@ def export_onnx(
     side = {k: v for k, v in meta.items() if k not in ("config",)}
     side.update(
         onnx_input="input (N x C x S x S, normalized as 'preprocessing' says)",
-        onnx_output="logits (N x classes); probabilities = softmax(logits)",
+        onnx_output="logits (N x classes); probabilities = softmax(logits / temperature), temperature 1 if absent",
     )
     atomic_write_json(os.path.splitext(out)[0] + ".json", side)
     return side

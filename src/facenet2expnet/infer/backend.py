@@ -6,7 +6,8 @@ Two backends, one protocol:
 * ``OnnxBackend``: an export (PATH.onnx + PATH.json), run by onnxruntime; it imports no torch.
 
 Both take N x C x S x S float32 faces, normalized as ``backend.preprocessing`` says, and return
-N x classes *logits*. Probabilities are computed after (``softmax``), so test-time mirroring is the
+N x classes *logits*. Probabilities are computed after (``eval/calibration.softmax``, with the model's
+temperature), so test-time mirroring is the
 training-time rule on both backends: the mean of a face's and its mirror's logits (``scores``).
 
 Names and paths are resolved by ``models/pretrained.py`` (``resolve_model``), beside the models.
@@ -110,11 +111,6 @@ def load_backend(name_or_path: str | None = None, threads: int | None = None, de
     auto)."""
     path = resolve_model(name_or_path)
     return OnnxBackend(path, threads=threads) if path.endswith(".onnx") else TorchBackend(path, device=device)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def scores(backend: Backend, x: np.ndarray, test_flip: bool | None = None) -> np.ndarray:

@@ -19,8 +19,9 @@ import numpy as np
 
 from ..data.images import ImageLike
 from ..errors import FaceNet2ExpNetError
+from ..eval.calibration import softmax
 from ..models.pretrained import BUNDLED
-from .backend import load_backend, scores, softmax
+from .backend import load_backend, scores
 
 _LOAD_LOCK = threading.Lock()
 
@@ -123,12 +124,13 @@ class ExpressionRecognizer:
 
     def probabilities(self, chips: list[np.ndarray]) -> np.ndarray:
         """Faces x classes probabilities: softmax of the logits (of the mean of a face's and its mirror's with
-        test_flip)."""
+        test_flip) divided by the model's temperature, fitted on validation faces where the model has one, so that
+        a 0.9 means right about 90% of the time (eval/calibration.py); the most probable class is the same."""
         if not chips:
             return np.zeros((0, len(self.classes_)), np.float32)
-        pp = self.preprocessing_
+        pp, t = self.preprocessing_, float(self.backend_.meta.get("temperature") or 1.0)
         out = [
-            softmax(scores(self.backend_, pp.batch_array(chips[i : i + self.batch_size])))  # B x C x S x S in
+            softmax(scores(self.backend_, pp.batch_array(chips[i : i + self.batch_size])), t)  # B x C x S x S in
             for i in range(0, len(chips), self.batch_size)
         ]
         return np.concatenate(out).astype(np.float32)

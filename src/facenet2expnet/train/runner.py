@@ -305,6 +305,10 @@ def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_
         "code": report.get("code"),
         "notes": "trained on every face of the dataset; the accuracy is the recipe's, cross-validated over the folds",
     }
+    temps = [r["calibration"]["temperature"] for r in results if (r.get("calibration") or {}).get("temperature")]
+    if temps:  # no face is left to fit one on: the folds' temperatures, each fitted on its validation faces
+        meta["temperature"] = float(np.median(temps))
+        meta["card"]["temperature"] = f"{meta['temperature']:.3f}, the median of the folds' (fitted on validation)"
     meta["name"] = os.path.basename(os.path.abspath(out_dir))
     save_checkpoint(model, os.path.join(out_dir, "model"), meta)
 
