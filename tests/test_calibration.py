@@ -46,3 +46,24 @@ def test_reliability_bins_cover_every_face_and_the_ece_reads_them():
     always_sure = np.eye(7)[labels]  # confidence 1 and always right: calibrated
     assert expected_calibration_error(always_sure, labels) == 0.0
     assert abs(expected_calibration_error(np.eye(7)[(labels + 1) % 7], labels) - 1.0) < 1e-9  # sure and wrong
+
+
+def test_bundled_cards_carry_the_temperatures_that_benchmarks_calibration_fitted():
+    """Each bundled recognizer's temperature is the one benchmarks/calibration.py fitted on its validation faces
+    (calibration.json); a model it left out (no unreported face to fit on) has none, so its probabilities are raw."""
+    import json
+    import pathlib
+
+    from facenet2expnet.files import read_json
+    from facenet2expnet.models.pretrained import bundled_model_path
+
+    results = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "calibration.json"
+    rows = json.loads(results.read_text())["rows"]
+    assert rows and any("temperature" in r for r in rows)
+    for r in rows:
+        meta = read_json(bundled_model_path(r["model"]) + ".json")
+        assert meta.get("temperature") == r.get("temperature"), r["model"]
+        if "temperature" in r:
+            # the same carve as in training: the card's validation accuracy again, to float16 rounding (a face or two);
+            # a model scored on faces it trained on would be far above it
+            assert abs(r["val_accuracy"] - r["card_val_accuracy"]) < 0.005 or r["model"].endswith("-int8")
