@@ -11,8 +11,8 @@
 * end to end (detect + align + classify): ``predict`` on a 512x512 photo (scikit-image's astronaut);
 * side by side on the same 48 px PublicTest faces: `fer`'s emotion_model_quantized.tflite
   (64x64 grey, run with ai-edge-litert), ms per face at batch 1 and accuracy.
-The bundled fast model's PublicTest number is optimistic (PublicTest also selected its epoch); the accurate
-model's epoch was selected on validation carved from Training. See docs/models.md.
+Both bundled FER2013 models chose their epoch on validation carved from Training (their cards say so), so their
+PublicTest numbers are reported once, never chosen on. See docs/models.md.
 """
 
 import argparse

@@ -15,6 +15,7 @@ command; a lost machine loses at most the cycle under way.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from common import machine  # noqa: E402
 
 from facenet2expnet.errors import FaceNet2ExpNetError  # noqa: E402
 from facenet2expnet.files import atomic_write_json, read_json  # noqa: E402
+from facenet2expnet.paths import portable  # noqa: E402
 
 HISTORY = os.path.join(ROOT, "benchmarks", "results", "cycles.json")
 CHAINS_DIR = os.path.join(ROOT, "benchmarks", "cycles")  # one committed checkpoint per chain
@@ -89,7 +91,7 @@ def adopt(name: str, run: str, record: dict) -> None:
     dst = os.path.join(chain_dir(name), "model")
     os.makedirs(chain_dir(name), exist_ok=True)
     save_half(src + ".safetensors", dst + ".safetensors")
-    meta = read_json(src + ".json")
+    meta = json.loads(portable(json.dumps(read_json(src + ".json")), ROOT))  # no path of this machine in the file
     atomic_write_json(dst + ".json", {**meta, "weights_dtype": "float16", "cycle": record["cycle"]})
 
 
@@ -103,7 +105,8 @@ def run_cycle(name: str, history: list, threads: int, out_root: str) -> dict:
     print("$", " ".join(cmd), flush=True)
     env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src")}
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)  # the same command resumes a killed cycle
-    return fold_record(out, cycle, threads)
+    # paths as any checkout reads them: the start inside the repository, the run under the user's home
+    return {**fold_record(out, cycle, threads), "start": portable(start, ROOT), "run": portable(out, ROOT)}
 
 
 def main(argv=None) -> int:
@@ -128,6 +131,7 @@ def main(argv=None) -> int:
         same_carve(args.seed_run, recipe_cfg)
         report = read_json(os.path.join(args.seed_run, "report.json"))
         record = {**fold_record(args.seed_run, 0, 1), "replaced": True, "code": report["code"]}
+        record["run"] = portable(os.path.abspath(args.seed_run), ROOT)
         record["command"] = report["command"]
     else:
         if not history:
