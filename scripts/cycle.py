@@ -29,7 +29,7 @@ from bundle_model import save_half  # noqa: E402
 from common import machine  # noqa: E402
 
 from facenet2expnet.errors import FaceNet2ExpNetError  # noqa: E402
-from facenet2expnet.files import atomic_write_json, read_json  # noqa: E402
+from facenet2expnet.files import atomic_write_json, read_csv_rows, read_json  # noqa: E402
 from facenet2expnet.paths import portable  # noqa: E402
 
 HISTORY = os.path.join(ROOT, "benchmarks", "results", "cycles.json")
@@ -72,6 +72,10 @@ def fold_record(run: str, cycle: int, threads: int) -> dict:
         "seconds": round(seconds, 1),
         "cpu_hours": round(seconds * threads / 3600, 3),
         "start": fold.get("init_trunk"),
+        # validation accuracy after each epoch: a restart dips first, then recovers as the rate decays
+        "val_curve": [
+            round(float(r["val_acc"]), 4) for r in read_csv_rows(os.path.join(run, "metrics.csv")) if r["val_acc"]
+        ],
     }
 
 
