@@ -99,8 +99,8 @@ def adopt(name: str, run: str, record: dict) -> None:
     atomic_write_json(dst + ".json", {**meta, "weights_dtype": "float16", "cycle": record["cycle"]})
 
 
-def run_cycle(name: str, history: list, threads: int, out_root: str) -> dict:
-    cycle = len(history)
+def run_cycle(name: str, cycle: int, threads: int, out_root: str) -> str:
+    """Train one cycle from the chain's checkpoint -> the run folder."""
     out = os.path.join(out_root, f"{name}-cycle{cycle:02d}")
     recipe = recipe_file(name)
     start = os.path.join(chain_dir(name), "model.json")
@@ -109,8 +109,7 @@ def run_cycle(name: str, history: list, threads: int, out_root: str) -> dict:
     print("$", " ".join(cmd), flush=True)
     env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src")}
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)  # the same command resumes a killed cycle
-    # paths as any checkout reads them: the start inside the repository, the run under the user's home
-    return {**fold_record(out, cycle, threads), "start": portable(start, ROOT), "run": portable(out, ROOT)}
+    return out
 
 
 def main(argv=None) -> int:
@@ -132,23 +131,26 @@ def main(argv=None) -> int:
     if args.seed_run:
         if history:
             raise FaceNet2ExpNetError(f"chain {args.chain} already has {len(history)} cycle(s); drop --seed-run")
-        same_carve(args.seed_run, recipe_cfg)
-        report = read_json(os.path.join(args.seed_run, "report.json"))
-        record = {**fold_record(args.seed_run, 0, 1), "replaced": True, "code": report["code"]}
-        record["run"] = portable(os.path.abspath(args.seed_run), ROOT)
-        record["command"] = report["command"]
+        run = os.path.abspath(args.seed_run)
+        same_carve(run, recipe_cfg)
+        report = read_json(os.path.join(run, "report.json"))
+        record = {**fold_record(run, 0, 1), "replaced": True, "code": report["code"], "command": report["command"]}
     else:
         if not history:
             raise FaceNet2ExpNetError(f"chain {args.chain} has no checkpoint yet: start it with --seed-run RUN")
         t0, code = time.time(), git_commit()  # the tree the cycle starts from is the code that ran
-        record = run_cycle(args.chain, history, args.threads, args.out)
-        same_carve(record["run"], recipe_cfg)
+        run = run_cycle(args.chain, len(history), args.threads, args.out)
+        same_carve(run, recipe_cfg)
+        record = fold_record(run, len(history), args.threads)
         best = max(h["val_acc"] for h in history if h["replaced"])
         record.update(replaced=record["val_acc"] > best, code=code, wall_s=round(time.time() - t0, 1))
         record["command"] = f"python scripts/cycle.py {args.chain} --threads {args.threads}"
     record["machine"] = machine()  # CPUs differ: each cycle names the one it ran on
     if record["replaced"]:
-        adopt(args.chain, record["run"], record)
+        adopt(args.chain, run, record)
+    # paths as any checkout reads them: the start inside the repository, runs under the user's home as ~/
+    start = record["start"]  # a checkpoint's path (the chain's), or a bundled model's name (a seed run's start)
+    record.update(run=portable(run, ROOT), start=portable(start, ROOT) if start and os.path.isabs(start) else start)
     history.append(record)
     store[args.chain] = {
         "recipe": CHAINS[args.chain],

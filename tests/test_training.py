@@ -897,6 +897,7 @@ def test_a_cycle_continues_the_committed_chain_and_keeps_the_better_weights(synt
             if k not in ("init_trunk", "head_init", "refit", "baselines", "distill_from") and v is not None
         )
     )
+    monkeypatch.setenv("HOME", str(tmp_path))  # runs under the home are written as ~/..., and read where they are
     monkeypatch.setattr(cycle, "CHAINS", {"t": str(recipe)})
     monkeypatch.setattr(cycle, "CHAINS_DIR", str(tmp_path / "chains"))
     monkeypatch.setattr(cycle, "HISTORY", str(tmp_path / "cycles.json"))
@@ -911,8 +912,9 @@ def test_a_cycle_continues_the_committed_chain_and_keeps_the_better_weights(synt
     history = json.load(open(tmp_path / "cycles.json"))["t"]["cycles"]
     assert [h["cycle"] for h in history] == [0, 1] and history[0]["replaced"]
     assert history[1]["start"].endswith(os.path.join("chains", "t", "model.json")) and history[1]["seconds"] > 0
+    assert history[0]["run"] == "~/seed" and history[1]["run"] == "~/runs/t-cycle01"
     assert history[1]["replaced"] == (history[1]["val_acc"] > history[0]["val_acc"])
-    kept = history[1]["run"] if history[1]["replaced"] else seed
+    kept = str(tmp_path / "runs" / "t-cycle01") if history[1]["replaced"] else seed
     chain, meta = load_checkpoint(str(tmp_path / "chains" / "t" / "model.json"))
     best, _ = load_checkpoint(os.path.join(kept, "folds", "fold_00", "best.json"))
     assert meta["weights_dtype"] == "float16"
