@@ -186,6 +186,13 @@ class TrainConfig:
         group="stage 2",
     )
     mixup: float = opt(0.0, "mixup alpha while refining (0: off)", group="stage 2")
+    logit_adjust: float = opt(
+        0.0,
+        "our extension: logit-adjusted loss (Menon et al., ICLR 2021): refining's loss sees the logits plus this "
+        "times the log of each class's share of the training faces, so rare classes need larger margins; "
+        "predictions use the plain logits (0: off, 1: the paper's)",
+        group="stage 2",
+    )
     # ---- optimization, shared by both stages
     batch_size: int = opt(16, "batch size (per step)")
     weight_decay: float = opt(5e-4, "SGD weight decay")

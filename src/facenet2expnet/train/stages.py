@@ -171,6 +171,7 @@ class Refine:
         self.epochs, self.base_lr = cfg.stage2_epochs, cfg.lr_stage2
         self.teacher = teacher if cfg.aux_weight > 0 else None  # our extension: keep regressing onto the teacher
         self.ensemble = ensemble  # our extension: frozen nets of ours to distil from (never in the optimizer)
+        self.train_counts = np.bincount(labels[fold.train]) if len(fold.train) else np.zeros(0, np.int64)
 
     def optimizer(self, model) -> torch.optim.Optimizer:
         cfg, field = self.cfg, METHODS[self.cfg.method].pretrained_lr_field
@@ -210,9 +211,10 @@ class Refine:
         else:  # one trunk pass over the augmented faces and the plain (flipped) ones, whose targets are cached
             feats, logits = net(channels_last(self.pp.normalize(torch.cat([x, x_flipped]))), hi - lo)
         logits = logits.float()
-        loss = F.cross_entropy(logits, t, label_smoothing=cfg.label_smoothing)
+        fit = logits + self.logit_adjustment(logits.shape[1]).to(dev) if cfg.logit_adjust else logits
+        loss = F.cross_entropy(fit, t, label_smoothing=cfg.label_smoothing)
         if lam < 1.0:
-            loss = lam * loss + (1 - lam) * F.cross_entropy(logits, t2, label_smoothing=cfg.label_smoothing)
+            loss = lam * loss + (1 - lam) * F.cross_entropy(fit, t2, label_smoothing=cfg.label_smoothing)
         if self.ensemble is not None:  # the teachers see the same augmented faces: b x classes, no gradient
             soft = distillation_loss(logits, self.ensemble.logits(x), cfg.distill_temperature)
             loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
@@ -220,6 +222,13 @@ class Refine:
             target = self.teacher.batch(idx[lo:hi], mirrored[lo:hi]).to(dev)
             loss = loss + cfg.aux_weight * regression_loss(feats[hi - lo :].float(), target, cfg.stage1_loss)
         return loss, int((logits.argmax(1) == y).sum()), hi - lo
+
+    def logit_adjustment(self, k: int) -> torch.Tensor:
+        """tau * log(prior) per class (K,): each class's share of the training faces (one face added to every
+        count, so a class without faces gets a finite, very negative term)."""
+        counts = np.zeros(k) + 1.0
+        counts[: len(self.train_counts)] += self.train_counts[:k]
+        return torch.from_numpy(self.cfg.logit_adjust * np.log(counts / counts.sum())).float()
 
     def validate(self, model) -> dict:
         if not len(self.fold.val):
