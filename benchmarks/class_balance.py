@@ -25,7 +25,7 @@ def recalls(pred: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
 
 def score(run: str, faces: dict) -> dict:
     """A run's chosen checkpoint on the carved validation and FER+ valid: accuracy, macro and per-class recall."""
-    from facenet2expnet.files import read_json
+    from facenet2expnet.files import read_csv_rows, read_json
     from facenet2expnet.infer import ExpressionRecognizer
     from facenet2expnet.paths import portable
 
@@ -38,7 +38,10 @@ def score(run: str, faces: dict) -> dict:
         row[f"{split}_accuracy"] = float((pred == y).mean())
         row[f"{split}_macro_recall"] = float(np.mean([r for r in per_class.values() if r is not None]))
         row[f"{split}_recall"] = per_class
-    row["best_epoch"] = read_json(os.path.join(run, "folds", "fold_00", "result.json"))["best_epoch"]
+    fold = os.path.join(run, "folds", "fold_00")
+    row["val_curve"] = [round(float(r["val_acc"]), 4) for r in read_csv_rows(os.path.join(fold, "metrics.csv"))]
+    row["finished"] = os.path.exists(os.path.join(fold, "result.json"))  # a run stopped early: its best epoch so far
+    row["best_epoch"] = read_json(os.path.join(fold, "best.json"))["epoch"]
     return row
 
 
@@ -46,7 +49,7 @@ def main():
     from facenet2expnet.files import read_json
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", nargs="+", required=True, help="finished FER+ runs of one fold (official protocol)")
+    ap.add_argument("--runs", nargs="+", required=True, help="FER+ runs of one fold (a stopped one: its best so far)")
     args = parse_args(ap)
     (val_x, val_y), (test_x, test_y) = split_faces(read_json(os.path.join(args.runs[0], "config.json")))
     faces = {"val": (val_x, val_y), "ferplus_valid": (test_x, test_y)}
