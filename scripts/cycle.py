@@ -99,13 +99,26 @@ def adopt(name: str, run: str, record: dict) -> None:
     atomic_write_json(dst + ".json", {**meta, "weights_dtype": "float16", "cycle": record["cycle"]})
 
 
-def run_cycle(name: str, cycle: int, threads: int, out_root: str) -> str:
-    """Train one cycle from the chain's checkpoint -> the run folder."""
+def cycle_epochs(history: list, base: int) -> int:
+    """The next cycle's length: the recipe's epochs, doubled for each cycle since the last one kept (SGDR's
+    T_mult = 2, Loshchilov and Hutter). A cycle that did not improve restarts from the same checkpoint with the same
+    seed, so at the same length it would repeat itself exactly; a longer one spends longer at small rates."""
+    misses = 0
+    for h in reversed(history):
+        if h["replaced"]:
+            break
+        misses += 1
+    return base * 2**misses
+
+
+def run_cycle(name: str, cycle: int, epochs: int, threads: int, out_root: str) -> str:
+    """Train one cycle of ``epochs`` from the chain's checkpoint -> the run folder."""
     out = os.path.join(out_root, f"{name}-cycle{cycle:02d}")
     recipe = recipe_file(name)
     start = os.path.join(chain_dir(name), "model.json")
     cmd = [sys.executable, "-m", "facenet2expnet", "train", "--config", recipe, "--init-trunk", start]
-    cmd += ["--head-init", "keep", "--out", out, "--threads", str(threads), "--no-refit", "--no-baselines"]
+    cmd += ["--head-init", "keep", "--stage2-epochs", str(epochs), "--out", out, "--threads", str(threads)]
+    cmd += ["--no-refit", "--no-baselines"]
     print("$", " ".join(cmd), flush=True)
     env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src")}
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)  # the same command resumes a killed cycle
@@ -139,7 +152,8 @@ def main(argv=None) -> int:
         if not history:
             raise FaceNet2ExpNetError(f"chain {args.chain} has no checkpoint yet: start it with --seed-run RUN")
         t0, code = time.time(), git_commit()  # the tree the cycle starts from is the code that ran
-        run = run_cycle(args.chain, len(history), args.threads, args.out)
+        epochs = cycle_epochs(history, recipe["stage2_epochs"])
+        run = run_cycle(args.chain, len(history), epochs, args.threads, args.out)
         same_carve(run, recipe_cfg)
         record = fold_record(run, len(history), args.threads)
         best = max(h["val_acc"] for h in history if h["replaced"])
