@@ -54,7 +54,7 @@ def main():
     (val_x, val_y), (test_x, test_y) = split_faces(read_json(os.path.join(args.runs[0], "config.json")))
     faces = {"val": (val_x, val_y), "ferplus_valid": (test_x, test_y)}
     rows = [score(os.path.expanduser(r), faces) for r in args.runs]
-    cols = [("run", "run", "<s", 40), ("logit_adjust", "tau", ".1f"), ("val_accuracy", "val acc", ".4f")]
+    cols = [("run", "run", "<s", 40), ("logit_adjust", "tau", ".2f"), ("val_accuracy", "val acc", ".4f")]
     cols += [("val_macro_recall", "val macro", ".4f"), ("ferplus_valid_accuracy", "valid acc", ".4f")]
     cols += [("ferplus_valid_macro_recall", "valid macro", ".4f")]
     print(table(rows, cols))
