@@ -34,8 +34,10 @@ from facenet2expnet.paths import portable  # noqa: E402
 
 HISTORY = os.path.join(ROOT, "benchmarks", "results", "cycles.json")
 CHAINS_DIR = os.path.join(ROOT, "benchmarks", "cycles")  # one committed checkpoint per chain
-# chain -> its cycle recipe (under benchmarks/recipes/, or a path): what carves validation must stay the same
-CHAINS = {"ferplus-res48": "ferplus/res48_cycle"}
+# chain -> the recipe of its next cycles (under benchmarks/recipes/, or a path); a lever chosen on the chain's
+# validation may change it between cycles (each row of the history names its own), the carve never. ferplus-res48:
+# res48_cycle for cycles 1-3, then the logit-adjusted loss at tau 0.25 (class_balance.json, docs/training.md)
+CHAINS = {"ferplus-res48": "ferplus/res48_cycle_la025"}
 # the fields that decide which faces validate: a seed run or a cycle that differs here could have trained on them
 CARVE = ("dataset", "protocol", "seed", "val_fraction")
 
@@ -99,13 +101,13 @@ def adopt(name: str, run: str, record: dict) -> None:
     atomic_write_json(dst + ".json", {**meta, "weights_dtype": "float16", "cycle": record["cycle"]})
 
 
-def cycle_epochs(history: list, base: int) -> int:
-    """The next cycle's length: the recipe's epochs, doubled for each cycle since the last one kept (SGDR's
-    T_mult = 2, Loshchilov and Hutter). A cycle that did not improve restarts from the same checkpoint with the same
-    seed, so at the same length it would repeat itself exactly; a longer one spends longer at small rates."""
+def cycle_epochs(history: list, base: int, recipe: str) -> int:
+    """The next cycle's length: the recipe's epochs, doubled for each cycle of that recipe since the last one kept
+    (SGDR's T_mult = 2, Loshchilov and Hutter). A cycle that did not improve restarts from the same checkpoint with
+    the same seed, so at the same length it would repeat itself exactly; a longer one spends longer at small rates."""
     misses = 0
     for h in reversed(history):
-        if h["replaced"]:
+        if h["replaced"] or h.get("recipe") != recipe:
             break
         misses += 1
     return base * 2**misses
@@ -152,12 +154,13 @@ def main(argv=None) -> int:
         if not history:
             raise FaceNet2ExpNetError(f"chain {args.chain} has no checkpoint yet: start it with --seed-run RUN")
         t0, code = time.time(), git_commit()  # the tree the cycle starts from is the code that ran
-        epochs = cycle_epochs(history, recipe["stage2_epochs"])
+        epochs = cycle_epochs(history, recipe["stage2_epochs"], CHAINS[args.chain])
         run = run_cycle(args.chain, len(history), epochs, args.threads, args.out)
         same_carve(run, recipe_cfg)
         record = fold_record(run, len(history), args.threads)
         best = max(h["val_acc"] for h in history if h["replaced"])
         record.update(replaced=record["val_acc"] > best, code=code, wall_s=round(time.time() - t0, 1))
+        record["recipe"] = CHAINS[args.chain]
         record["command"] = f"python scripts/cycle.py {args.chain} --threads {args.threads}"
     record["machine"] = machine()  # CPUs differ: each cycle names the one it ran on
     if record["replaced"]:

@@ -916,9 +916,9 @@ def test_a_cycle_continues_the_committed_chain_and_keeps_the_better_weights(synt
     assert history[1]["replaced"] == (history[1]["val_acc"] > history[0]["val_acc"])
     kept = str(tmp_path / "runs" / "t-cycle01") if history[1]["replaced"] else seed
     # the next cycle's length doubles after each cycle that was not kept (else it would repeat itself exactly)
-    assert [
-        cycle.cycle_epochs([{"replaced": r} for r in seq], 10) for seq in ([True], [True, False], [True, False, False])
-    ] == [10, 20, 40]
+    runs = [[True], [True, False], [True, False, False]]
+    assert [cycle.cycle_epochs([{"replaced": r, "recipe": "a"} for r in seq], 10, "a") for seq in runs] == [10, 20, 40]
+    assert cycle.cycle_epochs([{"replaced": True}, {"replaced": False, "recipe": "a"}], 10, "b") == 10  # new recipe
     chain, meta = load_checkpoint(str(tmp_path / "chains" / "t" / "model.json"))
     best, _ = load_checkpoint(os.path.join(kept, "folds", "fold_00", "best.json"))
     assert meta["weights_dtype"] == "float16"
