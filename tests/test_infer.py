@@ -297,6 +297,10 @@ def test_models_command_lists_nets_and_bundled_models(capsys):
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     assert "res48w" in text and "(float model's)" in text and "[default: from_pretrained(), predict, serve]" in text
+    # each card's calibration: its temperature, or a plain "uncalibrated" (the FER+ models: no face left to fit on)
+    default = bundled["fer2013-fn2en-fast-int8"]
+    assert 0 < default["temperature"] < 5 and f"T {default['temperature']:.2f}" in text
+    assert bundled["ferplus-fn2en-fast"]["temperature"] is None and "uncalibrated" in text
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n != "paper"])

@@ -41,8 +41,10 @@ def cmd_models(args) -> int:
         if acc and "int8" in r["runtime"]:
             acc += " (float model's)"  # the card travels with the export; measure it with benchmarks/inference.py
         default = f"  [default: {', '.join(r['default_for'])}]" if r["default_for"] else ""
-        print(f"  {r['name']:<30} {r['runtime']:<18} {r['net']:<8} {acc:<38} {r['mib']} MiB{default}")
-    print("\ncards, numbers and caveats: docs/models.md")
+        calibrated = f"T {r['temperature']:.2f}" if r.get("temperature") else "uncalibrated" if acc else ""
+        print(f"  {r['name']:<30} {r['runtime']:<18} {r['net']:<8} {acc:<38} {calibrated:<13} {r['mib']} MiB{default}")
+    print("\nT: the temperature that calibrates a model's probabilities, fitted on its validation faces")
+    print("cards, numbers and caveats: docs/models.md")
     return 0
 
 

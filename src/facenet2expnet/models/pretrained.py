@@ -81,6 +81,7 @@ def describe_bundled() -> list[dict]:
                 "accuracy": card.get("accuracy"),
                 "notes": card.get("notes", ""),
                 "mib": round(os.path.getsize(weights) / 2**20, 1) if os.path.exists(weights) else None,
+                "temperature": meta.get("temperature"),  # fitted on validation (benchmarks/calibration.py), or None
                 "default_for": ["from_pretrained(), predict, serve"] if name == DEFAULT_MODEL else [],
             }
         )
