@@ -74,6 +74,7 @@ def fold_record(run: str, cycle: int, threads: int) -> dict:
         "seconds": round(seconds, 1),
         "cpu_hours": round(seconds * threads / 3600, 3),
         "start": fold.get("init_trunk"),
+        "calibration": fold.get("calibration"),  # the temperature fitted on the carved validation, and the ECEs
         # validation accuracy after each epoch: a restart dips first, then recovers as the rate decays
         "val_curve": [
             round(float(r["val_acc"]), 4) for r in read_csv_rows(os.path.join(run, "metrics.csv")) if r["val_acc"]
@@ -173,6 +174,9 @@ def main(argv=None) -> int:
         "recipe": CHAINS[args.chain],
         "checkpoint": os.path.relpath(chain_dir(args.chain), ROOT),
         "cycles": history,
+        "cpu_hours_total": round(
+            sum(h["cpu_hours"] for h in history), 3
+        ),  # what the chain has cost, kept cycles and not
     }
     store["machine"] = record["machine"]  # the latest cycle's; each row keeps its own
     atomic_write_json(HISTORY, store)
