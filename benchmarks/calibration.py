@@ -77,7 +77,8 @@ def calibrate(name: str, write: bool) -> dict:
     from facenet2expnet.models.pretrained import bundled_model_path
 
     card_path = bundled_model_path(name) + ".json"
-    cfg = read_json(bundled_model_path(name.removesuffix("-int8")) + ".json").get("config") or {}
+    float_card = read_json(bundled_model_path(name.removesuffix("-int8")) + ".json")  # an int8 card has no config
+    cfg = float_card.get("config") or {}
     if cfg.get("dataset", "").startswith("ferplus"):
         return {
             "model": name,
@@ -93,7 +94,7 @@ def calibrate(name: str, write: bool) -> dict:
         "model": name,
         **summary,
         "val_accuracy": float((val_logits.argmax(1) == val_y).mean()),
-        "card_val_accuracy": read_json(bundled_model_path(name.removesuffix("-int8")) + ".json").get("val_acc"),
+        "card_val_accuracy": float_card.get("val_acc"),
         "test_accuracy": float((test_logits.argmax(1) == test_y).mean()),
         "test_reliability": reliability(softmax(test_logits, t), test_y),
         "figure": reliability_figure(name, test_y, test_logits, t),

@@ -19,12 +19,9 @@ from common import ROOT, machine, parse_args, table, write_results
 OUT = os.path.join(ROOT, "benchmarks", "results", "class_balance.json")
 
 
-def recalls(pred: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
-    return {c: float((pred[labels == k] == k).mean()) if (labels == k).any() else None for k, c in enumerate(classes)}
-
-
 def score(run: str, faces: dict) -> dict:
     """A run's chosen checkpoint on the carved validation and FER+ valid: accuracy, macro and per-class recall."""
+    from facenet2expnet.eval.metrics import confusion_matrix, per_class_recall
     from facenet2expnet.files import read_csv_rows, read_json
     from facenet2expnet.infer import ExpressionRecognizer
     from facenet2expnet.paths import portable
@@ -34,7 +31,8 @@ def score(run: str, faces: dict) -> dict:
     row = {"run": portable(run, ROOT), "logit_adjust": cfg.get("logit_adjust", 0.0)}
     for split, (x, y) in faces.items():
         pred = logits_of(rec, x).argmax(1)
-        per_class = recalls(pred, y, rec.classes_)
+        recall = per_class_recall(confusion_matrix(y, pred, len(rec.classes_)))  # NaN: a class with no face here
+        per_class = {c: None if np.isnan(r) else float(r) for c, r in zip(rec.classes_, recall)}
         row[f"{split}_accuracy"] = float((pred == y).mean())
         row[f"{split}_macro_recall"] = float(np.mean([r for r in per_class.values() if r is not None]))
         row[f"{split}_recall"] = per_class

@@ -30,7 +30,7 @@ from common import machine  # noqa: E402
 
 from facenet2expnet.errors import FaceNet2ExpNetError  # noqa: E402
 from facenet2expnet.files import atomic_write_json, read_csv_rows, read_json  # noqa: E402
-from facenet2expnet.paths import portable  # noqa: E402
+from facenet2expnet.paths import code_version, portable  # noqa: E402
 
 HISTORY = os.path.join(ROOT, "benchmarks", "results", "cycles.json")
 CHAINS_DIR = os.path.join(ROOT, "benchmarks", "cycles")  # one committed checkpoint per chain
@@ -49,12 +49,6 @@ def chain_dir(name: str) -> str:
 def recipe_file(name: str) -> str:
     recipe = CHAINS[name]
     return recipe if recipe.endswith(".toml") else os.path.join(ROOT, "benchmarks", "recipes", recipe + ".toml")
-
-
-def git_commit() -> str:
-    out = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True)
-    sha = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return sha + ("+dirty" if out.stdout.strip() else "")
 
 
 def fold_record(run: str, cycle: int, threads: int) -> dict:
@@ -135,13 +129,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of the cycle")
     ap.add_argument("--out", default=os.path.expanduser("~/runs/cycles"), help="where the cycles' runs go")
     args = ap.parse_args(argv)
-    from dataclasses import fields
-
-    from facenet2expnet.train.config import TrainConfig
+    from facenet2expnet.train.config import field_defaults
     from facenet2expnet.train.recipes import read_recipe
 
     recipe = read_recipe(recipe_file(args.chain))[0]
-    recipe_cfg = {**{f.name: f.default for f in fields(TrainConfig)}, **recipe}
+    recipe_cfg = {**field_defaults(), **recipe}
     store = read_json(HISTORY) if os.path.exists(HISTORY) else {}
     history = store.get(args.chain, {}).get("cycles", [])
     if args.seed_run:
@@ -154,7 +146,7 @@ def main(argv=None) -> int:
     else:
         if not history:
             raise FaceNet2ExpNetError(f"chain {args.chain} has no checkpoint yet: start it with --seed-run RUN")
-        t0, code = time.time(), git_commit()  # the tree the cycle starts from is the code that ran
+        t0, code = time.time(), code_version()  # the tree the cycle starts from (ROOT/src) is the code that ran
         epochs = cycle_epochs(history, recipe["stage2_epochs"], CHAINS[args.chain])
         run = run_cycle(args.chain, len(history), epochs, args.threads, args.out)
         same_carve(run, recipe_cfg)

@@ -32,7 +32,7 @@ from ..devices import resolve_amp
 from ..errors import FaceNet2ExpNetError
 from ..eval.calibration import calibration_summary, softmax
 from ..eval.metrics import accuracy
-from ..files import atomic_write_csv, atomic_write_json, read_json
+from ..files import atomic_write_csv, atomic_write_json
 from ..models.registry import load_checkpoint, save_checkpoint
 from .augment import flip, random_flips
 from .checkpoint import TrainState
@@ -276,10 +276,10 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
         result.update(run_schedule(cfg, torch.device(device) if device else None))
         atomic_write_json(os.path.join(fold_dir, "result.json"), result)
         return result
-    best, _ = load_checkpoint(os.path.join(fold_dir, "best"))
+    best, meta = load_checkpoint(os.path.join(fold_dir, "best"))
     best = best.to(device or "cpu")
     logits = predict_logits(best, images, fold.test, pp).numpy()  # N_test x classes
-    calibration = _calibrate(best, images, labels, pp, fold, logits, fold_dir)
+    calibration = _calibrate(best, meta, images, labels, pp, fold, logits, fold_dir)
     probs = softmax(logits, calibration.get("temperature", 1.0))  # the argmax is the same at any temperature
     pred = probs.argmax(1)
     result = {
@@ -306,7 +306,7 @@ def _test_selected(fold, fold_dir, images, labels, pp, state, class_names, devic
     return result
 
 
-def _calibrate(best, images, labels, pp, fold, test_logits, fold_dir) -> dict:
+def _calibrate(best, meta, images, labels, pp, fold, test_logits, fold_dir) -> dict:
     """The temperature that calibrates the selected model's probabilities, fitted on the fold's validation faces
     (eval/calibration.py), written into best.json so that it travels with the model to predict, serve and export;
     the ECE before and after on validation and on the test fold. {} where there is no validation split."""
@@ -314,9 +314,9 @@ def _calibrate(best, images, labels, pp, fold, test_logits, fold_dir) -> dict:
         return {}
     val_logits = predict_logits(best, images, fold.val, pp).numpy()
     out = calibration_summary(val_logits, labels[fold.val], test_logits, labels[fold.test])
-    path = os.path.join(fold_dir, "best.json")
-    meta = read_json(path)
-    atomic_write_json(path, {**meta, "temperature": out["temperature"], "calibration": out})
+    atomic_write_json(
+        os.path.join(fold_dir, "best.json"), {**meta, "temperature": out["temperature"], "calibration": out}
+    )
     return out
 
 
