@@ -64,9 +64,14 @@ def machine() -> dict:
     }
 
 
-def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None, command: str | None = None) -> dict:
+def run_method(
+    cfg_kwargs: dict, run_dir: str, threads: int | None = None, command: str | None = None, redo: bool = False
+) -> dict:
     """Run one config through the same harness as `facenet2expnet train` (resuming a partial run; a run dir
-    whose config differs is an error, never old numbers)."""
+    whose config differs is an error, never old numbers; ``redo``: its folder is removed first, as after a start's
+    weights changed). The report gains ``start``: the start's name and weights' sha256 (start.json), if any."""
+    import shutil
+
     import torch
 
     from facenet2expnet.train.config import TrainConfig, field_defaults
@@ -76,8 +81,12 @@ def run_method(cfg_kwargs: dict, run_dir: str, threads: int | None = None, comma
         torch.set_num_threads(threads)
     # benchmarks measure the recipe over its folds; the model a user ships (--refit) would only add cost here
     cfg = TrainConfig.from_dict({**field_defaults(), "refit": False, "baselines": False, **cfg_kwargs})
+    if redo and os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)
     resume = os.path.exists(os.path.join(run_dir, "config.json"))
-    return run_experiment(cfg, run_dir, resume=resume, progress=False, command=command)
+    report = run_experiment(cfg, run_dir, resume=resume, progress=False, command=command)
+    start = os.path.join(run_dir, "start.json")
+    return {**report, "start": json.load(open(start)) if os.path.exists(start) else None}
 
 
 # ---- recipes: benchmarks/recipes/<dataset>/<name>.toml, one file per recipe (TrainConfig fields + a [recipe] table)

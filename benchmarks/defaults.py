@@ -83,13 +83,13 @@ def dataset_fields(name: str, runs: str) -> dict:
     return fields
 
 
-def run_one(data: str, method: str, runs: str, threads: int | None) -> dict:
+def run_one(data: str, method: str, runs: str, threads: int | None, redo: bool = False) -> dict:
     import torch
 
     fields = {**dataset_fields(data, runs), **METHODS[method], "cache_dir": os.path.join(runs, "cache", "teacher")}
     run_dir = os.path.join(runs, "defaults", data, method)
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in fields.items() if k != "cache_dir")
-    r = run_method(fields, run_dir, threads=threads, command=f"facenet2expnet train {flags} --out {run_dir}")
+    r = run_method(fields, run_dir, threads=threads, command=f"facenet2expnet train {flags} --out {run_dir}", redo=redo)
     row = {
         "accuracy_mean": r["accuracy_mean"],
         "accuracy_std": r["accuracy_std"],
@@ -97,6 +97,7 @@ def run_one(data: str, method: str, runs: str, threads: int | None) -> dict:
         "validation_accuracies": [f.get("val_accuracy") for f in r["folds"]],
         "epochs": [[f.get("stage1_epochs"), f.get("stage2_epochs")] for f in r["folds"]],
         "init_trunk": r["folds"][0].get("init_trunk"),
+        "start": r["start"],  # the start's name and the sha256 of its weights: a bundled name's weights may change
         "stage1_val_r2_folds": [f.get("stage1_val_r2") for f in r["folds"]],  # stage 1 fitted on every fold if > 0
         "seconds": r["seconds"],
         "cpu_hours": round(r["seconds"] * (threads or torch.get_num_threads()) / 3600, 3),
@@ -128,6 +129,9 @@ def main():
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--runs", default=RUNS, help="root of the run dirs (RUNS/defaults/<dataset>/<method>)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument(
+        "--redo", action="store_true", help="train the chosen rows from nothing (after their start's weights changed)"
+    )
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "defaults.json"))
     args = parse_args(ap)
     import json
@@ -136,7 +140,7 @@ def main():
     for data in args.datasets:
         for method in args.methods:
             print(f"== {data}: {method}")
-            ran.setdefault(data, {})[method] = run_one(data, method, args.runs, args.threads)
+            ran.setdefault(data, {})[method] = run_one(data, method, args.runs, args.threads, args.redo)
     earlier = json.load(open(args.out)).get("rows", {}) if os.path.exists(args.out) else {}
     rows = {d: {**earlier.get(d, {}), **ran.get(d, {})} for d in {**earlier, **ran}}
     flat = [

@@ -142,27 +142,28 @@ def draw_spec(draw: tuple, runs: str, shared: str) -> str:
     return SOURCES[source](seed, size, classes, runs, shared)
 
 
-def train_cell(fields: dict, spec: str, classes: str, run_dir: str, threads: int | None) -> dict:
+def train_cell(fields: dict, spec: str, classes: str, run_dir: str, threads: int | None, redo: bool = False) -> dict:
     from common import run_method
 
     cfg = {"dataset": spec, "folds": FOLDS, **({"classes": classes} if not spec.startswith("csv:") else {}), **fields}
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in cfg.items() if k != "cache_dir")
-    r = run_method(cfg, run_dir, threads=threads, command=f"facenet2expnet train {flags} --out {run_dir}")
+    r = run_method(cfg, run_dir, threads=threads, command=f"facenet2expnet train {flags} --out {run_dir}", redo=redo)
     return {
         "fold_accuracies": [f["accuracy"] for f in r["folds"]],
         "accuracy_mean": r["accuracy_mean"],
         "protocol": r["protocol"],
         "command": portable(r["command"]),
+        "start": r["start"],  # the start's name and the sha256 of its weights: a bundled name's weights may change
     }
 
 
-def run_cell(draw: tuple, method: str, runs: str, shared: str, threads: int | None) -> dict:
+def run_cell(draw: tuple, method: str, runs: str, shared: str, threads: int | None, redo: bool = False) -> dict:
     source, seed, size, classes = draw
     spec = draw_spec(draw, runs, shared)
     fields = {**METHODS[method], "cache_dir": os.path.join(runs, "cache", "teacher")}
     t0 = time.time()
     run_dir = os.path.join(runs, "small_sets", "runs", f"{source}_{seed}_{size}", method)
-    cell = train_cell(fields, spec, classes, run_dir, threads)
+    cell = train_cell(fields, spec, classes, run_dir, threads, redo)
     cell["seconds"] = round(time.time() - t0, 1)
     cell["threads"] = threads or 2  # what the cell's wall seconds cost in CPU-seconds
     return cell
@@ -207,6 +208,14 @@ def main():
     ap.add_argument("--runs", default="~/runs", help="root of the run dirs and draw folders")
     ap.add_argument("--shared", default=SHARED, help="the data folder holding ckplus48/ and sfew/")
     ap.add_argument("--threads", type=int)
+    ap.add_argument(
+        "--redo",
+        nargs="+",
+        default=[],
+        choices=list(METHODS),
+        metavar="METHOD",
+        help="train these methods' cells again from nothing (after their start's weights changed)",
+    )
     ap.add_argument("--out", default=OUT)
     args = parse_args(ap)
     runs = os.path.expanduser(args.runs)
@@ -223,10 +232,12 @@ def main():
                 done.get(key)
                 or {"id": key, "source": source, "seed": seed, "size": size, "classes": classes, "methods": {}},
             )
-            if m in row["methods"]:
+            redo = m in args.redo and row["methods"].get(m, {}).get("code") != CODE["version"]
+            if m in row["methods"] and not redo:
                 continue  # a cell from an earlier invocation (its code is in the cell)
             print(f"{key}: {m}", flush=True)
-            row["methods"][m] = {**run_cell(draw, m, runs, args.shared, args.threads), "code": CODE["version"]}
+            cell = run_cell(draw, m, runs, args.shared, args.threads, redo)
+            row["methods"][m] = {**cell, "code": CODE["version"]}
             write_results(args.out, payload(list(rows.values()), done, args))  # each cell lands at once
     result = payload(list(rows.values()), done, args)
     write_results(args.out, result)

@@ -949,3 +949,32 @@ def test_logit_adjusted_loss_shifts_the_loss_by_the_class_prior(synth_root, tmp_
     )
     assert json.load(open(os.path.join(run, "config.json")))["logit_adjust"] == 1.0
     assert json.load(open(os.path.join(run, "report.json")))["accuracy_mean"] > 0.5  # 3 classes: chance is 1/3
+
+
+def test_a_resumed_run_refuses_a_start_whose_weights_changed(synth_root, tmp_path):
+    """start.json pins the sha256 of the weights a run started from: the same command resumes while they are the
+    same, and is refused (never a run of mixed starts) once the file under that name was replaced."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from facenet2expnet.errors import FaceNet2ExpNetError
+    from facenet2expnet.files import file_sha256
+
+    fields = dict(method="scratch", stage2_epochs=1, select="val", head_init="random")
+    seed = str(tmp_path / "seed")
+    run_experiment(_cfg(synth_root, tmp_path, **fields), seed, progress=False, log=lambda m: None)
+    start = tmp_path / "start"
+    for ext in (".json", ".safetensors"):
+        shutil.copy(os.path.join(seed, "folds", "fold_00", "best" + ext), str(start) + ext)
+    warm = _cfg(synth_root, tmp_path, **{**fields, "head_init": "keep", "init_trunk": str(start) + ".json"})
+    run = str(tmp_path / "warm")
+    first = run_experiment(warm, run, progress=False, log=lambda m: None)
+    pinned = json.load(open(os.path.join(run, "start.json")))
+    assert pinned["sha256"] == file_sha256(str(start) + ".safetensors")
+    again = run_experiment(warm, run, resume=True, progress=False, log=lambda m: None)
+    assert again["accuracy_mean"] == first["accuracy_mean"]
+    weights = load_file(str(start) + ".safetensors")
+    save_file({k: v + 1 if v.is_floating_point() else v for k, v in weights.items()}, str(start) + ".safetensors")
+    with pytest.raises(FaceNet2ExpNetError, match="other weights than when this run began.*new --out"):
+        run_experiment(warm, run, resume=True, progress=False, log=lambda m: None)

@@ -67,6 +67,37 @@ def _resolve_config(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) ->
     return cfg, resume
 
 
+def start_fingerprint(cfg: TrainConfig) -> dict | None:
+    """The weights a run starts from (``--init-trunk``): its name and the sha256 of its weights file, or None for
+    random weights. A bundled name keeps its name across package versions while its weights change."""
+    from ..files import file_sha256
+    from ..models.pretrained import resolve_model
+
+    if cfg.trunk is None:
+        return None
+    path = resolve_model(cfg.trunk)
+    weights = os.path.splitext(path)[0] + ".safetensors"
+    return {"init_trunk": cfg.trunk, "sha256": file_sha256(weights if os.path.exists(weights) else path)}
+
+
+def _check_start(cfg: TrainConfig, out_dir: str, resume: bool, dist: Dist) -> None:
+    """A resumed run continues from the weights it began with: the config names its start, ``start.json`` pins
+    that start's weights (a run from before start.json was written is not checked)."""
+    path = os.path.join(out_dir, "start.json")
+    now = start_fingerprint(cfg) or {}
+    if resume and os.path.exists(path):
+        began = read_json(path) or {}
+        if began.get("sha256") != now.get("sha256"):
+            raise FaceNet2ExpNetError(
+                f"{out_dir}: the start {cfg.trunk!r} has other weights than when this run began (sha256 "
+                f"{str(began.get('sha256'))[:12]}, now {str(now.get('sha256'))[:12]}: an upgraded package or a "
+                "retrained file), so its folds so far came from other weights; start a new --out"
+            )
+    elif dist.is_main and not os.path.exists(os.path.join(out_dir, "folds")):
+        atomic_write_json(path, now)
+    dist.barrier()
+
+
 @dataclass
 class Inputs:
     """What every fold of a run reads: the dataset, its folds, the teacher's targets and the images in memory."""
@@ -105,6 +136,7 @@ def run_experiment(
     dist = Dist.start(cfg.device)
     try:
         cfg, resume = _resolve_config(cfg, out_dir, resume, dist)
+        _check_start(cfg, out_dir, resume, dist)
         log = log if dist.is_main else (lambda m: None)
         log(start_line(cfg))
         inp = load_inputs(cfg, progress and dist.is_main, log, dist)
