@@ -4,10 +4,14 @@
     .venv/bin/python scripts/bundle_model.py ~/runs/fer2013/stage1_res48_20ep --trunk --name fn2en-res48-trunk
     .venv/bin/python scripts/bundle_model.py ~/runs/ferplus/res48_fn2en --fp16 --name ferplus-fn2en-accurate
     .venv/bin/python scripts/bundle_model.py --halve fer2013-fn2en-accurate      # a bundled model, in place
+    .venv/bin/python scripts/bundle_model.py --chain ferplus-res48 --name ferplus-fn2en-accurate
 
 ``--trunk`` bundles a stage-1 run's trunk instead (its head was never trained, so it is left out, and the weights
 are stored in float16): a starting point for ``train --init-trunk NAME``, never a recognizer. Its card gives the
 data, epochs, CPU-hours and the held-out R² and cosine of its last epoch.
+
+``--chain`` bundles a warm-restart chain's committed checkpoint (``scripts/cycle.py``): its card lists every cycle
+(epochs, validation, test, kept or not, CPU-hours) and the commands that rebuild it from scratch.
 
 The JSON keeps everything `load_checkpoint` needs (architecture, classes, preprocessing,
 teacher and tap) plus a short card: data, protocol, accuracy and the command that made it.
@@ -33,6 +37,7 @@ def main():
         "--face-padding", type=float, help="alignment padding for photos (how loosely the training crops frame a face)"
     )
     ap.add_argument("--trunk", action="store_true", help="bundle a stage-1 run's trunk (for --init-trunk)")
+    ap.add_argument("--chain", metavar="CHAIN", help="bundle a warm-restart chain's checkpoint (scripts/cycle.py)")
     ap.add_argument(
         "--fp16",
         action="store_true",
@@ -42,8 +47,10 @@ def main():
     args = ap.parse_args()
     if args.halve:
         return halve(os.path.join(args.out_dir, args.halve))
+    if args.chain and args.name:
+        return bundle_chain(args)
     if not (args.run_dir and args.name):
-        ap.error("give RUN_DIR and --name (or --halve NAME)")
+        ap.error("give RUN_DIR and --name (or --halve NAME, or --chain CHAIN --name NAME)")
     if args.trunk:
         return bundle_trunk(args)
     src = os.path.join(args.run_dir, "folds", f"fold_{args.fold:02d}", "best")
@@ -147,6 +154,46 @@ def bundle_trunk(args) -> None:
     atomic_write_json(dst + ".json", meta)
     size = os.path.getsize(dst + ".safetensors") / 2**20
     print(f"bundled {dst} ({size:.1f} MiB), held-out R² {meta['card']['val_r2']}")
+
+
+def bundle_chain(args) -> None:
+    """benchmarks/cycles/CHAIN/model -> OUT_DIR/NAME.{safetensors,json} (already float16), with a card from the
+    chain's history (benchmarks/results/cycles.json): the seed run's command and its stage 1's, the cycles, and the
+    kept cycle's validation (carved from the training faces: what chose it) and test accuracy (reported only)."""
+    src = os.path.join(ROOT, "benchmarks", "cycles", args.chain, "model")
+    chain = json.load(open(os.path.join(ROOT, "benchmarks", "results", "cycles.json")))[args.chain]
+    meta = json.load(open(src + ".json"))
+    cycles = chain["cycles"]
+    kept = next(h for h in cycles if h["cycle"] == meta["cycle"])
+    trunk = os.path.join(args.out_dir, cycles[0]["start"] + ".json")  # the seed run started from a bundled trunk
+    cfg = meta["config"]
+    meta["name"] = args.name
+    meta["card"] = {
+        "kind": "warm-restart chain",
+        "dataset": cfg["dataset"].split(":")[0],
+        "protocol": cfg["protocol"],
+        "accuracy": kept["test_acc"],
+        "val_acc": kept["val_acc"],
+        "notes": (
+            f"{len(cycles)} cycles of scripts/cycle.py's chain {args.chain}: every epoch and every kept cycle chosen "
+            f"on the {kept['n_val']} validation faces carved from the training split (seed {cfg['seed']}); the "
+            "test split is reported, never chosen on"
+        ),
+        "command": cycles[0]["command"],
+        "stage1_command": json.load(open(trunk))["card"]["command"] if os.path.exists(trunk) else None,
+        "cycle_command": cycles[-1]["command"],
+        "cycles": [
+            {k: h.get(k) for k in ("cycle", "recipe", "epochs", "best_epoch", "val_acc", "test_acc", "replaced")}
+            | {"cpu_hours": h["cpu_hours"]}
+            for h in cycles
+        ],
+        "cpu_hours": chain["cpu_hours_total"],
+        "selected_epoch": meta.get("epoch"),
+    }
+    dst = os.path.join(args.out_dir, args.name)
+    atomic_write_bytes(dst + ".safetensors", open(src + ".safetensors", "rb").read())
+    atomic_write_json(dst + ".json", meta)
+    print(f"bundled {dst} from chain {args.chain} (cycle {meta['cycle']}), validation {kept['val_acc']:.2%}")
 
 
 if __name__ == "__main__":
