@@ -8,8 +8,9 @@ For each bundled recognizer (float and int8 files alike, each on its own logits)
 (eval/calibration.py); the expected calibration error (ECE) is reported before and after on those faces and on the
 test split (FER2013 PublicTest), which is never fitted on. The validation accuracy is recomputed beside the card's
 as a check that today's carve holds the same faces (a model scored on its own training faces would be near 100%).
-A model whose epoch was chosen on its reported split (the FER+ models: FER+ valid) has no face left that no table
-reports, so it is not calibrated here, and says so. Figures: docs/figures/calibration_<model>.png.
+A model whose epoch was chosen on its reported split (the FER+ models before 2026-12-07: FER+ valid) has no face
+left that no table reports, so it is not calibrated here, and says so; a FER+ model whose card gives its carved
+validation (``val_acc``: a warm-restart chain's) is calibrated on those faces. Figures: docs/figures/calibration_<model>.png.
 """
 
 import argparse
@@ -79,7 +80,8 @@ def calibrate(name: str, write: bool) -> dict:
     card_path = bundled_model_path(name) + ".json"
     float_card = read_json(bundled_model_path(name.removesuffix("-int8")) + ".json")  # an int8 card has no config
     cfg = float_card.get("config") or {}
-    if cfg.get("dataset", "").startswith("ferplus"):
+    # before 2026-12-07 FER+ models chose their epoch on FER+ valid; a chain's (scripts/cycle.py) chose on carved faces
+    if cfg.get("dataset", "").startswith("ferplus") and (float_card.get("card") or {}).get("val_acc") is None:
         return {
             "model": name,
             "skipped": "its epoch was chosen on FER+ valid, the split its card reports, and it "
