@@ -166,6 +166,7 @@ def bundle_chain(args) -> None:
     cycles = chain["cycles"]
     kept = next(h for h in cycles if h["cycle"] == meta["cycle"])
     trunk = os.path.join(args.out_dir, cycles[0]["start"] + ".json")  # the seed run started from a bundled trunk
+    trunk_card = json.load(open(trunk))["card"] if os.path.exists(trunk) else {}
     cfg = meta["config"]
     meta["name"] = args.name
     meta["card"] = {
@@ -175,19 +176,20 @@ def bundle_chain(args) -> None:
         "accuracy": kept["test_acc"],
         "val_acc": kept["val_acc"],
         "notes": (
-            f"{len(cycles)} cycles of scripts/cycle.py's chain {args.chain}: every epoch and every kept cycle chosen "
+            f"a start and {len(cycles) - 1} cycles of scripts/cycle.py's chain {args.chain}: every epoch and kept cycle chosen "
             f"on the {kept['n_val']} validation faces carved from the training split (seed {cfg['seed']}); the "
             "test split is reported, never chosen on"
         ),
         "command": cycles[0]["command"],
-        "stage1_command": json.load(open(trunk))["card"]["command"] if os.path.exists(trunk) else None,
+        "stage1_command": trunk_card.get("command"),
         "cycle_command": cycles[-1]["command"],
         "cycles": [
             {k: h.get(k) for k in ("cycle", "recipe", "epochs", "best_epoch", "val_acc", "test_acc", "replaced")}
             | {"cpu_hours": h["cpu_hours"]}
             for h in cycles
         ],
-        "cpu_hours": chain["cpu_hours_total"],
+        "cpu_hours": chain["cpu_hours_total"],  # the start's run and every cycle, kept or not
+        "cpu_hours_stage1": trunk_card.get("cpu_hours"),  # the label-free trunk the start refined
         "selected_epoch": meta.get("epoch"),
     }
     dst = os.path.join(args.out_dir, args.name)
