@@ -52,12 +52,14 @@ def score_bundled(names: list[str], out: str) -> None:
             "n": len(valid),
             "n_no_train_duplicates": int(fresh.sum()),
             "per_class_recall": dict(zip(ds.class_names, map(float, per_class_recall(cm)))),
+            "macro_recall": float(np.nanmean(per_class_recall(cm))),  # the mean of the classes' recalls
             "confusion_matrix": cm.tolist(),
             "api": f"ExpressionRecognizer.from_pretrained({name!r}, detect=False).predict_proba(faces)",
         }
         r = results["bundled"][name]
         both = (100 * r["valid_accuracy"], 100 * r["valid_accuracy_no_train_duplicates"])
-        print(f"{name}: valid {both[0]:.2f}%, without train duplicates {both[1]:.2f}%")
+        macro = 100 * r["macro_recall"]
+        print(f"{name}: valid {both[0]:.2f}%, without train duplicates {both[1]:.2f}%, macro recall {macro:.2f}%")
     results["bundled_reproduce"] = ".venv/bin/python benchmarks/ferplus.py --bundled " + " ".join(
         sorted(results["bundled"])
     )
