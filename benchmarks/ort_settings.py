@@ -84,7 +84,7 @@ def main():
     args = parse_args(ap)
     rows = [r for m in args.models for r in time_model(m, args.rounds, args.calls)]
     cols = [
-        ("model", "model", "<s"),
+        ("model", "model", "<s", 28),
         ("optimization", "graph optimization", "<s"),
         ("spinning", "spinning", "<s"),
         ("ms_per_call", "ms per call", ".4f"),
