@@ -10,7 +10,8 @@ test split (FER2013 PublicTest), which is never fitted on. The validation accura
 as a check that today's carve holds the same faces (a model scored on its own training faces would be near 100%).
 A model whose epoch was chosen on its reported split (the FER+ models before 2026-12-07: FER+ valid) has no face
 left that no table reports, so it is not calibrated here, and says so; a FER+ model whose card gives its carved
-validation (``val_acc``: a warm-restart chain's) is calibrated on those faces. Figures: docs/figures/calibration_<model>.png.
+validation (``val_acc``: a warm-restart chain's) is calibrated on those faces.
+Figures: docs/figures/calibration_<model>.png.
 """
 
 import argparse

@@ -176,7 +176,8 @@ def bundle_chain(args) -> None:
         "accuracy": kept["test_acc"],
         "val_acc": kept["val_acc"],
         "notes": (
-            f"a start and {len(cycles) - 1} cycles of scripts/cycle.py's chain {args.chain}: every epoch and kept cycle chosen "
+            f"a start and {len(cycles) - 1} cycles of scripts/cycle.py's chain {args.chain}: every epoch and kept "
+            "cycle chosen "
             f"on the {kept['n_val']} validation faces carved from the training split (seed {cfg['seed']}); the "
             "test split is reported, never chosen on"
         ),
