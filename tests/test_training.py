@@ -460,6 +460,9 @@ def test_head_init_keep_is_a_warm_restart_of_the_whole_net(synth_root, tmp_path)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in bundled.state_dict().items())
     with pytest.raises(FaceNet2ExpNetError, match="--head-init probe"):
         load_trunk(model, "fer2013-fn2en-fast", head="keep", classes=list(reversed(meta["classes"])))
+    other, _ = build_model(_cfg(synth_root, tmp_path, arch="res48"), len(meta["classes"]), (128, 8, 8))
+    with pytest.raises(FaceNet2ExpNetError, match=r"\(fast, .*does not match this run's \(res48.*same --arch"):
+        load_trunk(other, "fer2013-fn2en-fast", head="keep", classes=meta["classes"])  # another architecture
     with pytest.raises(FaceNet2ExpNetError, match="--init-trunk MODEL"):
         TrainConfig(dataset=f"ckplus48:{synth_root}", method="scratch", head_init="keep")
 
