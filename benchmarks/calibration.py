@@ -72,11 +72,11 @@ def reliability_figure(name: str, test_labels, test_logits, t: float) -> str:
     return os.path.relpath(path, ROOT)
 
 
-def macro_recall(labels: np.ndarray, logits: np.ndarray) -> float:
-    """The mean of the classes' recalls (classes with no face left out): what a rare class weighs."""
-    from facenet2expnet.eval.metrics import confusion_matrix, per_class_recall
+def macro_recall_of(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Macro recall of the logits' predictions (eval/metrics.macro_recall)."""
+    from facenet2expnet.eval.metrics import confusion_matrix, macro_recall, per_class_recall
 
-    return float(np.nanmean(per_class_recall(confusion_matrix(labels, logits.argmax(1), logits.shape[1]))))
+    return macro_recall(per_class_recall(confusion_matrix(labels, logits.argmax(1), logits.shape[1])))
 
 
 def calibrate(name: str, write: bool) -> dict:
@@ -104,10 +104,10 @@ def calibrate(name: str, write: bool) -> dict:
         "model": name,
         **summary,
         "val_accuracy": float((val_logits.argmax(1) == val_y).mean()),
-        "val_macro_recall": macro_recall(val_y, val_logits),
+        "val_macro_recall": macro_recall_of(val_y, val_logits),
         "card_val_accuracy": float_card.get("val_acc"),
         "test_accuracy": float((test_logits.argmax(1) == test_y).mean()),
-        "test_macro_recall": macro_recall(test_y, test_logits),
+        "test_macro_recall": macro_recall_of(test_y, test_logits),
         "test_reliability": reliability(softmax(test_logits, t), test_y),
         "figure": reliability_figure(name, test_y, test_logits, t),
     }

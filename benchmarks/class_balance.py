@@ -21,7 +21,7 @@ OUT = os.path.join(ROOT, "benchmarks", "results", "class_balance.json")
 
 def score(run: str, faces: dict) -> dict:
     """A run's chosen checkpoint on the carved validation and FER+ valid: accuracy, macro and per-class recall."""
-    from facenet2expnet.eval.metrics import confusion_matrix, per_class_recall
+    from facenet2expnet.eval.metrics import confusion_matrix, macro_recall, per_class_recall
     from facenet2expnet.files import read_csv_rows, read_json
     from facenet2expnet.infer import ExpressionRecognizer
     from facenet2expnet.paths import portable
@@ -34,7 +34,7 @@ def score(run: str, faces: dict) -> dict:
         recall = per_class_recall(confusion_matrix(y, pred, len(rec.classes_)))  # NaN: a class with no face here
         per_class = {c: None if np.isnan(r) else float(r) for c, r in zip(rec.classes_, recall)}
         row[f"{split}_accuracy"] = float((pred == y).mean())
-        row[f"{split}_macro_recall"] = float(np.mean([r for r in per_class.values() if r is not None]))
+        row[f"{split}_macro_recall"] = macro_recall(recall)
         row[f"{split}_recall"] = per_class
     fold = os.path.join(run, "folds", "fold_00")
     row["val_curve"] = [round(float(r["val_acc"]), 4) for r in read_csv_rows(os.path.join(fold, "metrics.csv"))]

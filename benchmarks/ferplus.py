@@ -30,7 +30,7 @@ def score_bundled(names: list[str], out: str) -> None:
     from PIL import Image
 
     from facenet2expnet.data import load_dataset
-    from facenet2expnet.eval.metrics import accuracy, confusion_matrix, per_class_recall
+    from facenet2expnet.eval.metrics import accuracy, confusion_matrix, macro_recall, per_class_recall
     from facenet2expnet.files import atomic_write_json
     from facenet2expnet.infer import ExpressionRecognizer
 
@@ -52,7 +52,7 @@ def score_bundled(names: list[str], out: str) -> None:
             "n": len(valid),
             "n_no_train_duplicates": int(fresh.sum()),
             "per_class_recall": dict(zip(ds.class_names, map(float, per_class_recall(cm)))),
-            "macro_recall": float(np.nanmean(per_class_recall(cm))),  # the mean of the classes' recalls
+            "macro_recall": macro_recall(per_class_recall(cm)),
             "confusion_matrix": cm.tolist(),
             "api": f"ExpressionRecognizer.from_pretrained({name!r}, detect=False).predict_proba(faces)",
         }

@@ -27,6 +27,13 @@ def per_class_recall(cm: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, np.diag(cm) / totals, np.nan)
 
 
+def macro_recall(recalls) -> float:
+    """The mean of the classes' recalls, each class weighing alike however rare; a class with no face (its recall
+    None or NaN, as ``per_class_recall`` gives it) is left out. NaN where no class has a face."""
+    known = [float(r) for r in recalls if r is not None and not np.isnan(r)]
+    return float(np.mean(known)) if known else float("nan")
+
+
 def mean_std(values) -> tuple[float, float]:
     """Mean and population standard deviation (ddof=0), as fold results are usually reported."""
     v = np.asarray(values, dtype=np.float64)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..files import atomic_write_json, atomic_write_text, read_json, save_figure
 from ..formatting import format_table
-from .metrics import confusion_matrix, mean_std, per_class_recall, row_normalize
+from .metrics import confusion_matrix, macro_recall, mean_std, per_class_recall, row_normalize
 
 
 def _pct(r) -> str:
@@ -124,9 +124,9 @@ def write_report(run_dir: str, report: dict) -> None:
         f"folds); "
         f"pooled over all test samples {100 * report['accuracy_pooled']:.2f}%",
     ]
-    recalls = [r for r in report["per_class_recall"].values() if r is not None]  # None: no test face of that class
-    if recalls:
-        lines.append(f"- macro recall (the mean of the per-class recalls): {_pct(sum(recalls) / len(recalls))}%")
+    macro = macro_recall(report["per_class_recall"].values())  # a class's None: no test face of it
+    if not np.isnan(macro):
+        lines.append(f"- macro recall (the mean of the per-class recalls): {_pct(macro)}%")
     lines += _calibration_lines(report["folds"])
     for warning in report.get("warnings", []):
         lines.append(f"- **warning:** {warning}")

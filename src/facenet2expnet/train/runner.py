@@ -21,6 +21,7 @@ import numpy as np
 from ..data.datasets import load_dataset, parse_dataset_spec
 from ..data.protocols import NO_SUBJECTS_WARNING, make_folds, resolve_protocol
 from ..errors import FaceNet2ExpNetError
+from ..eval.metrics import macro_recall
 from ..files import atomic_write_json, atomic_write_text, read_json
 from .config import RUNTIME_FIELDS, TrainConfig
 from .distributed import Dist
@@ -331,7 +332,7 @@ def refit(cfg: TrainConfig, inp: Inputs, results: list[dict], report: dict, out_
         "protocol": inp.protocol,
         "cross_validated_accuracy": report["accuracy_mean"],
         "cross_validated_std": report["accuracy_std"],
-        "macro_recall": float(np.mean([r for r in report["per_class_recall"].values() if r is not None] or [np.nan])),
+        "macro_recall": macro_recall(report["per_class_recall"].values()),
         "folds": len(results),
         "epochs": meta.get("epoch"),
         "code": report.get("code"),
