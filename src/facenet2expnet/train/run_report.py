@@ -104,7 +104,7 @@ def write_run_report(cfg: TrainConfig, inp, results: list[dict], record: dict, o
     y_true = np.concatenate([labels[np.array(r["test_index"], dtype=np.int64)] for r in results])
     y_pred = np.concatenate([np.array(r["test_pred"], dtype=np.int64) for r in results])
     notes = sorted({f.note for f in inp.folds if f.note})
-    if cfg.max_folds:
+    if len(inp.folds) < inp.all_folds:  # a cap at or above the fold count ran every fold: nothing to say
         notes.append(f"only the first {len(inp.folds)} of {inp.all_folds} folds were run (--max-folds)")
     extra = {
         **record,
