@@ -1,12 +1,14 @@
-"""FER+: refine on train (majority, probability or cross-entropy label modes), choose the epoch on valid, report valid.
+"""FER+: refine on train (majority, probability or cross-entropy label modes), choose the epoch on validation carved
+from train, report valid once.
 
     .venv/bin/python benchmarks/ferplus.py [--recipes ferplus/fast_majority_10ep ...] [--runs ~/runs]
     .venv/bin/python benchmarks/ferplus.py --bundled ferplus-fn2en-fast ferplus-fn2en-fast-int8 ...
 
 Recipes are files, benchmarks/recipes/ferplus/*.toml. They start from the label-free FER2013 stage-1 trunks
 (``trunk_from``; FER+ train is FER2013 Training, relabelled, and valid is PublicTest, which stage 1 never saw).
-FER+'s test split is not in ../shared, so valid is both where the epoch is chosen and what is reported, against
-the majority labels (the standard FER+ metric); each row also gives valid without the 264 images whose pixels
+FER+'s test split is not in ../shared, so valid is what is reported, against the majority labels (the standard FER+
+metric); the epoch is chosen on a tenth of train carved by face (recipes run before 2026-12-07 chose on valid itself,
+and their rows say so); each row also gives valid without the 264 images whose pixels
 repeat a training image (``subsets.no_train_duplicates``). Runs resume: rerun the same command after a kill.
 
 ``--bundled`` scores models shipped in the package (float and int8 exports alike) on valid through the public API,
