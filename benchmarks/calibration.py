@@ -10,7 +10,8 @@ test split (FER2013 PublicTest), which is never fitted on. The validation accura
 as a check that today's carve holds the same faces (a model scored on its own training faces would be near 100%).
 A model whose epoch was chosen on its reported split (the FER+ models before 2026-12-07: FER+ valid) has no face
 left that no table reports, so it is not calibrated here, and says so; a FER+ model whose card gives its carved
-validation (``val_acc``: a warm-restart chain's) is calibrated on those faces.
+validation (``val_acc``: a warm-restart chain's, or a run's
+bundled by scripts/bundle_model.py after 2026-12-08) is calibrated on those faces.
 Figures: docs/figures/calibration_<model>.png.
 """
 
@@ -88,7 +89,7 @@ def calibrate(name: str, write: bool) -> dict:
     card_path = bundled_model_path(name) + ".json"
     float_card = read_json(bundled_model_path(name.removesuffix("-int8")) + ".json")  # an int8 card has no config
     cfg = float_card.get("config") or {}
-    # before 2026-12-07 FER+ models chose their epoch on FER+ valid; a chain's (scripts/cycle.py) chose on carved faces
+    # before 2026-12-07 FER+ models chose their epoch on FER+ valid; later ones (a chain's, a run's) on carved faces
     if cfg.get("dataset", "").startswith("ferplus") and (float_card.get("card") or {}).get("val_acc") is None:
         return {
             "model": name,

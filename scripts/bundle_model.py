@@ -81,6 +81,10 @@ def main():
         "command": report.get("command"),
         "selected_epoch": meta.get("epoch"),
     }
+    fold = (report.get("folds") or [{}] * (args.fold + 1))[args.fold]
+    if fold.get("select") == "val" and fold.get("n_val"):  # chose on faces carved from the training split
+        # calibration.py fits the card's temperature on those faces (a card without val_acc is not calibrated)
+        meta["card"].update(val_acc=fold["val_accuracy"], n_val=fold["n_val"], seconds=report.get("seconds"))
     init_trunk = (meta.get("config") or {}).get("init_trunk")
     # stage 1 ran on its own: its command belongs on the card too (RUN/folds/fold_XX/trunk.json -> RUN/pretrain.json)
     if init_trunk:

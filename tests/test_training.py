@@ -128,6 +128,19 @@ def test_fn2en_end_to_end(synth_root, tmp_path):
     x = rec.preprocessing_.batch(faces).numpy()
     expected = softmax(scores(rec.backend_, x), cal["temperature"])
     assert np.allclose(np.concatenate(rec.predict_proba(faces)), expected, atol=1e-5)
+    # bundled, its card carries the carved validation that chose the epoch (what calibration.py fits a temperature on)
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "bundle_model.py")
+    out = tmp_path / "pretrained"
+    r = subprocess.run(
+        [sys.executable, script, run, "--name", "m", "--out-dir", str(out)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.load(open(out / "m.json"))["card"]
+    chosen = json.load(open(os.path.join(run, "report.json")))["folds"][0]["val_accuracy"]
+    assert card["val_acc"] == chosen and card["n_val"] == fold["n_val"] > 0
 
 
 @pytest.mark.slow
