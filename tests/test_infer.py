@@ -297,10 +297,11 @@ def test_models_command_lists_nets_and_bundled_models(capsys):
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     assert "res48w" in text and "(float model's)" in text and "[default: from_pretrained(), predict, serve]" in text
-    # each card's calibration: its temperature, or a plain "uncalibrated" (the FER+ models: no face left to fit on)
+    # each card's calibration: since 2026-12-08 every bundled recognizer has a temperature fitted on its validation
     default = bundled["fer2013-fn2en-fast-int8"]
     assert 0 < default["temperature"] < 5 and f"T {default['temperature']:.2f}" in text
-    assert bundled["ferplus-fn2en-fast"]["temperature"] is None and "uncalibrated" in text
+    recognizers = [r for r in bundled.values() if r["accuracy"] is not None]
+    assert len(recognizers) == 8 and all(0 < r["temperature"] < 5 for r in recognizers) and "uncalibrated" not in text
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n != "paper"])
