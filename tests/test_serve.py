@@ -113,6 +113,10 @@ def test_bad_input_gets_its_4xx_and_the_server_keeps_serving(client, face_png, f
 def test_other_errors(client, face_png):
     r = client.post("/v1/predict?model=nope", files=[("files", ("a.png", face_png, "image/png"))])
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_model" and "fer2013-fn2en-fast-int8" in r.text
+    # several faults at once: the cheapest check that reads no pixels answers first (the model, before the pixels)
+    huge = _png(np.zeros((1000, 1200, 3), np.uint8))
+    r = client.post("/v1/predict?model=nope", files=[("files", ("huge.png", huge, "image/png"))])
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_model"
     r = client.post("/v1/predict", json={"images": ["%%% not base64"]})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_base64"
     r = client.post("/v1/predict", content=b"raw", headers={"content-type": "application/octet-stream"})

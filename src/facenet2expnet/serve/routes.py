@@ -39,6 +39,7 @@ def add_predict_route(app) -> None:
             images, options = await read_images(request, settings)
             query = checked_options({k: v for k, v in request.query_params.items() if k in OPTIONS})
             options = {**query, **options}
+            service.checked_request(images, options.get("model"))  # the model and the image count, before pixels
             headers = check_request_pixels(images, settings)  # every header read once, before any decode
             if headers:
                 worst = max(decode_cost(w, h, mode, settings.work_pixels) for w, h, mode in headers)

@@ -68,17 +68,7 @@ class Service:
         """[(name, bytes)] -> the response body. Runs in a worker thread. ``detect=False``: each image is one face
         crop. The route has checked every header against the pixel limits already (``check_request_pixels``), to
         reserve the decode's worst case before this runs; each decode checks its own image again."""
-        name, rec = self.recognizer(model)
-        if not images:
-            raise BadInput(
-                400, "no_images", "send one or more images: multipart field 'files', or JSON {'images': [base64, ...]}"
-            )
-        if len(images) > self.settings.max_files:
-            raise BadInput(
-                413,
-                "too_many_files",
-                f"{len(images)} images in one request, over the limit of {self.settings.max_files}",
-            )
+        name, rec = self.checked_request(images, model)
         results, batcher = [], self.batchers[name]
         batcher.begin()  # the batcher waits for requests in flight only
         try:
@@ -94,6 +84,22 @@ class Service:
         finally:
             batcher.end()
         return {"model": name, "classes": rec.classes_, "results": results}
+
+    def checked_request(self, images: list[tuple[str, bytes]], model: str | None):
+        """The checks that read no pixels (the model, the number of images) -> (name, recognizer). The route runs them
+        before the pixel limits, so a request with several faults is told the cheapest one first."""
+        name, rec = self.recognizer(model)
+        if not images:
+            raise BadInput(
+                400, "no_images", "send one or more images: multipart field 'files', or JSON {'images': [base64, ...]}"
+            )
+        if len(images) > self.settings.max_files:
+            raise BadInput(
+                413,
+                "too_many_files",
+                f"{len(images)} images in one request, over the limit of {self.settings.max_files}",
+            )
+        return name, rec
 
     def recognizer(self, model: str | None):
         name = model or self.default
