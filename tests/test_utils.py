@@ -11,6 +11,11 @@ def test_portable_paths_say_where_not_which_machine(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(home))
     text = f"train --out {home}/runs/x --data {tmp_path}/work/shared/d --config {root}/recipes/a.toml"
     assert portable(text, str(root)) == "train --out ~/runs/x --data ../shared/d --config recipes/a.toml"
+    # a checkout beside the home's parent (a clone in /tmp, a test's home under /tmp): the home still reads ~/
+    clone = tmp_path / "clone"
+    assert (
+        portable(f"--out {home}/runs/x --data {tmp_path}/shared/d", str(clone)) == "--out ~/runs/x --data ../shared/d"
+    )
     monkeypatch.setenv("HOME", os.sep)  # a home at the file system's root is left alone
     assert portable(f"{home}/runs/x", str(root)) == f"{home}/runs/x"
 

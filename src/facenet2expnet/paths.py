@@ -28,7 +28,14 @@ def code_version() -> str:
 
 def portable(text: str, root: str) -> str:
     """``text`` with paths under ``root`` made relative to it, paths beside it as ``../`` and the rest of the
-    home directory as ``~/`` (commands for the record, not for this machine)."""
-    text = str(text).replace(root + os.sep, "").replace(os.path.dirname(root) + os.sep, ".." + os.sep)
+    home directory as ``~/`` (commands for the record, not for this machine). Where these overlap, the longest
+    prefix wins: a home inside the directory that holds the checkout (a clone in /tmp, a test's home under /tmp)
+    is still written as ``~/``."""
+    import re
+
     home = os.path.expanduser("~")
-    return text.replace(home + os.sep, "~" + os.sep) if home not in ("", os.sep) else text
+    prefixes = {root + os.sep: "", os.path.dirname(root) + os.sep: ".." + os.sep}
+    if home not in ("", os.sep):
+        prefixes[home + os.sep] = "~" + os.sep
+    ordered = sorted(prefixes, key=len, reverse=True)  # one pass, longest first: no path is rewritten twice
+    return re.sub("|".join(map(re.escape, ordered)), lambda m: prefixes[m.group(0)], str(text))
