@@ -39,12 +39,12 @@ def add_predict_route(app) -> None:
             images, options = await read_images(request, settings)
             query = checked_options({k: v for k, v in request.query_params.items() if k in OPTIONS})
             options = {**query, **options}
-            service.checked_request(images, options.get("model"))  # the model and the image count, before pixels
+            name, _ = service.checked_request(images, options.get("model"))  # model and image count, before pixels
             headers = check_request_pixels(images, settings)  # every header read once, before any decode
             if headers:
                 worst = max(decode_cost(w, h, mode, settings.work_pixels) for w, h, mode in headers)
                 held += await budget.reserve(worst, "the request's largest image")
-            return await run_in_threadpool(service.predict, images, options.get("model"), options.get("detect", True))
+            return await run_in_threadpool(service.predict, images, name, options.get("detect", True))
         finally:
             await budget.release(held)
 

@@ -64,12 +64,12 @@ class Service:
         finally:
             self._detectors.put(det)
 
-    def predict(self, images: list[tuple[str, bytes]], model: str | None, detect: bool = True) -> dict:
-        """[(name, bytes)] -> the response body. Runs in a worker thread. ``detect=False``: each image is one face
-        crop. The route has checked every header against the pixel limits already (``check_request_pixels``), to
-        reserve the decode's worst case before this runs; each decode checks its own image again."""
-        name, rec = self.checked_request(images, model)
-        results, batcher = [], self.batchers[name]
+    def predict(self, images: list[tuple[str, bytes]], name: str, detect: bool = True) -> dict:
+        """[(name, bytes)] -> the response body from the loaded model ``name``. Runs in a worker thread.
+        ``detect=False``: each image is one face crop. The route has run ``checked_request`` (which named the model)
+        and checked every header against the pixel limits (``check_request_pixels``), to reserve the decode's worst
+        case before this runs; each decode checks its own image again."""
+        rec, results, batcher = self.recognizers[name], [], self.batchers[name]
         batcher.begin()  # the batcher waits for requests in flight only
         try:
             for n, data in images:  # decoded one at a time: one image's pixels in memory per request
