@@ -81,7 +81,7 @@ def main():
         "command": report.get("command"),
         "selected_epoch": meta.get("epoch"),
     }
-    fold = (report.get("folds") or [{}] * (args.fold + 1))[args.fold]
+    fold = report["folds"][args.fold] if report.get("folds") else {}  # none in an unfinished run's stand-in report
     if fold.get("select") == "val" and fold.get("n_val"):  # chose on faces carved from the training split
         # calibration.py fits the card's temperature on those faces (a card without val_acc is not calibrated)
         meta["card"].update(val_acc=fold["val_accuracy"], n_val=fold["n_val"], seconds=report.get("seconds"))

@@ -64,6 +64,18 @@ def _cfg(root, tmp_path, **kw):
     return TrainConfig(**base)
 
 
+def _bundle(run_dir, name, out_dir, *flags):
+    """scripts/bundle_model.py RUN [flags] --name NAME --out-dir OUT in a subprocess -> the card (it must succeed)."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "bundle_model.py")
+    argv = [sys.executable, script, run_dir, *flags, "--name", name, "--out-dir", str(out_dir)]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.load(open(os.path.join(out_dir, name + ".json")))["card"]
+
+
 def _metrics(run_dir):
     import csv
 
@@ -129,16 +141,7 @@ def test_fn2en_end_to_end(synth_root, tmp_path):
     expected = softmax(scores(rec.backend_, x), cal["temperature"])
     assert np.allclose(np.concatenate(rec.predict_proba(faces)), expected, atol=1e-5)
     # bundled, its card carries the carved validation that chose the epoch (what calibration.py fits a temperature on)
-    import subprocess
-    import sys
-
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "bundle_model.py")
-    out = tmp_path / "pretrained"
-    r = subprocess.run(
-        [sys.executable, script, run, "--name", "m", "--out-dir", str(out)], capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    card = json.load(open(out / "m.json"))["card"]
+    card = _bundle(run, "m", tmp_path / "pretrained")
     chosen = json.load(open(os.path.join(run, "report.json")))["folds"][0]["val_accuracy"]
     assert card["val_acc"] == chosen and card["n_val"] == fold["n_val"] > 0
 
@@ -777,9 +780,6 @@ def test_random_erasing_and_mixup():
 def test_a_bundled_stage1_trunk_starts_runs_and_is_no_recognizer(synth_root, tmp_path):
     """scripts/bundle_model.py --trunk: the trunk in float16 without its (untrained) head and a card; --init-trunk
     takes it and copies its weights (to float16 rounding); the recognizer refuses it with the command to use."""
-    import subprocess
-    import sys
-
     from facenet2expnet.errors import FaceNet2ExpNetError
     from facenet2expnet.infer import ExpressionRecognizer
     from facenet2expnet.train.loop import build_model
@@ -789,12 +789,8 @@ def test_a_bundled_stage1_trunk_starts_runs_and_is_no_recognizer(synth_root, tmp
     run_experiment(
         _cfg(synth_root, tmp_path, stage1_epochs=1, stage2_epochs=0), pre, progress=False, log=lambda m: None
     )
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "bundle_model.py")
     out = tmp_path / "pretrained"
-    r = subprocess.run([sys.executable, script, pre, "--trunk", "--name", "t", "--out-dir", str(out)],
-                       capture_output=True, text=True)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
-    card = json.load(open(out / "t.json"))["card"]
+    card = _bundle(pre, "t", out, "--trunk")
     assert card["kind"] == "stage1-trunk" and card["epochs"] == 1 and card["val_r2"] is not None
     trunk, _ = load_checkpoint(str(out / "t.json"))
     original, _ = load_checkpoint(os.path.join(pre, "folds", "fold_00", "trunk.json"))
